@@ -1,0 +1,88 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Caller } from '../src/completion.js'
+import { AuthenticationError, GatewayError } from '../src/errors.js'
+
+/** How a route is protected: open, the gateway key (and client credentials in client mode), or admin. */
+export type AuthMode = 'public' | 'api' | 'admin'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    qwenAuth?: AuthMode
+  }
+  interface FastifyRequest {
+    /** Who a completion runs as; set by the auth plugin on `api` routes. */
+    qwenCaller: Caller | null
+  }
+}
+
+function digest (s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
+
+/** The key from `Authorization: Bearer <key>` or `x-api-key` (never the query string or body). */
+export function presentedKey (request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization
+  if (typeof auth === 'string' && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim()
+  const x = request.headers['x-api-key']
+  return typeof x === 'string' && x.length > 0 ? x.trim() : undefined
+}
+
+/**
+ * Client mode: `Bearer <api_key>;<qwen_token>;<cookie>` with a key configured, `Bearer
+ * <qwen_token>;<cookie>` without. Everything after the token's `;` is the cookie (cookies contain
+ * `;`). An empty token means "fetch it from the cookie".
+ */
+export function parseClientCredentials (value: string, withKey: boolean): { key?: string; token?: string; cookie?: string } {
+  let rest = value
+  let key: string | undefined
+  if (withKey) {
+    const k = rest.indexOf(';')
+    key = k === -1 ? rest : rest.slice(0, k)
+    rest = k === -1 ? '' : rest.slice(k + 1)
+  }
+  const t = rest.indexOf(';')
+  const token = (t === -1 ? rest : rest.slice(0, t)).trim()
+  const cookie = (t === -1 ? '' : rest.slice(t + 1)).trim()
+  return { ...(key !== undefined ? { key: key.trim() } : {}), ...(token ? { token } : {}), ...(cookie ? { cookie } : {}) }
+}
+
+/** Enforces each route's `config.qwenAuth` in an onRequest hook. */
+export default fp(async (fastify) => {
+  const cfg = fastify.qwenConfig
+  const expected = cfg.apiKey ? digest(cfg.apiKey) : undefined
+  const matches = (key: string | undefined): boolean => key !== undefined && expected !== undefined && timingSafeEqual(digest(key), expected)
+  const format = cfg.apiKey ? 'Authorization: Bearer <api_key>;<qwen_token>;<cookie>' : 'Authorization: Bearer <qwen_token>;<cookie>'
+
+  fastify.decorateRequest('qwenCaller', null)
+  fastify.addHook('onRequest', async (request) => {
+    const mode = request.routeOptions.config.qwenAuth ?? 'public'
+    if (mode === 'public') return
+    if (mode === 'admin') {
+      if (expected) {
+        if (!matches(presentedKey(request))) throw new AuthenticationError('Invalid or missing API key')
+      } else if (!LOOPBACK.has(request.socket.remoteAddress ?? '')) {
+        throw new GatewayError('This endpoint answers only loopback requests when no API_KEY is configured', { status: 403, type: 'permission_error', code: 'forbidden' })
+      }
+      return
+    }
+    if (cfg.serverMode) {
+      if (expected && !matches(presentedKey(request))) {
+        throw new AuthenticationError('Invalid or missing API key: send it as `Authorization: Bearer <key>` or `x-api-key`')
+      }
+      request.qwenCaller = { kind: 'pool' }
+      return
+    }
+    const auth = request.headers.authorization
+    if (typeof auth !== 'string' || !/^bearer\s+/i.test(auth)) {
+      throw new AuthenticationError(`Client mode needs upstream credentials: ${format}`, 'missing_credentials')
+    }
+    const c = parseClientCredentials(auth.replace(/^bearer\s+/i, ''), expected !== undefined)
+    if (expected && !matches(c.key)) throw new AuthenticationError('Invalid API key')
+    if (!c.token && !c.cookie) throw new AuthenticationError(`Client mode needs a Qwen token or cookie: ${format}`, 'missing_credentials')
+    request.qwenCaller = { kind: 'client', token: c.token, cookie: c.cookie }
+  })
+}, { name: 'qwen-auth', fastify: '5.x', dependencies: ['qwen-config'] })

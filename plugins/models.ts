@@ -1,0 +1,29 @@
+import fp from 'fastify-plugin'
+import { ModelCatalog } from '../src/models.js'
+import { credentialsOf } from '../src/pool.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The model catalogue (upstream list cached with a TTL). */
+    qwenModels: ModelCatalog
+  }
+}
+
+/** The model list is fetched with the first usable identity's credentials (or none). */
+export default fp(async (fastify) => {
+  const cfg = fastify.qwenConfig
+  const pool = fastify.qwenPool
+  const tokens = fastify.qwenTokens
+  fastify.decorate('qwenModels', new ModelCatalog({
+    ttlMs: cfg.modelsCacheTtlMs,
+    aliases: cfg.modelAliases,
+    now: cfg.now,
+    fetch: async () => {
+      await tokens.ready()
+      const identity = pool.identities.find((i) => pool.usable(i))
+      return fastify.qwenUpstream.listModels(identity ? credentialsOf(identity) : {})
+    },
+    onError: (err) => fastify.log.warn({ err: (err as Error).message }, 'upstream model list unavailable; serving the last good or built-in list'),
+  }))
+  fastify.addHook('onClose', async () => { await fastify.qwenModels.settled() })
+}, { name: 'qwen-models', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })

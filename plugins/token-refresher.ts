@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import { TokenService } from '../src/tokens.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Token fetching and refreshing for the pool and for client-mode callers. */
+    qwenTokens: TokenService
+  }
+}
+
+/**
+ * Fetches every identity's token when the app is ready (in the background; requests wait for it),
+ * then refreshes tokens close to expiry every `tokenRefreshIntervalHours` unless
+ * `autoRefreshToken` is false. The timer is unref'd and cleared on close.
+ */
+export default fp(async (fastify) => {
+  const cfg = fastify.qwenConfig
+  const tokens = new TokenService(fastify.qwenUpstream, fastify.qwenPool, {
+    now: cfg.now,
+    concurrency: cfg.startupConcurrency,
+    log: fastify.log,
+  })
+  fastify.decorate('qwenTokens', tokens)
+  let timer: NodeJS.Timeout | undefined
+  fastify.addHook('onReady', async () => {
+    void tokens.initialize()
+    if (cfg.autoRefreshToken && cfg.tokenRefreshIntervalHours > 0) {
+      timer = setInterval(() => { void tokens.refreshDue() }, cfg.tokenRefreshIntervalHours * 3_600_000)
+      timer.unref()
+    }
+  })
+  fastify.addHook('onClose', async () => {
+    if (timer) clearInterval(timer)
+    await tokens.ready()
+  })
+}, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool'] })

@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { formatRemaining } from '../src/jwt.js'
+import { HealthSchema } from '../src/schemas.js'
+import { VERSION } from '../src/version.js'
+
+/** `GET /health`: always 200 while the process serves; no secret in it. */
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  const cfg = fastify.qwenConfig
+  fastify.get('/health', { schema: { response: { 200: HealthSchema } } }, async () => {
+    const token = fastify.qwenPool.tokenStatus()
+    return {
+      status: 'OK' as const,
+      timestamp: new Date(cfg.now()).toISOString(),
+      version: VERSION,
+      config: {
+        apiKeyEnabled: cfg.apiKey !== undefined,
+        serverMode: cfg.serverMode,
+        debugMode: cfg.debugMode,
+        autoRefreshToken: cfg.autoRefreshToken,
+      },
+      token: { ...token, formattedTime: formatRemaining(token.remainingTime) },
+      identityPool: fastify.qwenPool.counts(),
+      models: { source: fastify.qwenModels.source },
+    }
+  })
+}
+
+export default health

@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { GatewayError, UpstreamError } from '../src/errors.js'
+import { formatRemaining } from '../src/jwt.js'
+import { ErrorResponses, RefreshResponseSchema } from '../src/schemas.js'
+
+const BodySchema = Type.Optional(Type.Object({ identity: Type.Optional(Type.String()) }, { additionalProperties: true }))
+
+/**
+ * `POST /refresh-token`: fetch new tokens from the cookies of every identity, or of one
+ * (`{"identity": "<id>"}`), and report per identity. Needs the API key (loopback only without one).
+ */
+const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
+  const cfg = fastify.qwenConfig
+  fastify.post('/refresh-token', {
+    config: { qwenAuth: 'admin' },
+    schema: { body: BodySchema, response: { 200: RefreshResponseSchema, ...ErrorResponses } },
+  }, async (request) => {
+    const pool = fastify.qwenPool
+    const wanted = request.body?.identity
+    let targets = pool.identities
+    if (wanted !== undefined) {
+      targets = pool.identities.filter((i) => i.id === wanted)
+      if (targets.length === 0) {
+        throw new GatewayError(`No identity has the id \`${wanted}\` (see /health with the API key)`, { status: 404, type: 'not_found_error', code: 'identity_not_found', param: 'identity' })
+      }
+    }
+    if (targets.length === 0) throw new UpstreamError('no_identity', 'No upstream account is configured: nothing to refresh')
+    await fastify.qwenTokens.ready()
+    const results = await fastify.qwenTokens.refreshAll(targets)
+    const ok = results.filter((r) => r.success).length
+    if (ok === 0) throw new UpstreamError('auth_failed', `Token refresh failed: ${results.map((r) => `${r.identity}: ${r.error}`).join('; ')}`)
+    const token = pool.tokenStatus()
+    return {
+      success: ok === results.length,
+      message: ok === results.length ? 'Token refresh succeeded' : `Token refresh succeeded for ${ok} of ${results.length} identities`,
+      timestamp: new Date(cfg.now()).toISOString(),
+      results,
+      token: { valid: token.valid, remainingTime: token.remainingTime, formattedTime: formatRemaining(token.remainingTime) },
+    }
+  })
+}
+
+export default refreshToken

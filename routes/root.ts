@@ -1,0 +1,24 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { LandingSchema } from '../src/schemas.js'
+import { VERSION } from '../src/version.js'
+
+/** `GET /`: a small landing document naming the version and the endpoints. */
+const root: FastifyPluginAsyncTypebox = async (fastify) => {
+  const p = fastify.prefix
+  const endpoints = [
+    { method: 'POST', path: `${p}/v1/chat/completions`, description: 'OpenAI chat completions (stream and non-stream)' },
+    { method: 'GET', path: `${p}/v1/models`, description: 'Models, with -thinking / -search variants' },
+    { method: 'GET', path: `${p}/v1/models/:id`, description: 'One model' },
+    { method: 'GET', path: `${p}/health`, description: 'Status, token validity and identity pool counts' },
+    { method: 'POST', path: `${p}/refresh-token`, description: 'Refresh upstream tokens (needs the API key)' },
+  ]
+  fastify.get('/', { schema: { response: { 200: LandingSchema } } }, async () => ({
+    name: 'qwen-gateway',
+    version: VERSION,
+    description: 'The Qwen web chat served as the OpenAI API',
+    endpoints,
+    docs: 'See README.md for configuration, examples and the folded-history format',
+  }))
+}
+
+export default root

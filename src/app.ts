@@ -1,0 +1,56 @@
+/**
+ * The gateway as one Fastify plugin: support plugins in dependency order, the OpenAI error
+ * envelope for every error (Fastify's own included), then the routes.
+ */
+import cors from '@fastify/cors'
+import type { FastifyPluginAsync } from 'fastify'
+import authPlugin from '../plugins/auth.js'
+import completionsPlugin from '../plugins/completions.js'
+import configPlugin from '../plugins/config.js'
+import poolPlugin from '../plugins/identity-pool.js'
+import modelsPlugin from '../plugins/models.js'
+import requestIdPlugin from '../plugins/request-id.js'
+import tokenRefresherPlugin from '../plugins/token-refresher.js'
+import upstreamPlugin from '../plugins/upstream.js'
+import chatCompletionsRoutes from '../routes/chat-completions.js'
+import healthRoutes from '../routes/health.js'
+import modelsRoutes from '../routes/models.js'
+import refreshTokenRoutes from '../routes/refresh-token.js'
+import rootRoutes from '../routes/root.js'
+import { RouteNotFoundError, toOpenAIError } from './errors.js'
+import type { GatewayOptions } from './options.js'
+
+export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => {
+  await fastify.register(configPlugin, opts)
+  const cfg = fastify.qwenConfig
+  await fastify.register(requestIdPlugin)
+  await fastify.register(cors, {
+    origin: cfg.corsOrigins === '*' ? true : cfg.corsOrigins,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    exposedHeaders: ['x-request-id', 'retry-after', 'x-should-retry'],
+    maxAge: 600,
+  })
+  await fastify.register(upstreamPlugin)
+  await fastify.register(poolPlugin)
+  await fastify.register(tokenRefresherPlugin)
+  await fastify.register(modelsPlugin)
+  await fastify.register(authPlugin)
+  await fastify.register(completionsPlugin)
+
+  fastify.setErrorHandler((err, request, reply) => {
+    const { status, body, headers } = toOpenAIError(err)
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    else request.log.info({ status, code: body.error.code, msg: body.error.message }, 'request rejected')
+    return reply.code(status).headers(headers).send(body)
+  })
+  fastify.setNotFoundHandler((request, reply) => {
+    const { status, body } = toOpenAIError(new RouteNotFoundError(request.method, request.url))
+    return reply.code(status).send(body)
+  })
+
+  await fastify.register(rootRoutes)
+  await fastify.register(healthRoutes)
+  await fastify.register(modelsRoutes)
+  await fastify.register(chatCompletionsRoutes)
+  await fastify.register(refreshTokenRoutes)
+}

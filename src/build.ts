@@ -1,0 +1,49 @@
+/** `buildServer()`: a standalone Fastify instance with the gateway at its root, not listening. */
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { app } from './app.js'
+import type { GatewayOptions } from './options.js'
+
+/**
+ * The non-encapsulated twin of the plugin: its error and not-found handlers land on the root
+ * instance. `fp` marks the function it wraps, so this wraps a fresh function, never `app` itself.
+ */
+export const qwenGatewayRoot = fp<GatewayOptions>(async function qwenGatewayRoot (fastify, opts) {
+  await app(fastify, opts)
+}, { name: 'qwen-gateway-root', fastify: '5.x' })
+
+/** Log paths that may hold secrets. */
+export const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  '*.token',
+  '*.cookie',
+  '*.apiKey',
+  '*.password',
+]
+
+export interface BuildOptions {
+  /** pino options, `false` for silence, or `true` for defaults; secrets are redacted either way. */
+  logger?: boolean | { level?: string; [k: string]: unknown }
+  /** Other Fastify server options (timeouts, trustProxy, …). */
+  server?: Omit<FastifyServerOptions, 'logger' | 'loggerInstance'>
+}
+
+export async function buildServer (options: GatewayOptions = {}, build: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger = build.logger === false
+    ? false
+    : { level: options.debugMode ? 'debug' : 'info', ...(typeof build.logger === 'object' ? build.logger : {}), redact: REDACT }
+  const server = Fastify({
+    logger,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'reqId',
+    genReqId: () => `req_${randomUUID().replace(/-/g, '')}`,
+    trustProxy: true,
+    forceCloseConnections: 'idle',
+    ...build.server,
+  })
+  await server.register(qwenGatewayRoot, options)
+  return server
+}

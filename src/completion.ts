@@ -1,0 +1,280 @@
+/**
+ * One chat completion, end to end: pick an identity, open the upstream turn (with failover while
+ * nothing has reached the client), then stream the transformed answer or collect it into one JSON
+ * body. Knows Node's `ServerResponse` but not Fastify.
+ */
+import { once } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import { GatewayError, UpstreamError, toOpenAIError } from './errors.js'
+import type { ResolvedModel } from './models.js'
+import { ChunkWriter, DONE, KEEP_ALIVE, chatCompletion, completionId, errorFrame, type ChatCompletion } from './openai/chunks.js'
+import type { PreparedChat } from './openai/request.js'
+import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
+import { credentialsOf, type Identity, type IdentityPool } from './pool.js'
+import type { TokenService } from './tokens.js'
+import { transportError, type CompletionStream, type UpstreamClient } from './upstream/client.js'
+import type { Credentials, Frame } from './upstream/protocol.js'
+
+export interface CompletionDeps {
+  client: UpstreamClient
+  pool: IdentityPool
+  tokens: TokenService
+  thinkingOutput: ThinkingOutput
+  maxRetries: number
+  keepAliveIntervalMs: number
+  maxBufferBytes: number
+  now: () => number
+}
+
+/** Who the request runs as: the gateway's pool (server mode) or the caller's own credentials. */
+export type Caller = { kind: 'pool' } | { kind: 'client'; token: string | undefined; cookie: string | undefined }
+
+export interface CompletionRequest {
+  caller: Caller
+  model: ResolvedModel
+  chat: PreparedChat
+  thinking: boolean
+  requestId: string
+  signal: AbortSignal
+}
+
+/** What the access log line reports. */
+export interface CompletionRecord {
+  identity?: string
+  chatId?: string
+  attempts: number
+  ttftMs?: number
+  usage?: OpenAIUsage
+  finishReason?: string
+  outcome: 'ok' | 'error' | 'client_closed'
+  error?: string
+}
+
+interface Lease {
+  identity: Identity | undefined
+  cred: Credentials
+  label: string
+}
+
+interface Opened {
+  lease: Lease
+  stream: CompletionStream
+  first: Frame[]
+  chatId: string
+}
+
+/** Why a request's signal was aborted. */
+export class RequestAborted extends Error {
+  constructor (readonly kind: 'client_closed' | 'timeout' | 'shutdown') {
+    super(`request aborted: ${kind}`)
+    this.name = 'RequestAborted'
+  }
+
+  /** The error the client sees (none for a client that left). */
+  toError (): GatewayError {
+    if (this.kind === 'timeout') return new UpstreamError('timeout', 'The request took longer than the gateway allows (REQUEST_TIMEOUT_MS)')
+    return new GatewayError('The gateway is shutting down; retry the request', { status: 503, type: 'server_error', code: 'server_shutting_down' })
+  }
+}
+
+/** The abort reason when `signal` was aborted, or undefined. */
+export function abortReason (signal: AbortSignal): RequestAborted | undefined {
+  if (!signal.aborted) return undefined
+  return signal.reason instanceof RequestAborted ? signal.reason : new RequestAborted('client_closed')
+}
+
+export class CompletionRunner {
+  constructor (private readonly d: CompletionDeps) {}
+
+  private async lease (caller: Caller, tried: Set<string>): Promise<Lease> {
+    if (caller.kind === 'client') {
+      const token = caller.token || (caller.cookie ? await this.d.tokens.clientToken(caller.cookie) : undefined)
+      return { identity: undefined, cred: { token, cookie: caller.cookie }, label: 'client' }
+    }
+    await this.d.tokens.ready()
+    const identity = this.d.pool.acquire(tried)
+    tried.add(identity.id)
+    return { identity, cred: credentialsOf(identity), label: identity.label }
+  }
+
+  private release (lease: Lease, ok: boolean, error?: string): void {
+    if (lease.identity) this.d.pool.release(lease.identity, ok, error)
+  }
+
+  /**
+   * Open the upstream turn. Failures before the first frame are retried on the next identity (up
+   * to `maxRetries`); an expired token is refreshed from the cookie once and the same identity is
+   * tried again.
+   */
+  private async open (req: CompletionRequest, rec: CompletionRecord): Promise<Opened> {
+    const tried = new Set<string>()
+    let last: UpstreamError | undefined
+    for (let attempt = 0; attempt <= this.d.maxRetries; attempt++) {
+      let lease: Lease
+      try {
+        lease = await this.lease(req.caller, tried)
+      } catch (err) {
+        if (last && err instanceof UpstreamError && err.kind === 'no_identity') throw last
+        throw transportError(err)
+      }
+      rec.identity = lease.label
+      let refreshed = false
+      for (;;) {
+        rec.attempts++
+        try {
+          const o = { signal: req.signal, requestId: req.requestId }
+          const chatId = await this.d.client.createChat(lease.cred, req.model.base, req.model.chatType, o)
+          rec.chatId = chatId
+          const { stream, first } = await this.d.client.openCompletion(lease.cred, {
+            chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: req.chat.prompt, parentId: null,
+          }, o)
+          return { lease, stream, first, chatId }
+        } catch (err) {
+          if (!(err instanceof UpstreamError)) {
+            this.release(lease, false)
+            throw err
+          }
+          if (err.kind === 'auth_failed' && !refreshed && (lease.identity?.canRefresh || (req.caller.kind === 'client' && req.caller.cookie))) {
+            refreshed = true
+            if (lease.identity) {
+              const r = await this.d.tokens.refresh(lease.identity)
+              if (r.success) { lease.cred = credentialsOf(lease.identity); continue }
+            } else if (req.caller.kind === 'client' && req.caller.cookie) {
+              try {
+                lease.cred = { token: await this.d.tokens.clientToken(req.caller.cookie, true), cookie: req.caller.cookie }
+                continue
+              } catch { /* fall through: report the original failure */ }
+            }
+          }
+          this.release(lease, false, err.message)
+          last = err
+          if (!err.retryable || req.caller.kind === 'client') throw err
+          break
+        }
+      }
+    }
+    throw last!
+  }
+
+  /**
+   * Stream the completion on `res`. Failures before the first upstream frame throw (the caller
+   * answers with an HTTP status); after it, `commit()` is called for the headers the response must
+   * carry, and failures become an error frame. Never throws after commit.
+   */
+  async stream (req: CompletionRequest, res: ServerResponse, commit: () => Record<string, string | number | string[] | undefined>, rec: CompletionRecord): Promise<void> {
+    const started = this.d.now()
+    const opened = await this.open(req, rec) // throws before commit → HTTP error status
+    const { stream, lease } = opened
+    const t = new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: req.chat.stop, maxTokens: req.chat.maxTokens })
+    const w = new ChunkWriter(completionId(), Math.floor(started / 1000), req.model.requested, req.chat.includeUsage)
+    res.writeHead(200, {
+      ...commit(),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    })
+    res.flushHeaders()
+    rec.ttftMs = this.d.now() - started
+    const closed = new Promise<void>((resolve) => res.once('close', resolve))
+    const write = async (s: string): Promise<void> => {
+      if (s && !res.write(s)) await Promise.race([once(res, 'drain'), closed])
+    }
+    const keepAlive = setTimeout(function tick () {
+      if (!res.writableEnded) { res.write(KEEP_ALIVE); keepAlive.refresh() }
+    }, this.d.keepAliveIntervalMs)
+    keepAlive.unref()
+    let ok = false
+    try {
+      let batch: Frame[] | null = opened.first
+      let pending = w.role()
+      while (batch) {
+        for (const f of batch) t.push(f)
+        if (t.events.length > 0) {
+          pending += w.events(t.events)
+          t.events = []
+        }
+        await write(pending)
+        pending = ''
+        if (t.ended) break
+        batch = await stream.next()
+        keepAlive.refresh()
+      }
+      t.end()
+      let tail = w.events(t.events) + w.finish(t.finishReason!)
+      t.events = []
+      const usage = t.usageFor(req.chat.prompt)
+      if (req.chat.includeUsage) tail += w.usage(usage)
+      await write(tail + DONE)
+      rec.usage = usage
+      rec.finishReason = t.finishReason!
+      rec.outcome = 'ok'
+      ok = true
+    } catch (err) {
+      const reason = abortReason(req.signal)
+      if (res.destroyed || reason?.kind === 'client_closed') {
+        rec.outcome = 'client_closed'
+      } else {
+        const e = reason ? reason.toError() : transportError(err)
+        const { body } = toOpenAIError(e)
+        rec.outcome = 'error'
+        rec.error = body.error.message
+        if (!res.writableEnded) res.write(errorFrame(body.error) + DONE)
+      }
+    } finally {
+      clearTimeout(keepAlive)
+      stream.close()
+      this.release(lease, ok, rec.error)
+      if (!res.writableEnded) res.end()
+    }
+  }
+
+  /** Collect the whole completion into one JSON body. */
+  async collect (req: CompletionRequest, rec: CompletionRecord): Promise<ChatCompletion> {
+    const started = this.d.now()
+    const opened = await this.open(req, rec)
+    const { stream, lease } = opened
+    rec.ttftMs = this.d.now() - started
+    const t = new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: req.chat.stop, maxTokens: req.chat.maxTokens })
+    let content = ''
+    let reasoning = ''
+    let ok = false
+    try {
+      let batch: Frame[] | null = opened.first
+      while (batch) {
+        for (const f of batch) t.push(f)
+        for (const e of t.events) {
+          if (e.kind === 'content') content += e.text
+          else reasoning += e.text
+        }
+        t.events = []
+        if (content.length + reasoning.length > this.d.maxBufferBytes) {
+          throw new UpstreamError('upstream_error', `The answer exceeded ${this.d.maxBufferBytes} characters`)
+        }
+        if (t.ended) break
+        batch = await stream.next()
+      }
+      t.end()
+      for (const e of t.events) content += e.text
+      const usage = t.usageFor(req.chat.prompt)
+      rec.usage = usage
+      rec.finishReason = t.finishReason!
+      rec.outcome = 'ok'
+      ok = true
+      return chatCompletion(completionId(), Math.floor(started / 1000), req.model.requested, content, reasoning, t.finishReason!, usage)
+    } catch (err) {
+      const reason = abortReason(req.signal)
+      if (reason?.kind === 'client_closed') {
+        rec.outcome = 'client_closed'
+        throw reason
+      }
+      const e = reason ? reason.toError() : transportError(err)
+      rec.outcome = 'error'
+      rec.error = e instanceof GatewayError ? e.message : String(err)
+      throw e
+    } finally {
+      stream.close()
+      this.release(lease, ok, rec.error)
+    }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Errors a client can see. Every one of them is rendered in the OpenAI envelope
+ * `{error:{message,type,param,code}}` with the status it carries.
+ */
+
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'insufficient_quota'
+  | 'server_error'
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null }
+}
+
+export interface GatewayErrorInit {
+  status: number
+  type: OpenAIErrorType
+  code: string
+  param?: string | null
+  headers?: Record<string, string>
+  cause?: unknown
+}
+
+export class GatewayError extends Error {
+  readonly statusCode: number
+  readonly type: OpenAIErrorType
+  readonly code: string
+  readonly param: string | null
+  readonly headers: Record<string, string>
+
+  constructor (message: string, init: GatewayErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause })
+    this.name = 'GatewayError'
+    this.statusCode = init.status
+    this.type = init.type
+    this.code = init.code
+    this.param = init.param ?? null
+    this.headers = init.headers ?? {}
+  }
+
+  toJSON (): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+/** 400: the request is malformed or asks for something this gateway does not do. */
+export class InvalidRequestError extends GatewayError {
+  constructor (message: string, param: string | null = null, code = 'invalid_value') {
+    super(message, { status: 400, type: 'invalid_request_error', code, param })
+    this.name = 'InvalidRequestError'
+  }
+}
+
+/** 400 `unsupported_parameter`, naming the field. */
+export class UnsupportedParameterError extends InvalidRequestError {
+  constructor (param: string, message: string) {
+    super(message, param, 'unsupported_parameter')
+    this.name = 'UnsupportedParameterError'
+  }
+}
+
+/** 401: the caller's gateway key is missing or wrong. */
+export class AuthenticationError extends GatewayError {
+  constructor (message: string, code = 'invalid_api_key') {
+    super(message, { status: 401, type: 'invalid_request_error', code })
+    this.name = 'AuthenticationError'
+  }
+}
+
+/** 404 `model_not_found`. */
+export class ModelNotFoundError extends GatewayError {
+  constructor (model: string) {
+    super(`The model \`${model}\` does not exist or you do not have access to it.`, {
+      status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model',
+    })
+    this.name = 'ModelNotFoundError'
+  }
+}
+
+/** 404 for unknown routes. */
+export class RouteNotFoundError extends GatewayError {
+  constructor (method: string, url: string) {
+    super(`Unknown request URL: ${method} ${url.split('?')[0]}`, { status: 404, type: 'invalid_request_error', code: 'unknown_url' })
+    this.name = 'RouteNotFoundError'
+  }
+}
+
+/** What went wrong upstream, decided before the response was committed. */
+export type UpstreamErrorKind =
+  | 'rate_limited'
+  | 'challenge'
+  | 'auth_failed'
+  | 'bad_request'
+  | 'upstream_error'
+  | 'timeout'
+  | 'no_identity'
+
+/** Cap for `retry-after` on a 429 that clients should wait out (DECISIONS "Error mapping"). */
+export const RETRY_AFTER_CAP_S = 60
+
+/**
+ * An upstream failure, mapped to the status and code that DECISIONS "Error mapping" prescribes.
+ * `retryAfterMs` (rate limits only) is the time until the earliest cooldown ends.
+ */
+export class UpstreamError extends GatewayError {
+  readonly kind: UpstreamErrorKind
+  /** Whether another identity might succeed (pool failover). */
+  readonly retryable: boolean
+
+  constructor (kind: UpstreamErrorKind, message: string, opts: { retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message, { ...mapKind(kind, opts.retryAfterMs), ...(opts.cause === undefined ? {} : { cause: opts.cause }) })
+    this.name = 'UpstreamError'
+    this.kind = kind
+    this.retryable = kind !== 'bad_request' && kind !== 'no_identity'
+  }
+}
+
+function mapKind (kind: UpstreamErrorKind, retryAfterMs?: number): GatewayErrorInit {
+  switch (kind) {
+    case 'rate_limited': {
+      const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000))
+      if (seconds <= RETRY_AFTER_CAP_S) {
+        return { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', headers: { 'retry-after': String(seconds) } }
+      }
+      return {
+        status: 429,
+        type: 'insufficient_quota',
+        code: 'insufficient_quota',
+        headers: { 'retry-after': String(seconds), 'x-should-retry': 'false' },
+      }
+    }
+    case 'challenge':
+      return { status: 503, type: 'server_error', code: 'upstream_challenge' }
+    case 'auth_failed':
+      return { status: 503, type: 'server_error', code: 'upstream_auth_failed', headers: { 'x-should-retry': 'false' } }
+    case 'bad_request':
+      return { status: 502, type: 'server_error', code: 'upstream_bad_request' }
+    case 'timeout':
+      return { status: 504, type: 'server_error', code: 'upstream_timeout' }
+    case 'no_identity':
+      return { status: 503, type: 'server_error', code: 'no_upstream_identity' }
+    case 'upstream_error':
+      return { status: 502, type: 'server_error', code: 'upstream_error' }
+  }
+}
+
+/** The envelope for any thrown value; unknown errors become a 500 without internals. */
+export function toOpenAIError (err: unknown): { status: number; body: OpenAIErrorBody; headers: Record<string, string> } {
+  if (err instanceof GatewayError) return { status: err.statusCode, body: err.toJSON(), headers: err.headers }
+  const e = err as { statusCode?: number; code?: string; message?: string; validation?: unknown }
+  const status = typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500
+  if (status >= 500) {
+    return { status, body: { error: { message: 'Internal server error', type: 'server_error', param: null, code: 'internal_error' } }, headers: {} }
+  }
+  // Fastify's own client errors (JSON parse, body limit, content type, validation).
+  const code = status === 413 ? 'request_too_large' : (e.validation ? 'invalid_value' : fastifyCode(e.code))
+  const type: OpenAIErrorType = status === 404 ? 'not_found_error' : 'invalid_request_error'
+  return { status, body: { error: { message: e.message ?? 'Bad request', type, param: null, code } }, headers: {} }
+}
+
+function fastifyCode (code: string | undefined): string {
+  switch (code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'invalid_json'
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'invalid_content_type'
+    default:
+      return 'invalid_request'
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * Upstream frames → OpenAI output events. Streaming and non-streaming responses both drive this one
+ * transformer, so they cannot disagree: the stream writes each event as a chunk, the non-stream
+ * route concatenates them.
+ */
+import { frameProblem, problemToError } from '../upstream/client.js'
+import type { Frame, Usage, WebSearchInfo } from '../upstream/protocol.js'
+
+export type ThinkingOutput = 'reasoning_content' | 'think_tags' | 'hidden'
+export type FinishReason = 'stop' | 'length'
+
+export interface OutEvent { kind: 'reasoning' | 'content'; text: string }
+
+export interface OpenAIUsage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+  prompt_tokens_details: { cached_tokens: number }
+  completion_tokens_details: { reasoning_tokens: number }
+}
+
+export interface TransformOptions {
+  thinkingOutput: ThinkingOutput
+  stop: string[]
+  maxTokens: number | undefined
+}
+
+const THINK_OPEN = '<think>\n'
+const THINK_CLOSE = '\n</think>\n\n'
+
+/**
+ * The gateway's token estimate, used when the upstream reports no usage and for `max_tokens`:
+ * one token per CJK (or other wide) character, one per four other characters.
+ */
+export class TokenCounter {
+  private wide = 0
+  private narrow = 0
+  get tokens (): number { return this.wide + Math.ceil(this.narrow / 4) }
+
+  add (text: string): void {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (c >= 0xdc00 && c <= 0xdfff) continue // low surrogate: counted with its high half
+      if (c >= 0x2e80 && (c < 0xd800 || c > 0xdbff)) this.wide++
+      else this.narrow++
+    }
+  }
+
+  /** The longest prefix of `text` that keeps the count at or below `limit`; the count includes it. */
+  fit (text: string, limit: number): string {
+    let i = 0
+    while (i < text.length) {
+      const c = text.charCodeAt(i)
+      const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length
+      const wide = c >= 0x2e80 && !pair
+      const next = wide ? this.wide + 1 + Math.ceil(this.narrow / 4) : this.wide + Math.ceil((this.narrow + 1) / 4)
+      if (next > limit) break
+      if (wide) this.wide++
+      else this.narrow++
+      i += pair ? 2 : 1
+    }
+    return text.slice(0, i)
+  }
+}
+
+export function estimateTokens (text: string): number {
+  const c = new TokenCounter()
+  c.add(text)
+  return c.tokens
+}
+
+export class CompletionTransformer {
+  /** Events produced since the consumer last drained them. */
+  events: OutEvent[] = []
+  finishReason: FinishReason | null = null
+  /** The answer is complete (or cut): stop reading the upstream. */
+  ended = false
+  responseId: string | undefined
+  chatId: string | undefined
+  readonly searchResults: WebSearchInfo[] = []
+  private usage: Usage | undefined
+  private readonly counter = new TokenCounter()
+  private summaryLength = 0
+  private thinkOpen = false
+  private stopHold = ''
+  private readonly maxStop: number
+
+  constructor (private readonly opts: TransformOptions) {
+    this.maxStop = opts.stop.reduce((n, s) => Math.max(n, s.length), 0)
+  }
+
+  /** Feed one upstream frame. Throws an UpstreamError for an error frame. */
+  push (frame: Frame): void {
+    if (this.ended) return
+    const created = frame['response.created']
+    if (created) {
+      if (this.responseId === undefined) {
+        this.responseId = created.response_id
+        this.chatId = created.chat_id
+      }
+      return
+    }
+    // A second candidate answer interleaved with the first: ignore its frames.
+    if (frame.response_id !== undefined && this.responseId !== undefined && frame.response_id !== this.responseId) return
+    const problem = frameProblem(frame)
+    if (problem) throw problemToError(problem)
+    if (frame.usage) this.usage = frame.usage
+    const choice = frame.choices?.[0]
+    const delta = choice?.delta ?? choice?.message
+    if (!delta) return
+    if (delta.role === 'function') return
+    const phase = delta.phase
+    if (phase === 'web_search' || delta.name === 'web_search') {
+      const info = delta.extra?.web_search_info
+      if (Array.isArray(info)) this.searchResults.push(...info)
+      return
+    }
+    if (phase === 'think') {
+      if (delta.content) this.reasoning(delta.content)
+    } else if (phase === 'thinking_summary') {
+      const thought = delta.extra?.summary_thought?.content
+      if (Array.isArray(thought)) {
+        const text = thought.join('\n')
+        if (text.length > this.summaryLength) {
+          this.reasoning(text.slice(this.summaryLength))
+          this.summaryLength = text.length
+        }
+      }
+    } else if (phase === 'answer' || phase === undefined) {
+      if (delta.content) this.answer(delta.content)
+      if (!this.ended && delta.status === 'finished' && phase === 'answer') this.finish('stop')
+    }
+    // Other phases (image generation, tools) are not part of a text completion.
+  }
+
+  /** The upstream stream ended. Release held-back text and settle the finish reason. */
+  end (): void {
+    if (this.ended) return
+    this.finish('stop')
+  }
+
+  private finish (reason: FinishReason): void {
+    if (reason === 'stop' && this.stopHold) {
+      const held = this.stopHold
+      this.stopHold = ''
+      this.emitContent(held)
+      if (this.ended) return
+    }
+    this.closeThink()
+    this.finishReason = reason
+    this.ended = true
+  }
+
+  private closeThink (): void {
+    if (this.thinkOpen) {
+      this.thinkOpen = false
+      this.events.push({ kind: 'content', text: THINK_CLOSE })
+    }
+  }
+
+  private capped (text: string): string {
+    const max = this.opts.maxTokens
+    if (max === undefined) {
+      this.counter.add(text)
+      return text
+    }
+    const fitted = this.counter.fit(text, max)
+    if (fitted.length < text.length) {
+      this.closeThink()
+      this.finishReason = 'length'
+      this.ended = true
+    }
+    return fitted
+  }
+
+  private reasoning (text: string): void {
+    const mode = this.opts.thinkingOutput
+    const t = this.capped(text)
+    if (mode === 'hidden' || !t) return
+    if (mode === 'reasoning_content') {
+      this.events.push({ kind: 'reasoning', text: t })
+    } else {
+      if (!this.thinkOpen && !this.ended) {
+        this.thinkOpen = true
+        this.events.push({ kind: 'content', text: THINK_OPEN + t })
+      } else if (this.thinkOpen) {
+        this.events.push({ kind: 'content', text: t })
+      } else {
+        // Cut by max_tokens on this very piece: open and close around it.
+        this.events.push({ kind: 'content', text: THINK_OPEN + t + THINK_CLOSE })
+      }
+    }
+  }
+
+  private answer (text: string): void {
+    this.closeThink()
+    if (this.maxStop === 0) {
+      this.emitContent(text)
+      return
+    }
+    const buf = this.stopHold + text
+    let cut = -1
+    for (const s of this.opts.stop) {
+      const at = buf.indexOf(s)
+      if (at !== -1 && (cut === -1 || at < cut)) cut = at
+    }
+    if (cut !== -1) {
+      this.stopHold = ''
+      this.emitContent(buf.slice(0, cut))
+      if (!this.ended) {
+        this.finishReason = 'stop'
+        this.ended = true
+      }
+      return
+    }
+    // Hold back the longest tail that could still start a stop sequence.
+    let hold = 0
+    for (const s of this.opts.stop) {
+      for (let k = Math.min(s.length - 1, buf.length); k > hold; k--) {
+        if (buf.endsWith(s.slice(0, k))) { hold = k; break }
+      }
+    }
+    this.stopHold = buf.slice(buf.length - hold)
+    this.emitContent(buf.slice(0, buf.length - hold))
+  }
+
+  private emitContent (text: string): void {
+    if (!text) return
+    const t = this.capped(text)
+    if (t) this.events.push({ kind: 'content', text: t })
+  }
+
+  /** Usage from the upstream's last cumulative frame, or the documented estimate. */
+  usageFor (prompt: string): OpenAIUsage {
+    const u = this.usage
+    const promptTokens = typeof u?.input_tokens === 'number' ? u.input_tokens : estimateTokens(prompt)
+    let completion = typeof u?.output_tokens === 'number' ? u.output_tokens : this.counter.tokens
+    if (this.finishReason === 'length') completion = Math.min(completion, this.counter.tokens)
+    const reasoning = Math.min(completion, u?.output_tokens_details?.reasoning_tokens ?? 0)
+    return {
+      prompt_tokens: promptTokens,
+      completion_tokens: completion,
+      total_tokens: promptTokens + completion,
+      prompt_tokens_details: { cached_tokens: u?.prompt_tokens_details?.cached_tokens ?? 0 },
+      completion_tokens_details: { reasoning_tokens: reasoning },
+    }
+  }
+}

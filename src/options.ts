@@ -1,0 +1,101 @@
+/**
+ * The plugin's options (camelCase) and their defaults. The plugin never reads env or files: the
+ * entry points (`src/server.ts`, `src/demo.ts`) build these from configuration.
+ */
+import type { Dispatcher } from 'undici'
+import type { ThinkingOutput } from './openai/transform.js'
+
+export interface GatewayOptions {
+  /** Gateway access key; empty or unset means open (server mode). */
+  apiKey?: string
+  /** Browser cookies, one per upstream account. */
+  cookies?: string[]
+  /** A token for the single configured cookie, or a token-only identity when there is no cookie. */
+  qwenToken?: string
+  /** `true`: the gateway's own identities serve every request. `false`: callers bring theirs. */
+  serverMode?: boolean
+  debugMode?: boolean
+  /** The upstream; the only switch between chat.qwen.ai and the simulator. */
+  qwenBaseUrl?: string
+  visionFallbackModel?: string
+  autoRefreshToken?: boolean
+  tokenRefreshIntervalHours?: number
+  thinkingOutput?: ThinkingOutput
+  upstreamConnectTimeoutMs?: number
+  upstreamFirstByteTimeoutMs?: number
+  upstreamIdleTimeoutMs?: number
+  /** Whole-request budget for one completion. */
+  requestTimeoutMs?: number
+  /** SSE comment sent after this much upstream silence, once the stream is committed. */
+  keepAliveIntervalMs?: number
+  /** Send all upstream traffic through this HTTP(S) proxy. */
+  proxyUrl?: string
+  /** Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`. */
+  modelAliases?: Record<string, string>
+  bodyLimitBytes?: number
+  /** Allowed CORS origins; `*` by default. */
+  corsOrigins?: string | string[]
+  modelsCacheTtlMs?: number
+  /** Cap on buffered upstream bytes (one SSE line, one JSON body, one aggregated answer). */
+  maxBufferBytes?: number
+  /** Retries on other identities before the first byte reaches the client. */
+  maxRetries?: number
+  /** Parallel token fetches at start-up. */
+  startupConcurrency?: number
+  /** An undici dispatcher to use instead of the plugin's own Agent (it is not closed by the plugin). */
+  dispatcher?: Dispatcher
+  /** Clock for tokens, cooldowns and caches (tests). */
+  now?: () => number
+}
+
+export type ResolvedOptions = Required<Omit<GatewayOptions, 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher'>> & Pick<GatewayOptions, 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher'>
+
+export const DEFAULTS = {
+  cookies: [] as string[],
+  serverMode: true,
+  debugMode: false,
+  qwenBaseUrl: 'https://chat.qwen.ai',
+  visionFallbackModel: 'qwen3-vl-plus',
+  autoRefreshToken: true,
+  tokenRefreshIntervalHours: 24,
+  thinkingOutput: 'reasoning_content' as ThinkingOutput,
+  upstreamConnectTimeoutMs: 10_000,
+  upstreamFirstByteTimeoutMs: 60_000,
+  upstreamIdleTimeoutMs: 120_000,
+  requestTimeoutMs: 600_000,
+  keepAliveIntervalMs: 15_000,
+  modelAliases: {} as Record<string, string>,
+  bodyLimitBytes: 20 * 1024 * 1024,
+  corsOrigins: '*' as string | string[],
+  modelsCacheTtlMs: 10 * 60_000,
+  maxBufferBytes: 8 * 1024 * 1024,
+  maxRetries: 2,
+  startupConcurrency: 4,
+} as const
+
+/** Every option key: register() options also carry Fastify's own keys (prefix, …), which are not ours. */
+const OPTION_KEYS: ReadonlyArray<keyof GatewayOptions> = [
+  'apiKey', 'cookies', 'qwenToken', 'serverMode', 'debugMode', 'qwenBaseUrl', 'visionFallbackModel',
+  'autoRefreshToken', 'tokenRefreshIntervalHours', 'thinkingOutput', 'upstreamConnectTimeoutMs',
+  'upstreamFirstByteTimeoutMs', 'upstreamIdleTimeoutMs', 'requestTimeoutMs', 'keepAliveIntervalMs', 'proxyUrl',
+  'modelAliases', 'bodyLimitBytes', 'corsOrigins', 'modelsCacheTtlMs', 'maxBufferBytes', 'maxRetries',
+  'startupConcurrency', 'dispatcher', 'now',
+]
+
+export function resolveOptions (o: GatewayOptions): ResolvedOptions {
+  const r: ResolvedOptions = {
+    ...DEFAULTS,
+    cookies: [...DEFAULTS.cookies],
+    modelAliases: { ...DEFAULTS.modelAliases },
+    now: Date.now,
+  }
+  for (const k of OPTION_KEYS) {
+    const v = o[k]
+    if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = v
+  }
+  if (r.apiKey === '') delete r.apiKey
+  if (r.qwenToken === '') delete r.qwenToken
+  r.cookies = r.cookies.map((c) => c.trim()).filter((c) => c.length > 0)
+  r.qwenBaseUrl = r.qwenBaseUrl.replace(/\/+$/, '')
+  return r
+}

@@ -1,0 +1,63 @@
+/**
+ * Standalone entry point (`npm start`): configuration from the environment, `.env`, `config.json`
+ * and `cookie.txt`; listen; close gracefully on SIGINT/SIGTERM. The only module besides the demo
+ * and simulator entry points that touches `process`.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseEnv } from 'node:util'
+import { buildServer } from './build.js'
+import { ConfigError, loadConfig } from './config.js'
+
+/** Read a file relative to the working directory, or undefined when it does not exist. */
+export function readRelative (path: string): string | undefined {
+  const p = resolve(process.cwd(), path)
+  return existsSync(p) ? readFileSync(p, 'utf8') : undefined
+}
+
+/** The process environment over `.env` (the environment wins). */
+export function environment (): Record<string, string | undefined> {
+  const dotenv = readRelative('.env')
+  return { ...(dotenv ? parseEnv(dotenv) : {}), ...process.env }
+}
+
+/** Close on the first signal; exit hard on the second or after the grace period. */
+export function closeOnSignals (close: () => Promise<void>, log: { info: (m: string) => void; error: (o: object, m: string) => void }, graceMs = 10_000): void {
+  let closing = false
+  const handler = (signal: string): void => {
+    if (closing) process.exit(1)
+    closing = true
+    log.info(`${signal} received, closing`)
+    const timer = setTimeout(() => process.exit(1), graceMs)
+    timer.unref()
+    close().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'close failed'); process.exit(1) })
+  }
+  process.once('SIGINT', handler)
+  process.once('SIGTERM', handler)
+}
+
+async function main (): Promise<void> {
+  let loaded
+  try {
+    loaded = loadConfig({ env: environment(), readFile: readRelative })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+  const app = await buildServer(loaded.options, { logger: { level: loaded.server.logLevel } })
+  app.log.info({ cookies: loaded.options.cookies?.length ?? 0, cookieSource: loaded.cookieSource, configFile: loaded.configFile, upstream: loaded.options.qwenBaseUrl ?? 'https://chat.qwen.ai' }, 'configuration loaded')
+  closeOnSignals(() => app.close(), app.log)
+  await app.listen({ port: loaded.server.port, host: loaded.server.host })
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
+if (isMain) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`qwen-gateway failed to start: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  })
+}

@@ -1,0 +1,89 @@
+/**
+ * Incremental parser for `text/event-stream` bodies.
+ *
+ * It works on bytes: each chunk is scanned once for line feeds (a byte that never occurs inside a
+ * multi-byte UTF-8 sequence), so consumed bytes are never re-scanned and a character split across
+ * chunks is decoded only once its line is complete. Lines end in LF or CRLF. `data:` lines are
+ * joined with "\n" and dispatched on the blank line that ends an event; comments (`:`) and the
+ * other fields (`event`, `id`, `retry`) are ignored because the upstream does not use them.
+ */
+
+export class SseLineTooLongError extends Error {
+  constructor (limit: number) {
+    super(`an upstream SSE line exceeded ${limit} bytes`)
+    this.name = 'SseLineTooLongError'
+  }
+}
+
+const LF = 0x0a
+const CR = 0x0d
+const COLON = 0x3a
+const SPACE = 0x20
+const DATA = Buffer.from('data')
+
+export class SseParser {
+  private pending: Buffer[] = []
+  private pendingLength = 0
+  private data: string[] = []
+  /** Number of events dispatched so far. */
+  events = 0
+
+  constructor (
+    private readonly onData: (data: string) => void,
+    private readonly maxLineBytes = 8 * 1024 * 1024,
+  ) {}
+
+  push (chunk: Buffer): void {
+    let start = 0
+    for (;;) {
+      const nl = chunk.indexOf(LF, start)
+      if (nl === -1) break
+      if (this.pendingLength > 0) {
+        this.pending.push(chunk.subarray(start, nl))
+        const line = Buffer.concat(this.pending, this.pendingLength + nl - start)
+        this.pending = []
+        this.pendingLength = 0
+        this.line(line)
+      } else {
+        this.line(chunk.subarray(start, nl))
+      }
+      start = nl + 1
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start)
+      this.pendingLength += rest.length
+      if (this.pendingLength > this.maxLineBytes) throw new SseLineTooLongError(this.maxLineBytes)
+      this.pending.push(rest)
+    }
+  }
+
+  /** End of input: a last event that was not followed by a blank line is still dispatched. */
+  end (): void {
+    if (this.pendingLength > 0) {
+      const line = Buffer.concat(this.pending, this.pendingLength)
+      this.pending = []
+      this.pendingLength = 0
+      this.line(line)
+    }
+    this.dispatch()
+  }
+
+  private line (buf: Buffer): void {
+    let end = buf.length
+    if (end > 0 && buf[end - 1] === CR) end--
+    if (end === 0) { this.dispatch(); return }
+    if (buf[0] === COLON) return
+    if (end >= 5 && buf[4] === COLON && buf.compare(DATA, 0, 4, 0, 4) === 0) {
+      const from = end > 5 && buf[5] === SPACE ? 6 : 5
+      this.data.push(buf.toString('utf8', from, end))
+    }
+  }
+
+  private dispatch (): void {
+    if (this.data.length === 0) return
+    const data = this.data.length === 1 ? this.data[0]! : this.data.join('\n')
+    this.data = []
+    this.events++
+    this.onData(data)
+  }
+}

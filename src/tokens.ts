@@ -1,0 +1,115 @@
+/**
+ * Token lifecycle: fetch tokens from cookies at start-up (bounded parallelism), refresh tokens that
+ * are about to expire, refresh on demand, and cache client-mode tokens by a hash of their cookie.
+ */
+import { createHash } from 'node:crypto'
+import { formatRemaining } from './jwt.js'
+import type { Identity, IdentityPool } from './pool.js'
+import type { UpstreamClient } from './upstream/client.js'
+
+export interface RefreshResult {
+  identity: string
+  label: string
+  success: boolean
+  expiresAt?: string
+  remaining?: string
+  error?: string
+}
+
+interface Logger {
+  info: (obj: object, msg?: string) => void
+  warn: (obj: object, msg?: string) => void
+}
+
+const CLIENT_CACHE_MAX = 1000
+
+/** Run `fn` over `items` with at most `limit` in flight. */
+export async function mapLimit<T, R> (items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
+    while (next < items.length) {
+      const k = next++
+      out[k] = await fn(items[k]!)
+    }
+  })
+  await Promise.all(workers)
+  return out
+}
+
+export class TokenService {
+  private readonly inflight = new Map<string, Promise<RefreshResult>>()
+  private readonly clientCache = new Map<string, { token: string; expiresAt: number | undefined }>()
+  private init: Promise<void> | undefined
+
+  constructor (
+    private readonly client: UpstreamClient,
+    private readonly pool: IdentityPool,
+    private readonly opts: { now: () => number; concurrency: number; log: Logger },
+  ) {}
+
+  /** Fetch a token for one identity from its cookie; one call at a time per identity. */
+  refresh (i: Identity): Promise<RefreshResult> {
+    let p = this.inflight.get(i.id)
+    if (!p) {
+      p = this.doRefresh(i).finally(() => this.inflight.delete(i.id))
+      this.inflight.set(i.id, p)
+    }
+    return p
+  }
+
+  private async doRefresh (i: Identity): Promise<RefreshResult> {
+    const base = { identity: i.id, label: i.label }
+    if (!i.cookie) return { ...base, success: false, error: 'token-only identity: no cookie to refresh from' }
+    try {
+      const r = await this.client.fetchToken(i.cookie)
+      this.pool.setToken(i, r.token, r.expiresAt)
+      const remaining = (i.expiresAt ?? 0) - this.opts.now()
+      this.opts.log.info({ identity: i.label, remaining: formatRemaining(remaining) }, 'upstream token refreshed')
+      return { ...base, success: true, ...(i.expiresAt ? { expiresAt: new Date(i.expiresAt).toISOString(), remaining: formatRemaining(remaining) } : {}) }
+    } catch (err) {
+      const message = (err as Error).message
+      i.lastError = message
+      this.opts.log.warn({ identity: i.label, err: message }, 'upstream token refresh failed')
+      return { ...base, success: false, error: message }
+    }
+  }
+
+  /** Start-up: every identity that needs a token fetches one. Idempotent. */
+  initialize (): Promise<void> {
+    this.init ??= (async () => {
+      await mapLimit(this.pool.needingRefresh(), this.opts.concurrency, (i) => this.refresh(i))
+      this.pool.initialized = true
+      const c = this.pool.counts()
+      this.opts.log.info({ ...c }, 'identity pool initialized')
+    })()
+    return this.init
+  }
+
+  /** Resolves once start-up token fetching has finished (immediately if it never started). */
+  async ready (): Promise<void> {
+    if (this.init) await this.init
+  }
+
+  /** Refresh the tokens that are missing or expire within the margin. */
+  async refreshDue (): Promise<RefreshResult[]> {
+    return mapLimit(this.pool.needingRefresh(), this.opts.concurrency, (i) => this.refresh(i))
+  }
+
+  /** Refresh the given identities regardless of expiry. */
+  async refreshAll (identities: Identity[]): Promise<RefreshResult[]> {
+    return mapLimit(identities, this.opts.concurrency, (i) => this.refresh(i))
+  }
+
+  /** Client mode: a token for a caller's cookie, cached by a hash of the cookie until it expires. */
+  async clientToken (cookie: string, force = false): Promise<string> {
+    const key = createHash('sha256').update(cookie).digest('base64url')
+    const hit = this.clientCache.get(key)
+    if (!force && hit && (hit.expiresAt === undefined || hit.expiresAt > this.opts.now() + 60_000)) return hit.token
+    const r = await this.client.fetchToken(cookie)
+    this.clientCache.delete(key)
+    if (this.clientCache.size >= CLIENT_CACHE_MAX) this.clientCache.delete(this.clientCache.keys().next().value!)
+    this.clientCache.set(key, { token: r.token, expiresAt: r.expiresAt })
+    return r.token
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The upstream HTTP client: one undici dispatcher (keep-alive pool), the protocol module for
+ * shapes, and the SSE parser for completion streams. It knows nothing about Fastify.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Dispatcher } from 'undici'
+import { errors as undiciErrors } from 'undici'
+import { UpstreamError } from '../errors.js'
+import { SseLineTooLongError, SseParser } from '../sse.js'
+import {
+  PATHS, buildHeaders, chatPath, classifyBody, classifyErrorObject, completionBody, completionPath,
+  newChatBody, tokenOf,
+  type ChatListItem, type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
+  type UpstreamProblem,
+} from './protocol.js'
+
+export interface UpstreamClientOptions {
+  baseUrl: string
+  dispatcher: Dispatcher
+  /** Time to the response headers (first byte) of any upstream call. */
+  firstByteTimeoutMs: number
+  /** Longest silence between two body chunks. */
+  idleTimeoutMs: number
+  /** Cap on buffered upstream bytes: one SSE line, one JSON body. */
+  maxBufferBytes: number
+  now?: () => number
+}
+
+/** A per-call dispatcher override (an identity's own proxy). */
+export interface CallOptions {
+  signal?: AbortSignal
+  dispatcher?: Dispatcher
+  requestId?: string
+}
+
+export interface TokenResult { token: string; expiresAt?: number; userId?: string; email?: string }
+
+/** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
+export function problemToError (p: UpstreamProblem): UpstreamError {
+  switch (p.kind) {
+    case 'rate_limited': return new UpstreamError('rate_limited', `Upstream rate limit: ${p.message}`, p.retryAfterMs === undefined ? {} : { retryAfterMs: p.retryAfterMs })
+    case 'unauthorized': return new UpstreamError('auth_failed', `Upstream authentication failed: ${p.message}`)
+    case 'challenge': return new UpstreamError('challenge', `${p.message}; open chat.qwen.ai in a browser with this account, pass the check, then refresh its cookie`)
+    case 'bad_request': return new UpstreamError('bad_request', `The upstream rejected the request: ${p.message}`)
+    case 'not_found': return new UpstreamError('bad_request', `The upstream did not find what the request named: ${p.message}`)
+    case 'server': return new UpstreamError('upstream_error', p.message)
+  }
+}
+
+/** Map a transport error (undici) to the gateway error; aborts are passed through untouched. */
+export function transportError (err: unknown): unknown {
+  if (err instanceof UpstreamError) return err
+  if (err instanceof SseLineTooLongError) return new UpstreamError('upstream_error', err.message, { cause: err })
+  const e = err as { name?: string; code?: string; message?: string }
+  if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return err
+  if (err instanceof undiciErrors.HeadersTimeoutError || e?.code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return new UpstreamError('timeout', 'The upstream did not answer in time (first byte)', { cause: err })
+  }
+  if (err instanceof undiciErrors.BodyTimeoutError || e?.code === 'UND_ERR_BODY_TIMEOUT') {
+    return new UpstreamError('timeout', 'The upstream went silent for too long', { cause: err })
+  }
+  if (e?.code === 'UND_ERR_CONNECT_TIMEOUT') return new UpstreamError('timeout', 'Connecting to the upstream timed out', { cause: err })
+  return new UpstreamError('upstream_error', `Upstream connection failed: ${e?.code ?? e?.message ?? 'unknown error'}`, { cause: err })
+}
+
+/** Read a whole body as text, capped. */
+async function readText (body: Dispatcher.ResponseData['body'], cap: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > cap) {
+      body.destroy()
+      throw new UpstreamError('upstream_error', `An upstream response exceeded ${cap} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
+}
+
+/**
+ * A completion stream whose first frame has been parsed. Frames come in batches (one per network
+ * chunk) so the consumer awaits once per chunk, not once per frame.
+ */
+export class CompletionStream {
+  private readonly iterator: AsyncIterator<Buffer>
+  private readonly parser: SseParser
+  private batch: Frame[] = []
+  private ended = false
+  /** `[DONE]` seen. */
+  done = false
+
+  constructor (private readonly body: Dispatcher.ResponseData['body'], maxLine: number) {
+    this.iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+    this.parser = new SseParser((data) => {
+      if (data === '[DONE]') { this.done = true; return }
+      let frame: unknown
+      try { frame = JSON.parse(data) } catch {
+        throw new UpstreamError('upstream_error', `The upstream sent a frame that is not JSON: ${data.slice(0, 120)}`)
+      }
+      if (frame && typeof frame === 'object') this.batch.push(frame as Frame)
+    }, maxLine)
+  }
+
+  /** The next batch of frames, or `null` at the end of the stream. Throws on transport errors. */
+  async next (): Promise<Frame[] | null> {
+    while (this.batch.length === 0) {
+      if (this.ended || this.done) return null
+      let r: IteratorResult<Buffer>
+      try {
+        r = await this.iterator.next()
+      } catch (err) {
+        throw transportError(err)
+      }
+      if (r.done) {
+        this.ended = true
+        this.parser.end()
+      } else {
+        this.parser.push(r.value)
+      }
+    }
+    const out = this.batch
+    this.batch = []
+    return out
+  }
+
+  /** Stop reading and close the upstream connection (client gone, output cut). */
+  close (): void {
+    if (!this.body.destroyed) this.body.destroy()
+  }
+}
+
+/** An upstream frame that carries an error, after the first frame. */
+export function frameProblem (frame: Frame): UpstreamProblem | undefined {
+  if (frame.error === undefined && frame.success !== false && frame.ret === undefined) return undefined
+  return classifyErrorObject(frame as Record<string, unknown>)
+}
+
+export class UpstreamClient {
+  readonly baseUrl: string
+  private readonly origin: string
+  private readonly basePath: string
+
+  constructor (private readonly opts: UpstreamClientOptions) {
+    const u = new URL(opts.baseUrl)
+    this.baseUrl = opts.baseUrl
+    this.origin = u.origin
+    this.basePath = u.pathname.replace(/\/+$/, '')
+  }
+
+  private now (): number { return (this.opts.now ?? Date.now)() }
+
+  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Dispatcher.ResponseData> {
+    const json = body !== undefined
+    try {
+      return await (o.dispatcher ?? this.opts.dispatcher).request({
+        origin: this.origin,
+        path: this.basePath + path,
+        method,
+        headers: buildHeaders(cred, o.requestId ?? randomUUID(), json),
+        body: json ? JSON.stringify(body) : null,
+        signal: o.signal ?? null,
+        headersTimeout: this.opts.firstByteTimeoutMs,
+        bodyTimeout: this.opts.idleTimeoutMs,
+      })
+    } catch (err) {
+      throw transportError(err)
+    }
+  }
+
+  /** A JSON call: non-2xx, non-JSON or `success:false` bodies become UpstreamErrors. */
+  private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<T> {
+    const res = await this.call(method, path, cred, body, o)
+    const ct = String(res.headers['content-type'] ?? '')
+    let text: string
+    try {
+      text = await readText(res.body, this.opts.maxBufferBytes)
+    } catch (err) {
+      throw transportError(err)
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300 && ct.includes('json')) {
+      let parsed: unknown
+      try { parsed = JSON.parse(text) } catch { parsed = undefined }
+      if (parsed && typeof parsed === 'object') {
+        const p = classifyErrorObject(parsed as Record<string, unknown>)
+        if (!p) return parsed as T
+        throw problemToError(p)
+      }
+    }
+    throw problemToError(classifyBody(res.statusCode, ct, text))
+  }
+
+  /** E1: a fresh token from a browser cookie. */
+  async fetchToken (cookie: string, o: CallOptions = {}): Promise<TokenResult> {
+    const body = await this.json<Record<string, unknown>>('GET', PATHS.auths, { cookie }, undefined, o)
+    const token = tokenOf(body)
+    if (!token) throw new UpstreamError('auth_failed', 'The upstream session answer carried no token')
+    return {
+      token,
+      ...(typeof body.expires_at === 'number' ? { expiresAt: body.expires_at * 1000 } : {}),
+      ...(typeof body.id === 'string' ? { userId: body.id } : {}),
+      ...(typeof body.email === 'string' ? { email: body.email } : {}),
+    }
+  }
+
+  /** E3: the model list. */
+  async listModels (cred: Credentials, o: CallOptions = {}): Promise<UpstreamModel[]> {
+    const body = await this.json<{ data?: unknown }>('GET', PATHS.models, cred, undefined, o)
+    const data = Array.isArray(body.data) ? body.data : (body.data as { data?: unknown } | undefined)?.data
+    if (!Array.isArray(data)) throw new UpstreamError('upstream_error', 'The upstream model list has no data array')
+    return data.filter((m): m is UpstreamModel => !!m && typeof (m as UpstreamModel).id === 'string')
+  }
+
+  /** E4: a new chat; returns its id. */
+  async createChat (cred: Credentials, model: string, chatType: ChatType, o: CallOptions = {}): Promise<string> {
+    const body = await this.json<{ data?: { id?: unknown } }>('POST', PATHS.newChat, cred, newChatBody(model, chatType, this.now()), o)
+    const id = body.data?.id
+    if (typeof id !== 'string' || !id) throw new UpstreamError('upstream_error', 'The upstream did not return a chat id')
+    return id
+  }
+
+  /**
+   * E5: start a turn and wait for its first frame. Everything that can go wrong before that frame
+   * (HTTP status, JSON/HTML bodies on 200, error frames, empty streams) throws an UpstreamError, so
+   * the caller can still answer with an HTTP status or try another identity.
+   */
+  async openCompletion (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<{ stream: CompletionStream; first: Frame[] }> {
+    const res = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
+    const ct = String(res.headers['content-type'] ?? '')
+    if (res.statusCode !== 200 || !ct.includes('text/event-stream')) {
+      let text: string
+      try {
+        text = await readText(res.body, this.opts.maxBufferBytes)
+      } catch (err) {
+        throw transportError(err)
+      }
+      throw problemToError(classifyBody(res.statusCode, ct, text))
+    }
+    const stream = new CompletionStream(res.body, this.opts.maxBufferBytes)
+    let first: Frame[] | null
+    try {
+      first = await stream.next()
+    } catch (err) {
+      stream.close()
+      throw err
+    }
+    if (!first) throw new UpstreamError('upstream_error', 'The upstream closed the stream before sending anything')
+    const problem = frameProblem(first[0]!)
+    if (problem) {
+      stream.close()
+      throw problemToError(problem)
+    }
+    return { stream, first }
+  }
+
+  /** E6: one page of chats. */
+  async listChats (cred: Credentials, page: number, o: CallOptions = {}): Promise<ChatListItem[]> {
+    const body = await this.json<{ data?: unknown }>('GET', `${PATHS.chats}?page=${page}`, cred, undefined, o)
+    return Array.isArray(body.data) ? (body.data as ChatListItem[]) : []
+  }
+
+  /** E8: delete a chat. */
+  async deleteChat (cred: Credentials, chatId: string, o: CallOptions = {}): Promise<void> {
+    await this.json<unknown>('DELETE', chatPath(chatId), cred, undefined, o)
+  }
+}

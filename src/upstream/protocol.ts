@@ -1,0 +1,360 @@
+/**
+ * The chat.qwen.ai wire protocol (v2) as far as this project depends on it.
+ *
+ * Everything the gateway knows about the upstream's paths, headers, request bodies, frames and error
+ * bodies lives in this one module, so that a guess that turns out wrong (the lines marked UNSURE in
+ * the protocol notes) is changed in one place. The simulator imports the *types* from here but
+ * validates requests with its own code.
+ */
+import { randomUUID } from 'node:crypto'
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------------------------
+
+export const PATHS = {
+  /** E1: session user + token, authenticated by the `token` cookie only. */
+  auths: '/api/v1/auths/',
+  /** E2: email/password sign-in (password sent as sha256 hex). */
+  signin: '/api/v1/auths/signin',
+  /** E3: model list. */
+  models: '/api/models',
+  /** E4: create a chat. */
+  newChat: '/api/v2/chats/new',
+  /** E5: one turn in a chat; `?chat_id=` is added by {@link completionPath}. */
+  completions: '/api/v2/chat/completions',
+  /** E6: list chats, `?page=N`. */
+  chats: '/api/v2/chats/',
+} as const
+
+export function completionPath (chatId: string): string {
+  return `${PATHS.completions}?chat_id=${encodeURIComponent(chatId)}`
+}
+
+export function chatPath (chatId: string): string {
+  return `${PATHS.chats}${encodeURIComponent(chatId)}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headers
+// ---------------------------------------------------------------------------------------------
+
+const USER_AGENT = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36'
+
+/** Browser-like headers that do not change between requests (built once). */
+export const STATIC_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'user-agent': USER_AGENT,
+  accept: 'application/json, text/plain, */*',
+  'accept-language': 'en-US,en;q=0.9',
+  // The SSE parser must never see compressed bytes.
+  'accept-encoding': 'identity',
+  source: 'web',
+  'bx-v': '2.5.31', // UNSURE: cosmetic in 2025, possibly required later.
+  'sec-fetch-dest': 'empty',
+  'sec-fetch-mode': 'cors',
+  'sec-fetch-site': 'same-origin',
+  referer: 'https://chat.qwen.ai/',
+})
+
+export interface Credentials {
+  /** The JWT, sent as `Authorization: Bearer`. */
+  token?: string | undefined
+  /** The browser cookie string, sent verbatim. */
+  cookie?: string | undefined
+}
+
+/**
+ * Headers for one upstream call. The token goes in `Authorization`; the cookie is forwarded as is.
+ * When there is a token but no cookie, a `token=` cookie is synthesised (some write endpoints want
+ * the cookie form; UNSURE which).
+ */
+export function buildHeaders (cred: Credentials, requestId: string, json: boolean): Record<string, string> {
+  const h: Record<string, string> = { ...STATIC_HEADERS, 'x-request-id': requestId }
+  if (json) h['content-type'] = 'application/json'
+  if (cred.token) h.authorization = `Bearer ${cred.token}`
+  const cookie = cred.cookie ?? (cred.token ? `token=${cred.token}` : undefined)
+  if (cookie) h.cookie = cookie
+  return h
+}
+
+/** Extract the `token=` JWT from a browser cookie string, if it carries one. */
+export function tokenFromCookie (cookie: string): string | undefined {
+  const m = /(?:^|;\s*)token=([^;\s]+)/.exec(cookie)
+  return m ? m[1] : undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+// ---------------------------------------------------------------------------------------------
+
+export type ChatType = 't2t' | 'search' | 't2i' | 'image_edit' | 't2v'
+
+export interface NewChatBody {
+  title: string
+  models: string[]
+  chat_mode: 'normal'
+  chat_type: ChatType
+  timestamp: number
+}
+
+export interface FeatureConfig {
+  thinking_enabled: boolean
+  output_schema: 'phase'
+  thinking_budget?: number
+}
+
+export interface UpstreamMessage {
+  fid: string
+  parentId: string | null
+  childrenIds: string[]
+  role: 'user'
+  content: string
+  user_action: 'chat'
+  files: unknown[]
+  timestamp: number
+  models: string[]
+  chat_type: ChatType
+  feature_config: FeatureConfig
+  extra: { meta: { subChatType: ChatType } }
+  sub_chat_type: ChatType
+  parent_id: string | null
+}
+
+export interface CompletionBody {
+  stream: true
+  incremental_output: true
+  chat_id: string
+  chat_mode: 'normal'
+  model: string
+  parent_id: string | null
+  messages: [UpstreamMessage]
+  timestamp: number
+}
+
+export function newChatBody (model: string, chatType: ChatType, now: number): NewChatBody {
+  return { title: 'New Chat', models: [model], chat_mode: 'normal', chat_type: chatType, timestamp: now }
+}
+
+export interface TurnSpec {
+  chatId: string
+  model: string
+  chatType: ChatType
+  thinking: boolean
+  content: string
+  /**
+   * Parent linkage for a follow-up turn in the same chat: the previous turn's assistant id, i.e. the
+   * `response_id` of its `response.created` frame (protocol decision §1.6.6; UNSURE upstream-side).
+   */
+  parentId: string | null
+}
+
+/** The one-message completion body. The upstream accepts exactly one new message per request. */
+export function completionBody (t: TurnSpec, now: number): CompletionBody {
+  const ts = Math.floor(now / 1000)
+  return {
+    stream: true,
+    incremental_output: true,
+    chat_id: t.chatId,
+    chat_mode: 'normal',
+    model: t.model,
+    parent_id: t.parentId,
+    messages: [{
+      fid: randomUUID(),
+      parentId: t.parentId,
+      childrenIds: [],
+      role: 'user',
+      content: t.content,
+      user_action: 'chat',
+      files: [],
+      timestamp: ts,
+      models: [t.model],
+      chat_type: t.chatType,
+      feature_config: { thinking_enabled: t.thinking, output_schema: 'phase' },
+      extra: { meta: { subChatType: t.chatType } },
+      sub_chat_type: t.chatType,
+      parent_id: t.parentId,
+    }],
+    timestamp: ts,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------------
+
+export interface AuthsResponse {
+  id: string
+  email: string
+  name: string
+  role: string
+  token: string
+  token_type: 'Bearer'
+  expires_at: number
+  permissions?: unknown
+}
+
+/** Token extraction order used by the original project: `token`, `access_token`, `data.token`. */
+export function tokenOf (body: unknown): string | undefined {
+  if (!body || typeof body !== 'object') return undefined
+  const b = body as Record<string, unknown>
+  for (const v of [b.token, b.access_token, (b.data as Record<string, unknown> | undefined)?.token]) {
+    if (typeof v === 'string' && v.length > 0) return v
+  }
+  return undefined
+}
+
+export interface UpstreamModelMeta {
+  capabilities?: Record<string, boolean>
+  abilities?: Record<string, number>
+  chat_type?: string[]
+  max_context_length?: number
+  max_generation_length?: number
+  thinking_format?: string
+  [k: string]: unknown
+}
+
+export interface UpstreamModel {
+  id: string
+  name?: string
+  object?: string
+  owned_by?: string
+  info?: { meta?: UpstreamModelMeta; created_at?: number; [k: string]: unknown }
+  [k: string]: unknown
+}
+
+export interface ModelsResponse { data: UpstreamModel[] }
+
+export interface ChatListItem { id: string; title?: string; created_at?: number; updated_at?: number }
+
+export interface Usage {
+  input_tokens?: number
+  output_tokens?: number
+  total_tokens?: number
+  output_tokens_details?: { reasoning_tokens?: number; text_tokens?: number }
+  prompt_tokens_details?: { cached_tokens?: number }
+  [k: string]: unknown
+}
+
+export type Phase = 'think' | 'thinking_summary' | 'answer' | 'web_search' | string
+
+export interface WebSearchInfo { url?: string; title?: string; snippet?: string; hostname?: string; [k: string]: unknown }
+
+export interface Delta {
+  role?: 'assistant' | 'function' | string
+  content?: string
+  phase?: Phase
+  status?: 'typing' | 'finished' | 'running' | string
+  name?: string
+  extra?: {
+    web_search_info?: WebSearchInfo[]
+    summary_title?: { content?: string[] }
+    summary_thought?: { content?: string[] }
+    [k: string]: unknown
+  }
+  [k: string]: unknown
+}
+
+export interface ResponseCreated {
+  chat_id: string
+  parent_id: string
+  response_id: string
+  response_index?: string
+}
+
+/** One parsed `data:` frame of the completion stream. */
+export interface Frame {
+  'response.created'?: ResponseCreated
+  'response.info'?: Record<string, unknown>
+  choices?: Array<{ delta?: Delta; message?: Delta; finish_reason?: string | null }>
+  response_id?: string
+  usage?: Usage
+  timestamp?: number
+  error?: unknown
+  success?: boolean
+  data?: { code?: string; details?: string; [k: string]: unknown }
+  [k: string]: unknown
+}
+
+/** Upstream application error envelope: `{success:false, data:{code, details}}` (also seen unwrapped). */
+export interface AppErrorBody {
+  success: false
+  request_id?: string
+  data?: { code: string; details?: string; num?: number; template?: string; [k: string]: unknown }
+  code?: string
+  details?: string
+}
+
+export interface RateLimitedData { code: 'RateLimited'; details: string; template?: string; num?: number }
+
+export const ERROR_CODES = {
+  rateLimited: 'RateLimited',
+  badRequest: 'Bad_Request',
+  unauthorized: 'Unauthorized',
+  notFound: 'Not_Found',
+  internal: 'internal_error',
+} as const
+
+/** The anti-bot (WAF) JSON marker. */
+export const ANTI_BOT_MARKER = 'FAIL_SYS_USER_VALIDATE'
+
+/** What a non-stream body (or an in-stream error frame) means. */
+export type UpstreamProblem =
+  | { kind: 'rate_limited'; message: string; retryAfterMs?: number }
+  | { kind: 'unauthorized'; message: string }
+  | { kind: 'challenge'; message: string }
+  | { kind: 'bad_request'; message: string }
+  | { kind: 'not_found'; message: string }
+  | { kind: 'server'; message: string }
+
+/**
+ * Classify an upstream body that is not an event stream: JSON application errors, the anti-bot
+ * JSON, the HTML challenge page, or anything else. `status` is the HTTP status it came with.
+ */
+export function classifyBody (status: number, contentType: string, text: string): UpstreamProblem {
+  const trimmed = text.trimStart()
+  if (contentType.includes('text/html') || trimmed.startsWith('<')) {
+    if (/captcha|punish|aliyun_waf|slider|verify/i.test(text) || status === 200 || status === 403) {
+      return { kind: 'challenge', message: 'the upstream answered with an anti-bot challenge page' }
+    }
+    return { kind: 'server', message: `the upstream answered HTTP ${status} with an HTML page` }
+  }
+  let body: unknown
+  try { body = JSON.parse(text) } catch { body = undefined }
+  if (body && typeof body === 'object') {
+    const p = classifyErrorObject(body as Record<string, unknown>)
+    if (p) return p
+  }
+  if (status === 401 || status === 403) return { kind: 'unauthorized', message: `the upstream answered HTTP ${status}` }
+  if (status === 429) return { kind: 'rate_limited', message: 'the upstream answered HTTP 429' }
+  if (status === 404) return { kind: 'not_found', message: 'the upstream answered HTTP 404' }
+  const snippet = text.slice(0, 200).replace(/\s+/g, ' ')
+  return { kind: 'server', message: `the upstream answered HTTP ${status}${snippet ? `: ${snippet}` : ' with an empty body'}` }
+}
+
+/** Classify a parsed JSON object that signals an error; `undefined` when it does not look like one. */
+export function classifyErrorObject (b: Record<string, unknown>): UpstreamProblem | undefined {
+  const ret = b.ret
+  if (Array.isArray(ret) && ret.some((r) => typeof r === 'string' && r.includes(ANTI_BOT_MARKER))) {
+    return { kind: 'challenge', message: 'the upstream asked for an anti-bot verification (FAIL_SYS_USER_VALIDATE)' }
+  }
+  if (b.error !== undefined && b.error !== null) {
+    const e = b.error
+    const msg = typeof e === 'string' ? e : (e as Record<string, unknown>).details ?? (e as Record<string, unknown>).message ?? JSON.stringify(e)
+    return { kind: 'server', message: `upstream error: ${String(msg)}` }
+  }
+  if (b.success === false) {
+    const data = (b.data && typeof b.data === 'object' ? b.data : b) as Record<string, unknown>
+    const code = String(data.code ?? '')
+    const details = String(data.details ?? data.code ?? 'unknown upstream error')
+    const lc = code.toLowerCase()
+    if (lc === 'ratelimited') {
+      const hours = typeof data.num === 'number' && data.num > 0 ? data.num : undefined
+      return { kind: 'rate_limited', message: details, ...(hours !== undefined ? { retryAfterMs: hours * 3_600_000 } : {}) }
+    }
+    if (lc === 'unauthorized') return { kind: 'unauthorized', message: details }
+    if (lc === 'bad_request') return { kind: 'bad_request', message: details }
+    if (lc === 'not_found') return { kind: 'not_found', message: details }
+    return { kind: 'server', message: code ? `${code}: ${details}` : details }
+  }
+  return undefined
+}

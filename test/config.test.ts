@@ -1,0 +1,112 @@
+import t from 'tap'
+import { ConfigError, cleanCookie, loadConfig, parseCookies } from '../src/config.js'
+import { resolveOptions } from '../src/options.js'
+
+const files = (map: Record<string, string>) => (p: string) => map[p]
+
+t.test('defaults with nothing configured', async (t) => {
+  const c = loadConfig({ env: {}, readFile: files({}) })
+  t.same(c.server, { port: 8000, host: '0.0.0.0', logLevel: 'info' })
+  t.same(c.options.cookies, [])
+  t.equal(c.cookieSource, 'none')
+  t.equal(c.configFile, false)
+  const r = resolveOptions(c.options)
+  t.equal(r.serverMode, true)
+  t.equal(r.qwenBaseUrl, 'https://chat.qwen.ai')
+  t.equal(r.visionFallbackModel, 'qwen3-vl-plus')
+  t.equal(r.thinkingOutput, 'reasoning_content')
+  t.equal(r.tokenRefreshIntervalHours, 24)
+  t.equal(r.bodyLimitBytes, 20 * 1024 * 1024)
+  t.equal(r.apiKey, undefined)
+})
+
+t.test('env overrides config.json key by key, which overrides defaults', async (t) => {
+  const c = loadConfig({
+    env: { API_KEY: 'sk-env', DEBUG_MODE: 'yes', QWEN_BASE_URL: 'http://127.0.0.1:9/' },
+    readFile: files({ 'config.json': JSON.stringify({ API_KEY: 'sk-file', SERVER_MODE: false, TOKEN_REFRESH_INTERVAL_HOURS: 6, VISION_FALLBACK_MODEL: 'qwen3-vl-max', SERVER_PORT: 9001 }) }),
+  })
+  t.equal(c.options.apiKey, 'sk-env', 'env wins')
+  t.equal(c.options.serverMode, false, 'config.json fills what env leaves out')
+  t.equal(c.options.tokenRefreshIntervalHours, 6)
+  t.equal(c.options.visionFallbackModel, 'qwen3-vl-max')
+  t.equal(c.options.debugMode, true)
+  t.equal(c.server.logLevel, 'debug', 'DEBUG_MODE=true means debug logs')
+  t.equal(c.server.port, 9001)
+  t.equal(resolveOptions(c.options).qwenBaseUrl, 'http://127.0.0.1:9', 'trailing slash removed')
+  t.ok(c.configFile)
+})
+
+t.test('port precedence: PORT > SERVER_PORT (env) > SERVER_PORT (config.json) > 8000', async (t) => {
+  const file = files({ 'config.json': '{"SERVER_PORT": 7001}' })
+  t.equal(loadConfig({ env: { PORT: '7003', SERVER_PORT: '7002' }, readFile: file }).server.port, 7003)
+  t.equal(loadConfig({ env: { SERVER_PORT: '7002' }, readFile: file }).server.port, 7002)
+  t.equal(loadConfig({ env: {}, readFile: file }).server.port, 7001)
+})
+
+t.test('booleans accept true/false/1/0/yes/no in any case', async (t) => {
+  for (const [raw, want] of [['TRUE', true], ['0', false], ['No', false], ['yes', true], ['1', true], ['false', false]] as const) {
+    t.equal(loadConfig({ env: { SERVER_MODE: raw }, readFile: files({}) }).options.serverMode, want, raw)
+  }
+})
+
+t.test('a bad value stops start-up naming the key', async (t) => {
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ SERVER_MODE: 'maybe' }, 'SERVER_MODE'],
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ THINKING_OUTPUT: 'loud' }, 'THINKING_OUTPUT'],
+    [{ QWEN_BASE_URL: 'ftp://x' }, 'QWEN_BASE_URL'],
+    [{ MODEL_ALIASES: '{not json' }, 'MODEL_ALIASES'],
+    [{ UPSTREAM_IDLE_TIMEOUT_MS: '0' }, 'UPSTREAM_IDLE_TIMEOUT_MS'],
+    [{ API_KEY_FILE: 'missing.txt' }, 'API_KEY_FILE'],
+  ]
+  for (const [env, key] of bad) {
+    try {
+      loadConfig({ env, readFile: files({}) })
+      t.fail(`${key} should be refused`)
+    } catch (err) {
+      t.type(err, ConfigError)
+      t.equal((err as ConfigError).key, key)
+      t.match((err as Error).message, key)
+    }
+  }
+  t.throws(() => loadConfig({ env: {}, readFile: files({ 'config.json': '{oops' }) }), ConfigError)
+})
+
+t.test('secrets from files, aliases, CORS origins', async (t) => {
+  const c = loadConfig({
+    env: { API_KEY_FILE: '/run/secrets/key', MODEL_ALIASES: '{"gpt-4o":"qwen3-max"}', CORS_ORIGINS: 'https://a.example, https://b.example' },
+    readFile: files({ '/run/secrets/key': 'sk-from-file\n' }),
+  })
+  t.equal(c.options.apiKey, 'sk-from-file')
+  t.same(c.options.modelAliases, { 'gpt-4o': 'qwen3-max' })
+  t.same(c.options.corsOrigins, ['https://a.example', 'https://b.example'])
+})
+
+t.test('cookies: COOKIE when set, else COOKIE_FILE, else cookie.txt (not a union)', async (t) => {
+  const txt = files({ 'cookie.txt': '# my accounts\ntoken=a; x=1\n\n  token=b; x=2  \n', 'mine.txt': 'token=f' })
+  const fromEnv = loadConfig({ env: { COOKIE: 'token=e1|||token=e2' }, readFile: txt })
+  t.same(fromEnv.options.cookies, ['token=e1', 'token=e2'])
+  t.equal(fromEnv.cookieSource, 'COOKIE')
+  const fromFile = loadConfig({ env: {}, readFile: txt })
+  t.same(fromFile.options.cookies, ['token=a; x=1', 'token=b; x=2'])
+  t.equal(fromFile.cookieSource, 'cookie.txt')
+  const fromCookieFile = loadConfig({ env: { COOKIE_FILE: 'mine.txt' }, readFile: txt })
+  t.same(fromCookieFile.options.cookies, ['token=f'])
+})
+
+t.test('cookie parsing corpus: separators and paste damage', async (t) => {
+  t.same(parseCookies('a=1; b=2|||c=3\nd=4\\ne=5\r\n#f=6\n\n'), ['a=1; b=2', 'c=3', 'd=4', 'e=5'])
+  t.equal(cleanCookie('  "token=abc; x=1"  '), 'token=abc; x=1')
+  t.equal(cleanCookie("'token=abc'"), 'token=abc')
+  t.equal(cleanCookie('Cookie: token=abc;x=1;'), 'token=abc; x=1')
+  t.equal(cleanCookie('cookie:"token=abc"'), 'token=abc')
+  t.equal(cleanCookie('token=abc ;  x=1'), 'token=abc; x=1')
+})
+
+t.test('resolveOptions ignores Fastify register keys and empty secrets', async (t) => {
+  const r = resolveOptions({ apiKey: '', cookies: [' a ', ''], ...({ prefix: '/x' } as object) })
+  t.equal(r.apiKey, undefined)
+  t.same(r.cookies, ['a'])
+  t.notOk('prefix' in r)
+})
