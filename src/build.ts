@@ -38,7 +38,6 @@ export async function buildServer (options: GatewayOptions = {}, build: BuildOpt
   const server = Fastify({
     logger,
     requestIdHeader: 'x-request-id',
-    requestIdLogLabel: 'reqId',
     genReqId: () => `req_${randomUUID().replace(/-/g, '')}`,
     trustProxy: true,
     forceCloseConnections: 'idle',
