@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { CompletionRunner } from '../src/completion.js'
+import { CompletionRunner, RequestAborted } from '../src/completion.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,6 +26,6 @@ export default fp(async (fastify) => {
     live,
   })
   fastify.addHook('preClose', async () => {
-    for (const ac of live) ac.abort(new Error('the gateway is shutting down'))
+    for (const ac of live) ac.abort(new RequestAborted('shutdown'))
   })
 }, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })

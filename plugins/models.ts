@@ -25,5 +25,7 @@ export default fp(async (fastify) => {
     },
     onError: (err) => fastify.log.warn({ err: (err as Error).message }, 'upstream model list unavailable; serving the last good or built-in list'),
   }))
+  // Warm the cache once the tokens are there, so the first completion does not wait for the list.
+  fastify.addHook('onReady', async () => { void tokens.ready().then(() => fastify.qwenModels.refresh()) })
   fastify.addHook('onClose', async () => { await fastify.qwenModels.settled() })
 }, { name: 'qwen-models', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })

@@ -4,7 +4,7 @@ import { GatewayError, UpstreamError } from '../src/errors.js'
 import { formatRemaining } from '../src/jwt.js'
 import { ErrorResponses, RefreshResponseSchema } from '../src/schemas.js'
 
-const BodySchema = Type.Optional(Type.Object({ identity: Type.Optional(Type.String()) }, { additionalProperties: true }))
+const BodySchema = Type.Object({ identity: Type.Optional(Type.String()) }, { additionalProperties: true })
 
 /**
  * `POST /refresh-token`: fetch new tokens from the cookies of every identity, or of one
@@ -15,9 +15,11 @@ const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/refresh-token', {
     config: { qwenAuth: 'admin' },
     schema: { body: BodySchema, response: { 200: RefreshResponseSchema, ...ErrorResponses } },
+    // A bodyless POST means "refresh everything".
+    preValidation: async (request) => { request.body ??= {} },
   }, async (request) => {
     const pool = fastify.qwenPool
-    const wanted = request.body?.identity
+    const wanted = request.body.identity
     let targets = pool.identities
     if (wanted !== undefined) {
       targets = pool.identities.filter((i) => i.id === wanted)

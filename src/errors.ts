@@ -159,7 +159,17 @@ export function toOpenAIError (err: unknown): { status: number; body: OpenAIErro
   // Fastify's own client errors (JSON parse, body limit, content type, validation).
   const code = status === 413 ? 'request_too_large' : (e.validation ? 'invalid_value' : fastifyCode(e.code))
   const type: OpenAIErrorType = status === 404 ? 'not_found_error' : 'invalid_request_error'
-  return { status, body: { error: { message: e.message ?? 'Bad request', type, param: null, code } }, headers: {} }
+  return { status, body: { error: { message: e.message ?? 'Bad request', type, param: validationParam(e.validation), code } }, headers: {} }
+}
+
+/** `/messages/0/role` → `messages[0].role`; a missing property names itself. */
+function validationParam (validation: unknown): string | null {
+  if (!Array.isArray(validation) || validation.length === 0) return null
+  const v = validation[0] as { instancePath?: string; params?: { missingProperty?: string } }
+  const parts = (v.instancePath ?? '').split('/').filter(Boolean)
+  if (v.params?.missingProperty) parts.push(v.params.missingProperty)
+  if (parts.length === 0) return null
+  return parts.reduce((acc, p) => /^\d+$/.test(p) ? `${acc}[${p}]` : (acc ? `${acc}.${p}` : p), '')
 }
 
 function fastifyCode (code: string | undefined): string {

@@ -151,11 +151,11 @@ export class ModelCatalog {
 
   /** Failed fetches are retried at most this often. */
   private static readonly RETRY_MS = 30_000
-  private lastAttempt = -Infinity
+  private lastFailure = -Infinity
 
   private stale (): boolean {
     const now = this.opts.now()
-    if (now - this.lastAttempt < ModelCatalog.RETRY_MS && this.lastAttempt > this.snapshot.fetchedAt) return false
+    if (now - this.lastFailure < ModelCatalog.RETRY_MS) return false
     return this.snapshot.source === 'builtin' || now - this.snapshot.fetchedAt >= this.opts.ttlMs
   }
 
@@ -164,19 +164,21 @@ export class ModelCatalog {
    * an upstream list exists, a stale one is served while the refresh runs in the background.
    */
   async refresh (force = false): Promise<void> {
-    if (!force && !this.stale()) return
-    this.inflight ??= (async () => {
-      this.lastAttempt = this.opts.now()
-      try {
-        const list = await this.opts.fetch()
-        if (list.length > 0) this.snapshot = this.build(list.map(fromUpstream), 'upstream', this.opts.now())
-      } catch (err) {
-        this.opts.onError(err)
-      } finally {
-        this.inflight = undefined
-      }
-    })()
-    if (force || this.snapshot.source === 'builtin') await this.inflight
+    if (!this.inflight && (force || this.stale())) {
+      this.inflight = (async () => {
+        try {
+          const list = await this.opts.fetch()
+          if (list.length === 0) throw new Error('the upstream model list is empty')
+          this.snapshot = this.build(list.map(fromUpstream), 'upstream', this.opts.now())
+        } catch (err) {
+          this.lastFailure = this.opts.now()
+          this.opts.onError(err)
+        } finally {
+          this.inflight = undefined
+        }
+      })()
+    }
+    if (this.inflight && (force || this.snapshot.source === 'builtin')) await this.inflight
   }
 
   /** Wait for a background refresh, if one is running (tests, shutdown). */

@@ -108,11 +108,6 @@ export const HealthSchema = Type.Object({
   models: Type.Object({ source: Type.String() }),
 })
 
-export const RefreshBodySchema = Type.Union([
-  Type.Object({ identity: Type.Optional(Type.String()) }, open),
-  Type.Null(),
-])
-
 const RefreshResultSchema = Type.Object({
   identity: Type.String(),
   label: Type.String(),
