@@ -110,3 +110,14 @@ t.test('resolveOptions ignores Fastify register keys and empty secrets', async (
   t.same(r.cookies, ['a'])
   t.notOk('prefix' in r)
 })
+
+t.test('.env.example documents every key and is itself a valid configuration', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { parseEnv } = await import('node:util')
+  const { ConfigSchema } = await import('../src/config.js')
+  const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
+  for (const key of Object.keys(ConfigSchema.properties)) t.match(text, new RegExp(`^${key}=`, 'm'), `${key} is documented`)
+  const c = loadConfig({ env: parseEnv(text), readFile: files({}) })
+  t.same(c.options.modelAliases, { 'gpt-4o': 'qwen3-max', 'gpt-4o-mini': 'qwen3-coder-plus' })
+  t.equal(c.server.port, 8000)
+})
