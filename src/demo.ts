@@ -18,7 +18,8 @@ async function main (): Promise<void> {
   closeOnSignals(async () => { await app.close(); await sim.close() }, app.log)
   await app.listen({ port, host: '127.0.0.1' })
   await app.qwenTokens.ready()
-  const base = `http://127.0.0.1:${port}`
+  const address = app.server.address()
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}`
   process.stdout.write([
     '',
     `qwen-gateway demo: gateway ${base} -> simulator ${sim.url} (${sim.accounts.length} demo accounts, no real upstream)`,
