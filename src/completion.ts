@@ -189,13 +189,20 @@ export class CompletionRunner {
       let batch: Frame[] | null = opened.first
       let pending = w.role()
       while (batch) {
-        for (const f of batch) t.push(f)
+        // An error frame may follow good frames in the same network chunk: send what came before it.
+        let failure: unknown
+        try {
+          for (const f of batch) t.push(f)
+        } catch (err) {
+          failure = err
+        }
         if (t.events.length > 0) {
           pending += w.events(t.events)
           t.events = []
         }
         await write(pending)
         pending = ''
+        if (failure !== undefined) throw failure
         if (t.ended) break
         batch = await stream.next()
         keepAlive.refresh()

@@ -212,6 +212,16 @@ t.test('S9: an upstream error after commit is an error frame, then [DONE], no fi
   t.notOk(chunks.some((c) => c.choices?.[0]?.finish_reason), 'no finish_reason after an error')
 })
 
+t.test('S9: text that arrived before an error frame in the same network chunk still reaches the client', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 10 })
+  const { data, chunks } = await streamChunks(h.url, body({ stream: true }))
+  t.same(chunks[0]!.choices[0]!.delta, { role: 'assistant', content: '', refusal: null })
+  const text = chunks.map((c) => c.choices?.[0]?.delta.content ?? '').join('')
+  t.ok(text.length > 20 && defaultAnswer(USER).startsWith(text), `partial answer kept: ${JSON.stringify(text)}`)
+  t.equal(JSON.parse(data[data.length - 2]!).error.code, 'upstream_error')
+})
+
 t.test('a socket drop mid-stream is an error frame; before commit it is a 502', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1 } })
   const email = h.sim.accounts[0]!.email
