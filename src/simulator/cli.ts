@@ -1,0 +1,35 @@
+/**
+ * `npm run sim`: run the upstream simulator standalone.
+ * Port: `--port N`, else `SIM_PORT`, else 8787. Host: `SIM_HOST`, else 127.0.0.1.
+ */
+import { startSimulator } from './index.js'
+
+function port (): number {
+  const i = process.argv.indexOf('--port')
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.SIM_PORT
+  const n = Number(raw ?? 8787)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    console.error(`invalid port: ${raw}`)
+    process.exit(1)
+  }
+  return n
+}
+
+const sim = await startSimulator({ port: port(), host: process.env.SIM_HOST ?? '127.0.0.1' })
+console.log(`qwen upstream simulator listening on ${sim.url}`)
+for (const a of sim.accounts) {
+  console.log(`\n  ${a.email}  password: ${a.password}\n  cookie: ${a.cookie}`)
+}
+console.log(`
+Control routes (JSON, no auth): GET/POST ${sim.url}/__sim/accounts, POST /__sim/scenarios {email, scenarios},
+GET /__sim/log?since=N, DELETE /__sim/log, POST /__sim/reset, POST /__sim/revoke {email}, POST /__sim/expire {email}.
+Point the gateway at it with QWEN_BASE_URL=${sim.url} (or the qwenBaseUrl option) and one of the cookies above.`)
+
+let stopping = false
+const stop = (): void => {
+  if (stopping) return
+  stopping = true
+  sim.close().then(() => process.exit(0), () => process.exit(1))
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)

@@ -1,0 +1,139 @@
+/** Public types of the upstream simulator (see `index.ts` for the overview). */
+
+export interface SimAccountSpec {
+  email?: string
+  password?: string
+  tokenTtlSeconds?: number
+  name?: string
+}
+
+export interface SimAccount {
+  /** The user uuid (the JWT's `id`). */
+  id: string
+  email: string
+  /** The plain password; `/api/v1/auths/signin` expects its sha256 hex. */
+  password: string
+  name: string
+  /** Browser-like cookie string: `token=<session jwt>; ssxmod_itna=<random>; cna=<random>`. */
+  cookie: string
+}
+
+export interface SimulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Default 0 (ephemeral). */
+  port?: number
+  /** Default 2: demo1@sim.local / demo-password-1, demo2@sim.local / demo-password-2, … */
+  demoAccounts?: number
+  /** Extra accounts, created after the demo accounts. */
+  accounts?: SimAccountSpec[]
+  /** JWT signing secret; random per simulator unless given. */
+  secret?: string
+  /** Injectable clock in milliseconds, default `Date.now`. */
+  now?: () => number
+  /** Default 7 days. */
+  tokenTtlSeconds?: number
+  /** Append `data: [DONE]` to streams. Default false (the upstream just closes, protocol §3.1). */
+  emitDone?: boolean
+  /** Characters (code points) of text per frame, default 6. */
+  frameChars?: number
+  /** Maximum retained log entries (ring buffer), default 1000. */
+  logLimit?: number
+}
+
+export interface SimLogEntry {
+  seq: number
+  time: number
+  method: string
+  path: string
+  query: Record<string, string>
+  /** Email of the authenticated account, null when unauthenticated. */
+  account: string | null
+  /** Lower-case names; `authorization` and `cookie` masked to their first 12 characters + '…'. */
+  headers: Record<string, string>
+  /** The parsed JSON body, undefined when there was none (or it was not JSON). */
+  body: unknown
+  /** 0 until the status line is written. */
+  status: number
+  /** `data:` frames written (JSON frames, not counting `[DONE]`). */
+  framesSent: number
+  /** The client closed the connection before the simulator finished. */
+  aborted: boolean
+  /** The simulator finished the response normally. */
+  finished: boolean
+}
+
+export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models'
+
+export type ScenarioFail =
+  | 'rate_limited'
+  | 'unauthorized'
+  | 'unauthorized_401'
+  | 'challenge_json'
+  | 'challenge_html'
+  | 'bad_request'
+  | 'not_found'
+  | { status: number; body?: string; contentType?: string }
+
+/** One scripted behaviour, consumed by the account's next (valid) request to `endpoint`. */
+export interface Scenario {
+  /** Default 'completions'. `auths` covers both `/api/v1/auths/` and `/api/v1/auths/signin`. */
+  endpoint?: ScenarioEndpoint
+  fail?: ScenarioFail
+  /** `num` of the RateLimited body (hours), default 10. */
+  rateLimitHours?: number
+  answer?: string
+  /** Emitted only when `thinking_enabled` and the model can think. */
+  reasoning?: string
+  /** Force a web_search frame. */
+  search?: boolean
+  /** Delay before the status line and headers. */
+  firstByteDelayMs?: number
+  /** Delay between frames. */
+  frameDelayMs?: number
+  /** Destroy the socket after k frames (response.created is frame 1). */
+  dropAfterFrames?: number
+  /** After k frames write an `{"error":…}` frame, then end. */
+  errorAfterFrames?: number
+  /** Default `{"error":{"code":"internal_error","details":"Internal error!"}}`. */
+  errorFrame?: unknown
+  /** A second candidate (response_index "1") whose frames are interleaved with the first's. */
+  interleave?: boolean
+  /** Write the body in writes of this many bytes, with a setImmediate between writes. */
+  splitBytes?: number
+  /** Override `emitDone` for this response. */
+  done?: boolean
+  /** Include `usage` in frames, default true. */
+  usage?: boolean
+  /**
+   * Send every frame except the closing `answer`/`finished` one, then keep the connection open until
+   * the client aborts or the simulator closes (idle-timeout tests).
+   */
+  hang?: boolean
+}
+
+export interface SimChatInfo {
+  id: string
+  model: string
+  turns: number
+  lastResponseId: string | null
+}
+
+export interface Simulator {
+  /** e.g. http://127.0.0.1:43210 */
+  url: string
+  accounts: SimAccount[]
+  addAccount(spec?: SimAccountSpec): SimAccount
+  queue(email: string, ...scenarios: Scenario[]): void
+  /** Tokens minted by /auths or /signin so far become invalid; the cookie's session token stays valid. */
+  revokeTokens(email: string): void
+  /** Like revokeTokens, and the cookie's session token becomes invalid too. */
+  expireSession(email: string): void
+  log(): SimLogEntry[]
+  clearLog(): void
+  /** Clear scenario queues, the log and all chats (accounts and token state stay). */
+  reset(): void
+  /** The account's chats, oldest first. */
+  chats(email: string): SimChatInfo[]
+  close(): Promise<void>
+}
