@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import { IdentityPool, makeIdentity, type Identity } from '../src/pool.js'
+import { IdentityPool, makeIdentity, splitProxy, type Identity } from '../src/pool.js'
+import { StatePersister, TokenCipher, restorePool, serializePool } from '../src/state.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,24 +10,57 @@ declare module 'fastify' {
 }
 
 /**
- * Builds the pool from the configured cookies. `qwenToken` seeds the token of a single cookie, or
- * is a token-only identity when there is no cookie.
+ * Builds the pool from the configured cookies (an entry may end in `@proxy=<url>`), sign-in
+ * accounts and `qwenToken` (which seeds the token of a single cookie, or is a token-only identity
+ * when there is no cookie), restores saved state when a `stateStore` is given, and saves changes
+ * (debounced, flushed on close).
  */
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
   const identities: Identity[] = []
-  const cookies = cfg.cookies
+  const cookies = cfg.cookies.map(splitProxy)
   if (cookies.length === 0 && cfg.qwenToken) {
-    identities.push(makeIdentity(undefined, cfg.qwenToken))
-  } else {
-    if (cfg.qwenToken && cookies.length > 1) {
-      fastify.log.warn('QWEN_TOKEN is ignored when several cookies are configured: each account fetches its own token')
-    }
-    for (const cookie of cookies) identities.push(makeIdentity(cookie, cookies.length === 1 ? cfg.qwenToken : undefined))
+    identities.push(makeIdentity({ token: cfg.qwenToken }))
+  } else if (cfg.qwenToken && cookies.length > 1) {
+    fastify.log.warn('QWEN_TOKEN is ignored when several cookies are configured: each account fetches its own token')
   }
-  const pool = new IdentityPool(identities, cfg.now)
+  for (const c of cookies) {
+    identities.push(makeIdentity({
+      cookie: c.value,
+      ...(cookies.length === 1 && cfg.qwenToken ? { token: cfg.qwenToken } : {}),
+      ...(c.proxyUrl ? { proxyUrl: c.proxyUrl } : {}),
+    }))
+  }
+  for (const a of cfg.accounts) identities.push(makeIdentity(a))
+
+  let persister: StatePersister | undefined
+  const pool = new IdentityPool(identities, {
+    now: cfg.now,
+    policy: cfg.poolPolicy,
+    log: fastify.log,
+    onChange: () => persister?.schedule(),
+  })
   if (pool.identities.length === 0 && cfg.serverMode) {
     fastify.log.warn('No upstream account is configured: completions answer 503 no_upstream_identity. Set COOKIE (see the README), or try `npm run demo`.')
+  }
+
+  const store = cfg.stateStore
+  if (store) {
+    const cipher = cfg.stateSecret ? new TokenCipher(cfg.stateSecret) : undefined
+    try {
+      const text = await store.load()
+      if (text !== undefined) {
+        const r = restorePool(pool, text, cipher)
+        fastify.log.info({ identities: r.identities, tokens: r.tokens }, 'identity pool state restored')
+      }
+    } catch (err) {
+      fastify.log.warn({ err: (err as Error).message }, 'identity pool state not restored')
+    }
+    persister = new StatePersister(store, () => serializePool(pool, cipher, cfg.now()), cfg.stateDebounceMs, (err) => {
+      fastify.log.warn({ err: (err as Error).message }, 'identity pool state could not be saved')
+    })
+    const p = persister
+    fastify.addHook('onClose', async () => { p.schedule(); await p.flush() })
   }
   fastify.decorate('qwenPool', pool)
 }, { name: 'qwen-identity-pool', fastify: '5.x', dependencies: ['qwen-config'] })

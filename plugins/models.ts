@@ -20,8 +20,8 @@ export default fp(async (fastify) => {
     now: cfg.now,
     fetch: async () => {
       await tokens.ready()
-      const identity = pool.identities.find((i) => pool.usable(i))
-      return fastify.qwenUpstream.listModels(identity ? credentialsOf(identity) : {})
+      const identity = pool.peek()
+      return fastify.qwenUpstream.listModels(identity ? credentialsOf(identity) : {}, { proxyUrl: identity?.proxyUrl })
     },
     onError: (err) => fastify.log.warn({ err: (err as Error).message }, 'upstream model list unavailable; serving the last good or built-in list'),
   }))

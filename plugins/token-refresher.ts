@@ -19,6 +19,7 @@ export default fp(async (fastify) => {
     now: cfg.now,
     concurrency: cfg.startupConcurrency,
     log: fastify.log,
+    onTokenRefreshed: cfg.onTokenRefreshed,
   })
   fastify.decorate('qwenTokens', tokens)
   let timer: NodeJS.Timeout | undefined

@@ -12,39 +12,53 @@ declare module 'fastify' {
 /** Time given to in-flight upstream requests to finish when the app closes. */
 const CLOSE_GRACE_MS = 2_000
 
+async function closeDispatcher (d: Dispatcher): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const grace = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS, false) })
+  const closed = await Promise.race([d.close().then(() => true), grace])
+  clearTimeout(timer)
+  if (!closed) await d.destroy()
+}
+
 /**
- * One shared undici Agent (or ProxyAgent when `proxyUrl` is set) for every upstream call, closed
- * with the app. An injected `dispatcher` is used as is and left open.
+ * One shared undici Agent (or ProxyAgent when `proxyUrl` is set) for every upstream call, plus one
+ * ProxyAgent per distinct per-identity proxy, created on first use. All are closed with the app.
+ * An injected `dispatcher` is used as is and left open.
  */
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
-  let dispatcher: Dispatcher | undefined = cfg.dispatcher
-  let owned = false
-  if (!dispatcher) {
-    const agentOptions = {
-      keepAliveTimeout: 10_000,
-      keepAliveMaxTimeout: 600_000,
-      connections: 128,
-      pipelining: 1,
-      connect: { timeout: cfg.upstreamConnectTimeoutMs },
-    }
-    dispatcher = cfg.proxyUrl ? new ProxyAgent({ uri: cfg.proxyUrl, ...agentOptions }) : new Agent(agentOptions)
-    owned = true
+  const agentOptions = {
+    keepAliveTimeout: 10_000,
+    keepAliveMaxTimeout: 600_000,
+    connections: 128,
+    pipelining: 1,
+    connect: { timeout: cfg.upstreamConnectTimeoutMs },
   }
+  const owned: Dispatcher[] = []
+  let dispatcher = cfg.dispatcher
+  if (!dispatcher) {
+    dispatcher = cfg.proxyUrl ? new ProxyAgent({ uri: cfg.proxyUrl, ...agentOptions }) : new Agent(agentOptions)
+    owned.push(dispatcher)
+  }
+  const proxies = new Map<string, Dispatcher>()
   fastify.decorate('qwenUpstream', new UpstreamClient({
     baseUrl: cfg.qwenBaseUrl,
     dispatcher,
     firstByteTimeoutMs: cfg.upstreamFirstByteTimeoutMs,
     idleTimeoutMs: cfg.upstreamIdleTimeoutMs,
     maxBufferBytes: cfg.maxBufferBytes,
+    proxyDispatcher: (uri) => {
+      let d = proxies.get(uri)
+      if (!d) {
+        d = new ProxyAgent({ uri, ...agentOptions })
+        proxies.set(uri, d)
+        owned.push(d)
+      }
+      return d
+    },
     now: cfg.now,
   }))
   fastify.addHook('onClose', async () => {
-    if (!owned || !dispatcher) return
-    let timer: NodeJS.Timeout | undefined
-    const grace = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS, false) })
-    const closed = await Promise.race([dispatcher.close().then(() => true), grace])
-    clearTimeout(timer)
-    if (!closed) await dispatcher.destroy()
+    await Promise.all(owned.map(closeDispatcher))
   })
 }, { name: 'qwen-upstream', fastify: '5.x', dependencies: ['qwen-config'] })

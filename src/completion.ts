@@ -10,7 +10,7 @@ import type { ResolvedModel } from './models.js'
 import { ChunkWriter, DONE, KEEP_ALIVE, chatCompletion, completionId, errorFrame, type ChatCompletion } from './openai/chunks.js'
 import type { PreparedChat } from './openai/request.js'
 import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
-import { credentialsOf, type Identity, type IdentityPool } from './pool.js'
+import { credentialsOf, type IdentityPool, type Lease as PoolLease, type Outcome } from './pool.js'
 import type { TokenService } from './tokens.js'
 import { transportError, type CompletionStream, type UpstreamClient } from './upstream/client.js'
 import type { Credentials, Frame } from './upstream/protocol.js'
@@ -51,9 +51,23 @@ export interface CompletionRecord {
 }
 
 interface Lease {
-  identity: Identity | undefined
+  pool: PoolLease | undefined
   cred: Credentials
   label: string
+  proxyUrl: string | undefined
+}
+
+/** What an upstream failure says about the identity that met it. */
+export function outcomeOf (err: unknown): Outcome {
+  if (!(err instanceof UpstreamError)) return { kind: 'neutral' }
+  switch (err.kind) {
+    case 'rate_limited': return { kind: 'rate_limited', error: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) }
+    case 'challenge': return { kind: 'challenge', error: err.message }
+    case 'bad_request':
+    case 'no_identity':
+      return { kind: 'neutral' }
+    default: return { kind: 'failure', error: err.message }
+  }
 }
 
 interface Opened {
@@ -89,22 +103,21 @@ export class CompletionRunner {
   private async lease (caller: Caller, tried: Set<string>): Promise<Lease> {
     if (caller.kind === 'client') {
       const token = caller.token || (caller.cookie ? await this.d.tokens.clientToken(caller.cookie) : undefined)
-      return { identity: undefined, cred: { token, cookie: caller.cookie }, label: 'client' }
+      return { pool: undefined, cred: { token, cookie: caller.cookie }, label: 'client', proxyUrl: undefined }
     }
     await this.d.tokens.ready()
-    const identity = this.d.pool.acquire(tried)
-    tried.add(identity.id)
-    return { identity, cred: credentialsOf(identity), label: identity.label }
+    const pl = this.d.pool.acquire(tried)
+    tried.add(pl.identity.id)
+    return { pool: pl, cred: credentialsOf(pl.identity), label: pl.identity.label, proxyUrl: pl.identity.proxyUrl }
   }
 
-  private release (lease: Lease, ok: boolean, error?: string): void {
-    if (lease.identity) this.d.pool.release(lease.identity, ok, error)
+  private release (lease: Lease, outcome: Outcome): void {
+    if (lease.pool) this.d.pool.release(lease.pool, outcome)
   }
 
   /**
    * Open the upstream turn. Failures before the first frame are retried on the next identity (up
-   * to `maxRetries`); an expired token is refreshed from the cookie once and the same identity is
-   * tried again.
+   * to `maxRetries`); the client sees one clean response or the last failure.
    */
   private async open (req: CompletionRequest, rec: CompletionRecord): Promise<Opened> {
     const tried = new Set<string>()
@@ -114,46 +127,64 @@ export class CompletionRunner {
       try {
         lease = await this.lease(req.caller, tried)
       } catch (err) {
-        if (last && err instanceof UpstreamError && err.kind === 'no_identity') throw last
+        if (last && err instanceof UpstreamError) break
         throw transportError(err)
       }
       rec.identity = lease.label
-      let refreshed = false
-      for (;;) {
-        rec.attempts++
-        try {
-          const o = { signal: req.signal, requestId: req.requestId }
-          const chatId = await this.d.client.createChat(lease.cred, req.model.base, req.model.chatType, o)
-          rec.chatId = chatId
-          const { stream, first } = await this.d.client.openCompletion(lease.cred, {
-            chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: req.chat.prompt, parentId: null,
-          }, o)
-          return { lease, stream, first, chatId }
-        } catch (err) {
-          if (!(err instanceof UpstreamError)) {
-            this.release(lease, false)
+      try {
+        return await this.attempt(req, rec, lease)
+      } catch (err) {
+        this.release(lease, abortReason(req.signal) ? { kind: 'neutral' } : outcomeOf(err))
+        if (!(err instanceof UpstreamError)) throw err
+        last = err
+        if (!err.retryable || req.caller.kind === 'client') throw err
+      }
+    }
+    // Rate limited everywhere: tell the client when the first account comes back.
+    const remaining = last!.kind === 'rate_limited' ? this.d.pool.rateLimitRemaining() : undefined
+    throw remaining !== undefined ? new UpstreamError('rate_limited', last!.message, { retryAfterMs: remaining }) : last!
+  }
+
+  /**
+   * One identity: a missing or expired token is fetched first; an authentication failure refreshes
+   * the token and tries the same identity once more.
+   */
+  private async attempt (req: CompletionRequest, rec: CompletionRecord, lease: Lease): Promise<Opened> {
+    const identity = lease.pool?.identity
+    if (identity && this.d.pool.needsTokenNow(identity)) {
+      const r = await this.d.tokens.refresh(identity)
+      if (!r.success) throw new UpstreamError('auth_failed', `No valid token for ${identity.label}: ${r.error}`)
+      lease.cred = credentialsOf(identity)
+    }
+    let refreshed = false
+    for (;;) {
+      rec.attempts++
+      try {
+        const o = { signal: req.signal, requestId: req.requestId, proxyUrl: lease.proxyUrl }
+        const chatId = await this.d.client.createChat(lease.cred, req.model.base, req.model.chatType, o)
+        rec.chatId = chatId
+        const { stream, first } = await this.d.client.openCompletion(lease.cred, {
+          chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: req.chat.prompt, parentId: null,
+        }, o)
+        return { lease, stream, first, chatId }
+      } catch (err) {
+        if (!(err instanceof UpstreamError) || err.kind !== 'auth_failed' || refreshed) throw err
+        refreshed = true
+        if (identity?.canRefresh) {
+          const r = await this.d.tokens.refresh(identity)
+          if (!r.success) throw err
+          lease.cred = credentialsOf(identity)
+        } else if (req.caller.kind === 'client' && req.caller.cookie) {
+          try {
+            lease.cred = { token: await this.d.tokens.clientToken(req.caller.cookie, true), cookie: req.caller.cookie }
+          } catch {
             throw err
           }
-          if (err.kind === 'auth_failed' && !refreshed && (lease.identity?.canRefresh || (req.caller.kind === 'client' && req.caller.cookie))) {
-            refreshed = true
-            if (lease.identity) {
-              const r = await this.d.tokens.refresh(lease.identity)
-              if (r.success) { lease.cred = credentialsOf(lease.identity); continue }
-            } else if (req.caller.kind === 'client' && req.caller.cookie) {
-              try {
-                lease.cred = { token: await this.d.tokens.clientToken(req.caller.cookie, true), cookie: req.caller.cookie }
-                continue
-              } catch { /* fall through: report the original failure */ }
-            }
-          }
-          this.release(lease, false, err.message)
-          last = err
-          if (!err.retryable || req.caller.kind === 'client') throw err
-          break
+        } else {
+          throw err
         }
       }
     }
-    throw last!
   }
 
   /**
@@ -184,7 +215,7 @@ export class CompletionRunner {
       if (!res.writableEnded) { res.write(KEEP_ALIVE); keepAlive.refresh() }
     }, this.d.keepAliveIntervalMs)
     keepAlive.unref()
-    let ok = false
+    let outcome: Outcome = { kind: 'neutral' }
     try {
       let batch: Frame[] | null = opened.first
       let pending = w.role()
@@ -216,13 +247,14 @@ export class CompletionRunner {
       rec.usage = usage
       rec.finishReason = t.finishReason!
       rec.outcome = 'ok'
-      ok = true
+      outcome = { kind: 'success' }
     } catch (err) {
       const reason = abortReason(req.signal)
       if (res.destroyed || reason?.kind === 'client_closed') {
         rec.outcome = 'client_closed'
       } else {
         const e = reason ? reason.toError() : transportError(err)
+        if (!reason) outcome = outcomeOf(e)
         const { body } = toOpenAIError(e)
         rec.outcome = 'error'
         rec.error = body.error.message
@@ -231,7 +263,7 @@ export class CompletionRunner {
     } finally {
       clearTimeout(keepAlive)
       stream.close()
-      this.release(lease, ok, rec.error)
+      this.release(lease, outcome)
       if (!res.writableEnded) res.end()
     }
   }
@@ -245,7 +277,7 @@ export class CompletionRunner {
     const t = new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: req.chat.stop, maxTokens: req.chat.maxTokens })
     let content = ''
     let reasoning = ''
-    let ok = false
+    let outcome: Outcome = { kind: 'neutral' }
     try {
       let batch: Frame[] | null = opened.first
       while (batch) {
@@ -267,7 +299,7 @@ export class CompletionRunner {
       rec.usage = usage
       rec.finishReason = t.finishReason!
       rec.outcome = 'ok'
-      ok = true
+      outcome = { kind: 'success' }
       return chatCompletion(completionId(), Math.floor(started / 1000), req.model.requested, content, reasoning, t.finishReason!, usage)
     } catch (err) {
       const reason = abortReason(req.signal)
@@ -276,12 +308,13 @@ export class CompletionRunner {
         throw reason
       }
       const e = reason ? reason.toError() : transportError(err)
+      if (!reason) outcome = outcomeOf(e)
       rec.outcome = 'error'
       rec.error = e instanceof GatewayError ? e.message : String(err)
       throw e
     } finally {
       stream.close()
-      this.release(lease, ok, rec.error)
+      this.release(lease, outcome)
     }
   }
 }

@@ -110,12 +110,15 @@ export class UpstreamError extends GatewayError {
   readonly kind: UpstreamErrorKind
   /** Whether another identity might succeed (pool failover). */
   readonly retryable: boolean
+  /** Rate limits: how long the upstream asked to wait. */
+  readonly retryAfterMs: number | undefined
 
   constructor (kind: UpstreamErrorKind, message: string, opts: { retryAfterMs?: number; cause?: unknown } = {}) {
     super(message, { ...mapKind(kind, opts.retryAfterMs), ...(opts.cause === undefined ? {} : { cause: opts.cause }) })
     this.name = 'UpstreamError'
     this.kind = kind
     this.retryable = kind !== 'bad_request' && kind !== 'no_identity'
+    this.retryAfterMs = opts.retryAfterMs
   }
 }
 

@@ -4,12 +4,27 @@
  */
 import type { Dispatcher } from 'undici'
 import type { ThinkingOutput } from './openai/transform.js'
+import type { PoolPolicy } from './pool.js'
+import type { StateStore } from './state.js'
+
+/** A sign-in account (e-mail and password), optionally with its own proxy. */
+export interface AccountOption { email: string; password: string; proxyUrl?: string }
+
+/** What `onTokenRefreshed` is told. */
+export interface TokenRefreshedEvent {
+  identity: string
+  token: string
+  /** The deployment has exactly one identity, from a cookie (the original's single-cookie mode). */
+  singleCookie: boolean
+}
 
 export interface GatewayOptions {
   /** Gateway access key; empty or unset means open (server mode). */
   apiKey?: string
-  /** Browser cookies, one per upstream account. */
+  /** Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. */
   cookies?: string[]
+  /** Accounts that sign in with e-mail and password. */
+  accounts?: AccountOption[]
   /** A token for the single configured cookie, or a token-only identity when there is no cookie. */
   qwenToken?: string
   /** `true`: the gateway's own identities serve every request. `false`: callers bring theirs. */
@@ -42,16 +57,28 @@ export interface GatewayOptions {
   maxRetries?: number
   /** Parallel token fetches at start-up. */
   startupConcurrency?: number
+  /** Circuit-breaker thresholds and cooldowns. */
+  poolPolicy?: Partial<PoolPolicy>
+  /** Where pool state is saved across restarts (the plugin itself never touches files). */
+  stateStore?: StateStore
+  /** Key for sealing tokens in the saved state; without it tokens are not saved. */
+  stateSecret?: string
+  /** Debounce for state saves. */
+  stateDebounceMs?: number
+  /** Called after an identity's token was refreshed (the standalone server writes config.json). */
+  onTokenRefreshed?: (event: TokenRefreshedEvent) => void | Promise<void>
   /** An undici dispatcher to use instead of the plugin's own Agent (it is not closed by the plugin). */
   dispatcher?: Dispatcher
   /** Clock for tokens, cooldowns and caches (tests). */
   now?: () => number
 }
 
-export type ResolvedOptions = Required<Omit<GatewayOptions, 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher'>> & Pick<GatewayOptions, 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher'>
+type OptionalKeys = 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateStore' | 'stateSecret' | 'onTokenRefreshed'
+export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
 export const DEFAULTS = {
   cookies: [] as string[],
+  accounts: [] as AccountOption[],
   serverMode: true,
   debugMode: false,
   qwenBaseUrl: 'https://chat.qwen.ai',
@@ -71,6 +98,8 @@ export const DEFAULTS = {
   maxBufferBytes: 8 * 1024 * 1024,
   maxRetries: 2,
   startupConcurrency: 4,
+  poolPolicy: {} as Partial<PoolPolicy>,
+  stateDebounceMs: 1000,
 } as const
 
 /** Every option key: register() options also carry Fastify's own keys (prefix, …), which are not ours. */
@@ -79,13 +108,16 @@ const OPTION_KEYS: ReadonlyArray<keyof GatewayOptions> = [
   'autoRefreshToken', 'tokenRefreshIntervalHours', 'thinkingOutput', 'upstreamConnectTimeoutMs',
   'upstreamFirstByteTimeoutMs', 'upstreamIdleTimeoutMs', 'requestTimeoutMs', 'keepAliveIntervalMs', 'proxyUrl',
   'modelAliases', 'bodyLimitBytes', 'corsOrigins', 'modelsCacheTtlMs', 'maxBufferBytes', 'maxRetries',
-  'startupConcurrency', 'dispatcher', 'now',
+  'startupConcurrency', 'dispatcher', 'now', 'accounts', 'poolPolicy', 'stateStore', 'stateSecret',
+  'stateDebounceMs', 'onTokenRefreshed',
 ]
 
 export function resolveOptions (o: GatewayOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     ...DEFAULTS,
     cookies: [...DEFAULTS.cookies],
+    accounts: [...DEFAULTS.accounts],
+    poolPolicy: { ...DEFAULTS.poolPolicy },
     modelAliases: { ...DEFAULTS.modelAliases },
     now: Date.now,
   }
@@ -95,6 +127,7 @@ export function resolveOptions (o: GatewayOptions): ResolvedOptions {
   }
   if (r.apiKey === '') delete r.apiKey
   if (r.qwenToken === '') delete r.qwenToken
+  if (r.stateSecret === '') delete r.stateSecret
   r.cookies = r.cookies.map((c) => c.trim()).filter((c) => c.length > 0)
   r.qwenBaseUrl = r.qwenBaseUrl.replace(/\/+$/, '')
   return r

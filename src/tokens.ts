@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { formatRemaining } from './jwt.js'
+import type { TokenRefreshedEvent } from './options.js'
 import type { Identity, IdentityPool } from './pool.js'
 import type { UpstreamClient } from './upstream/client.js'
 
@@ -45,7 +46,7 @@ export class TokenService {
   constructor (
     private readonly client: UpstreamClient,
     private readonly pool: IdentityPool,
-    private readonly opts: { now: () => number; concurrency: number; log: Logger },
+    private readonly opts: { now: () => number; concurrency: number; log: Logger; onTokenRefreshed?: ((e: TokenRefreshedEvent) => void | Promise<void>) | undefined },
   ) {}
 
   /** Fetch a token for one identity from its cookie; one call at a time per identity. */
@@ -60,16 +61,29 @@ export class TokenService {
 
   private async doRefresh (i: Identity): Promise<RefreshResult> {
     const base = { identity: i.id, label: i.label }
-    if (!i.cookie) return { ...base, success: false, error: 'token-only identity: no cookie to refresh from' }
+    if (!i.canRefresh) return { ...base, success: false, error: 'token-only identity: nothing to refresh from' }
     try {
-      const r = await this.client.fetchToken(i.cookie)
+      const o = { proxyUrl: i.proxyUrl }
+      const r = i.email !== undefined && i.password !== undefined
+        ? await this.client.signIn(i.email, i.password, o)
+        : await this.client.fetchToken(i.cookie!, o)
       this.pool.setToken(i, r.token, r.expiresAt)
       const remaining = (i.expiresAt ?? 0) - this.opts.now()
       this.opts.log.info({ identity: i.label, remaining: formatRemaining(remaining) }, 'upstream token refreshed')
+      if (this.opts.onTokenRefreshed) {
+        const single = this.pool.identities.length === 1 && i.kind === 'cookie'
+        try {
+          await this.opts.onTokenRefreshed({ identity: i.id, token: r.token, singleCookie: single })
+        } catch (err) {
+          this.opts.log.warn({ identity: i.label, err: (err as Error).message }, 'token refresh hook failed')
+        }
+      }
       return { ...base, success: true, ...(i.expiresAt ? { expiresAt: new Date(i.expiresAt).toISOString(), remaining: formatRemaining(remaining) } : {}) }
     } catch (err) {
       const message = (err as Error).message
       i.lastError = message
+      i.lastErrorAt = this.opts.now()
+      this.pool.counters.refreshFailures++
       this.opts.log.warn({ identity: i.label, err: message }, 'upstream token refresh failed')
       return { ...base, success: false, error: message }
     }

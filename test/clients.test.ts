@@ -359,14 +359,15 @@ t.test('openai retry semantics: a long rate limit is not retried by the SDK', as
   t.equal(requests(), 1, 'exactly one HTTP request from the SDK')
   t.equal(upstreamCompletions(h.sim), 1, 'exactly one upstream completion attempt')
 
-  // control: a retryable failure (502) IS retried by the same client, and the retry succeeds
-  h.sim.clearLog()
-  h.sim.queue(email, { fail: { status: 500, body: 'boom' } })
-  const before = requests()
-  const ok = await client.chat.completions.create({ model: 'qwen3-max', messages: [{ role: 'user', content: 'retry me' }] })
+  // control: a retryable failure (502) IS retried by the same kind of client, and the retry succeeds
+  // (a fresh gateway: the first one rightly keeps its only account cooling down for 10 hours)
+  const h2 = await harness(t, { sim: { demoAccounts: 1 } })
+  h2.sim.queue(h2.sim.accounts[0]!.email, { fail: { status: 500, body: 'boom' } })
+  const second = openaiClient(h2, { maxRetries: 2 })
+  const ok = await second.client.chat.completions.create({ model: 'qwen3-max', messages: [{ role: 'user', content: 'retry me' }] })
   t.equal(ok.choices[0]!.message.content, defaultAnswer('retry me'))
-  t.equal(requests() - before, 2, 'a 502 is retried once, then succeeds')
-  t.equal(upstreamCompletions(h.sim), 2)
+  t.equal(second.requests(), 2, 'a 502 is retried once, then succeeds')
+  t.equal(upstreamCompletions(h2.sim), 2)
 })
 
 function compat (h: Harness) {

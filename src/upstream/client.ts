@@ -9,7 +9,7 @@ import { UpstreamError } from '../errors.js'
 import { SseLineTooLongError, SseParser } from '../sse.js'
 import {
   PATHS, buildHeaders, chatPath, classifyBody, classifyErrorObject, completionBody, completionPath,
-  newChatBody, tokenOf,
+  newChatBody, signinBody, tokenOf,
   type ChatListItem, type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
   type UpstreamProblem,
 } from './protocol.js'
@@ -23,13 +23,15 @@ export interface UpstreamClientOptions {
   idleTimeoutMs: number
   /** Cap on buffered upstream bytes: one SSE line, one JSON body. */
   maxBufferBytes: number
+  /** The dispatcher for an identity's own proxy (kept and closed by the owner). */
+  proxyDispatcher?: (proxyUrl: string) => Dispatcher
   now?: () => number
 }
 
-/** A per-call dispatcher override (an identity's own proxy). */
 export interface CallOptions {
   signal?: AbortSignal
-  dispatcher?: Dispatcher
+  /** Route this call through an identity's own HTTP(S) proxy. */
+  proxyUrl?: string | undefined
   requestId?: string
 }
 
@@ -153,7 +155,8 @@ export class UpstreamClient {
   private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Dispatcher.ResponseData> {
     const json = body !== undefined
     try {
-      return await (o.dispatcher ?? this.opts.dispatcher).request({
+      const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
+      return await dispatcher.request({
         origin: this.origin,
         path: this.basePath + path,
         method,
@@ -200,6 +203,18 @@ export class UpstreamClient {
       ...(typeof body.expires_at === 'number' ? { expiresAt: body.expires_at * 1000 } : {}),
       ...(typeof body.id === 'string' ? { userId: body.id } : {}),
       ...(typeof body.email === 'string' ? { email: body.email } : {}),
+    }
+  }
+
+  /** E2: sign in with e-mail and password (sent as its sha256 hex). */
+  async signIn (email: string, password: string, o: CallOptions = {}): Promise<TokenResult> {
+    const body = await this.json<Record<string, unknown>>('POST', PATHS.signin, {}, signinBody(email, password), o)
+    const token = tokenOf(body)
+    if (!token) throw new UpstreamError('auth_failed', 'The upstream sign-in answer carried no token')
+    return {
+      token,
+      ...(typeof body.expires_at === 'number' ? { expiresAt: body.expires_at * 1000 } : {}),
+      ...(typeof body.id === 'string' ? { userId: body.id } : {}),
     }
   }
 

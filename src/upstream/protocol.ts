@@ -6,7 +6,7 @@
  * the protocol notes) is changed in one place. The simulator imports the *types* from here but
  * validates requests with its own code.
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 
 // ---------------------------------------------------------------------------------------------
 // Endpoints
@@ -129,6 +129,11 @@ export interface CompletionBody {
   parent_id: string | null
   messages: [UpstreamMessage]
   timestamp: number
+}
+
+/** E2 body: the password travels as its sha256 hex digest. */
+export function signinBody (email: string, password: string): { email: string; password: string } {
+  return { email, password: createHash('sha256').update(password).digest('hex') }
 }
 
 export function newChatBody (model: string, chatType: ChatType, now: number): NewChatBody {
