@@ -15,6 +15,10 @@ declare module 'fastify' {
     /** Who a completion runs as; set by the auth plugin on `api` routes. */
     qwenCaller: Caller | null
   }
+  interface FastifyInstance {
+    /** Whether the request may see admin detail: the API key, or loopback when no key is configured. */
+    qwenIsAdmin: (request: FastifyRequest) => boolean
+  }
 }
 
 function digest (s: string): Buffer {
@@ -57,17 +61,16 @@ export default fp(async (fastify) => {
   const matches = (key: string | undefined): boolean => key !== undefined && expected !== undefined && timingSafeEqual(digest(key), expected)
   const format = cfg.apiKey ? 'Authorization: Bearer <api_key>;<qwen_token>;<cookie>' : 'Authorization: Bearer <qwen_token>;<cookie>'
 
+  const isAdmin = (request: FastifyRequest): boolean => expected ? matches(presentedKey(request)) : LOOPBACK.has(request.socket.remoteAddress ?? '')
+  fastify.decorate('qwenIsAdmin', isAdmin)
   fastify.decorateRequest('qwenCaller', null)
   fastify.addHook('onRequest', async (request) => {
     const mode = request.routeOptions.config.qwenAuth ?? 'public'
     if (mode === 'public') return
     if (mode === 'admin') {
-      if (expected) {
-        if (!matches(presentedKey(request))) throw new AuthenticationError('Invalid or missing API key')
-      } else if (!LOOPBACK.has(request.socket.remoteAddress ?? '')) {
-        throw new GatewayError('This endpoint answers only loopback requests when no API_KEY is configured', { status: 403, type: 'permission_error', code: 'forbidden' })
-      }
-      return
+      if (isAdmin(request)) return
+      if (expected) throw new AuthenticationError('Invalid or missing API key')
+      throw new GatewayError('This endpoint answers only loopback requests when no API_KEY is configured', { status: 403, type: 'permission_error', code: 'forbidden' })
     }
     if (cfg.serverMode) {
       if (expected && !matches(presentedKey(request))) {

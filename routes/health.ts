@@ -6,8 +6,10 @@ import { VERSION } from '../src/version.js'
 /** `GET /health`: always 200 while the process serves; no secret in it. */
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
-  fastify.get('/health', { schema: { response: { 200: HealthSchema } } }, async () => {
-    const token = fastify.qwenPool.tokenStatus()
+  fastify.get('/health', { schema: { response: { 200: HealthSchema } } }, async (request) => {
+    const pool = fastify.qwenPool
+    const token = pool.tokenStatus()
+    const detail = fastify.qwenIsAdmin(request) ? { identities: pool.view(), counters: { ...pool.counters } } : {}
     return {
       status: 'OK' as const,
       timestamp: new Date(cfg.now()).toISOString(),
@@ -19,8 +21,9 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
         autoRefreshToken: cfg.autoRefreshToken,
       },
       token: { ...token, formattedTime: formatRemaining(token.remainingTime) },
-      identityPool: fastify.qwenPool.counts(),
+      identityPool: pool.counts(),
       models: { source: fastify.qwenModels.source },
+      ...detail,
     }
   })
 }

@@ -7,7 +7,8 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import type { GatewayOptions } from './options.js'
+import type { AccountOption, GatewayOptions } from './options.js'
+import { splitAccount, splitProxy } from './pool.js'
 import type { ThinkingOutput } from './openai/transform.js'
 
 export class ConfigError extends Error {
@@ -28,6 +29,13 @@ export const ConfigSchema = Type.Object({
   QWEN_TOKEN: Type.Optional(Str),
   COOKIE: Type.Optional(Str),
   COOKIE_FILE: Type.Optional(Str),
+  ACCOUNTS: Type.Optional(Str),
+  ACCOUNTS_FILE: Type.Optional(Str),
+  STATE_FILE: Type.Optional(Str),
+  STATE_SECRET: Type.Optional(Str),
+  BREAKER_DEGRADED_COOLDOWN_MS: Type.Optional(Int(1)),
+  BREAKER_DOWN_COOLDOWN_MS: Type.Optional(Int(1)),
+  BREAKER_MAX_COOLDOWN_MS: Type.Optional(Int(1)),
   SERVER_MODE: Type.Optional(Bool),
   DEBUG_MODE: Type.Optional(Bool),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
@@ -69,6 +77,8 @@ export interface ServerSettings {
 export interface LoadedConfig {
   options: GatewayOptions
   server: ServerSettings
+  /** Where pool state is saved (`STATE_FILE`, default data/state.json; empty string disables). */
+  stateFile: string | undefined
   /** Where the cookies came from, for the start-up log. */
   cookieSource: 'COOKIE' | 'COOKIE_FILE' | 'cookie.txt' | 'none'
   /** Whether config.json was found. */
@@ -107,6 +117,23 @@ function coerce (key: string, schema: TSchema, raw: unknown): unknown {
 }
 
 /**
+ * Sign-in accounts, `email:password` entries separated by `|||` or newlines (`#` comments), each
+ * optionally ending in `@proxy=<url>`.
+ */
+export function parseAccounts (key: string, text: string): AccountOption[] {
+  const out: AccountOption[] = []
+  for (const raw of text.replace(/\r/g, '').split(/\|\|\||\n/)) {
+    const line = raw.trim()
+    if (!line || line.startsWith('#')) continue
+    const { value, proxyUrl } = splitProxy(line)
+    const acc = splitAccount(value)
+    if (!acc) throw new ConfigError(key, `expected email:password entries, got one without a password (${line.slice(0, 3)}…)`)
+    out.push({ ...acc, ...(proxyUrl ? { proxyUrl } : {}) })
+  }
+  return out
+}
+
+/**
  * Split a cookie list: on `|||`, on newlines, and on the two characters `\n` (a common way of
  * writing newlines in one-line env files). Blank entries and `#` comments are dropped, and paste
  * damage is cleaned: surrounding quotes, a leading `Cookie:`, stray whitespace.
@@ -120,12 +147,15 @@ export function parseCookies (text: string): string[] {
 }
 
 export function cleanCookie (raw: string): string {
-  let c = raw.trim()
+  const { value, proxyUrl } = splitProxy(raw)
+  const suffix = proxyUrl ? ` @proxy=${proxyUrl}` : ''
+  let c = value.trim()
   for (let i = 0; i < 2; i++) {
     if (c.length >= 2 && ((c.startsWith('"') && c.endsWith('"')) || (c.startsWith("'") && c.endsWith("'")))) c = c.slice(1, -1).trim()
     if (/^cookie\s*:/i.test(c)) c = c.replace(/^cookie\s*:\s*/i, '')
   }
-  return c.replace(/\s*;\s*/g, '; ').replace(/;\s*$/, '').trim()
+  c = c.replace(/\s*;\s*/g, '; ').replace(/;\s*$/, '').trim()
+  return c ? c + suffix : c
 }
 
 function readJson (sources: ConfigSources, path: string): Record<string, unknown> | undefined {
@@ -183,8 +213,19 @@ export function loadConfig (sources: ConfigSources): LoadedConfig {
     }
   }
 
+  const accountsText = v.ACCOUNTS ?? readSecret('ACCOUNTS_FILE', v.ACCOUNTS_FILE) ?? sources.readFile('accounts.txt')
+  const accounts = accountsText ? parseAccounts(v.ACCOUNTS ? 'ACCOUNTS' : 'ACCOUNTS_FILE', accountsText) : []
+  const policy = {
+    ...(v.BREAKER_DEGRADED_COOLDOWN_MS !== undefined ? { degradedCooldownMs: v.BREAKER_DEGRADED_COOLDOWN_MS } : {}),
+    ...(v.BREAKER_DOWN_COOLDOWN_MS !== undefined ? { downCooldownMs: v.BREAKER_DOWN_COOLDOWN_MS } : {}),
+    ...(v.BREAKER_MAX_COOLDOWN_MS !== undefined ? { maxCooldownMs: v.BREAKER_MAX_COOLDOWN_MS } : {}),
+  }
+
   const options: GatewayOptions = {
     cookies,
+    ...(accounts.length ? { accounts } : {}),
+    ...(Object.keys(policy).length ? { poolPolicy: policy } : {}),
+    ...(v.STATE_SECRET ? { stateSecret: v.STATE_SECRET } : {}),
     ...(apiKey ? { apiKey } : {}),
     ...(v.QWEN_TOKEN ? { qwenToken: v.QWEN_TOKEN } : {}),
     ...(v.SERVER_MODE !== undefined ? { serverMode: v.SERVER_MODE } : {}),
@@ -209,8 +250,11 @@ export function loadConfig (sources: ConfigSources): LoadedConfig {
   // PORT > SERVER_PORT (env) > SERVER_PORT (config.json) > 8000: the merge above already put the
   // env's SERVER_PORT over the file's.
   const port = v.PORT ?? v.SERVER_PORT ?? 8000
+  // An explicitly empty STATE_FILE turns persistence off.
+  const stateFile = sources.env.STATE_FILE === '' ? undefined : (v.STATE_FILE ?? 'data/state.json')
   return {
     options,
+    stateFile,
     server: { port, host: v.HOST ?? '0.0.0.0', logLevel: v.DEBUG_MODE ? 'debug' : (v.LOG_LEVEL ?? 'info') },
     cookieSource,
     configFile: file !== undefined,

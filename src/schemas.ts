@@ -106,6 +106,25 @@ export const HealthSchema = Type.Object({
   }),
   identityPool: PoolCountsSchema,
   models: Type.Object({ source: Type.String() }),
+  /** Only for callers with the API key (or loopback callers when no key is configured). */
+  identities: Type.Optional(Type.Array(Type.Object({
+    id: Type.String(),
+    label: Type.String(),
+    kind: Type.String(),
+    state: Type.String(),
+    available: Type.Boolean(),
+    failures: Type.Integer(),
+    inFlight: Type.Integer(),
+    tokenExpiresAt: Type.Union([Type.String(), Type.Null()]),
+    cooldownUntil: Type.Union([Type.String(), Type.Null()]),
+    rateLimitedUntil: Type.Union([Type.String(), Type.Null()]),
+    challengedUntil: Type.Union([Type.String(), Type.Null()]),
+    proxy: Type.Boolean(),
+    lastError: Type.Union([Type.String(), Type.Null()]),
+    lastErrorAt: Type.Union([Type.String(), Type.Null()]),
+    lastSuccess: Type.Union([Type.String(), Type.Null()]),
+  }))),
+  counters: Type.Optional(Type.Record(Type.String(), Type.Integer())),
 })
 
 const RefreshResultSchema = Type.Object({

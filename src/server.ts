@@ -4,11 +4,14 @@
  * and simulator entry points that touches `process`.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { copyFile, rename, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseEnv } from 'node:util'
 import { buildServer } from './build.js'
 import { ConfigError, loadConfig } from './config.js'
+import type { TokenRefreshedEvent } from './options.js'
+import { FileStateStore } from './state.js'
 
 /** Read a file relative to the working directory, or undefined when it does not exist. */
 export function readRelative (path: string): string | undefined {
@@ -20,6 +23,23 @@ export function readRelative (path: string): string | undefined {
 export function environment (): Record<string, string | undefined> {
   const dotenv = readRelative('.env')
   return { ...(dotenv ? parseEnv(dotenv) : {}), ...process.env }
+}
+
+/**
+ * The original project's single-cookie behaviour: after a token refresh, when config.json is in
+ * use, keep a backup (`config.json.backup.<ms>`) and write the new QWEN_TOKEN into it.
+ */
+export function configTokenWriter (path: string, now: () => number = Date.now): (e: TokenRefreshedEvent) => Promise<void> {
+  return async (e) => {
+    if (!e.singleCookie || !existsSync(path)) return
+    const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+    if (config.QWEN_TOKEN === e.token) return
+    await copyFile(path, `${path}.backup.${now()}`)
+    config.QWEN_TOKEN = e.token
+    const tmp = `${path}.tmp`
+    await writeFile(tmp, JSON.stringify(config, null, 2) + '\n')
+    await rename(tmp, path)
+  }
 }
 
 /** Close on the first signal; exit hard on the second or after the grace period. */
@@ -48,8 +68,20 @@ async function main (): Promise<void> {
     }
     throw err
   }
-  const app = await buildServer(loaded.options, { logger: { level: loaded.server.logLevel } })
-  app.log.info({ cookies: loaded.options.cookies?.length ?? 0, cookieSource: loaded.cookieSource, configFile: loaded.configFile, upstream: loaded.options.qwenBaseUrl ?? 'https://chat.qwen.ai' }, 'configuration loaded')
+  const app = await buildServer({
+    ...loaded.options,
+    ...(loaded.stateFile ? { stateStore: new FileStateStore(resolve(process.cwd(), loaded.stateFile)) } : {}),
+    onTokenRefreshed: configTokenWriter(resolve(process.cwd(), 'config.json')),
+  }, { logger: { level: loaded.server.logLevel } })
+  app.log.info({
+    cookies: loaded.options.cookies?.length ?? 0,
+    accounts: loaded.options.accounts?.length ?? 0,
+    cookieSource: loaded.cookieSource,
+    configFile: loaded.configFile,
+    stateFile: loaded.stateFile ?? null,
+    tokensPersisted: loaded.options.stateSecret !== undefined,
+    upstream: loaded.options.qwenBaseUrl ?? 'https://chat.qwen.ai',
+  }, 'configuration loaded')
   closeOnSignals(() => app.close(), app.log)
   await app.listen({ port: loaded.server.port, host: loaded.server.host })
 }
