@@ -234,9 +234,9 @@ export class IdentityPool {
     return this.identities.find((i) => i.id === id)
   }
 
-  /** Has a token, or can get one. */
+  /** Can get a token, or holds one that has not expired. */
   private hasCredential (i: Identity): boolean {
-    return i.token !== undefined || i.canRefresh
+    return i.canRefresh || this.tokenValid(i, this.now())
   }
 
   /** Rate-limit and challenge cooldowns, which apply whatever the breaker state. */

@@ -197,6 +197,8 @@ t.test('an identity without any credential is never chosen; neutral outcomes cha
   pool.release(l, { kind: 'neutral' })
   t.equal(a.failures, 0)
   t.equal(a.inFlight, 0)
+  a.expiresAt = 1
+  t.throws(() => pool.acquire(), UpstreamError, 'a token-only identity whose token expired is not chosen')
   a.token = undefined
   t.throws(() => pool.acquire(), UpstreamError)
   t.equal(pool.peek(), undefined)
