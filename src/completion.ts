@@ -140,9 +140,15 @@ export class CompletionRunner {
         if (!err.retryable || req.caller.kind === 'client') throw err
       }
     }
-    // Rate limited everywhere: tell the client when the first account comes back.
-    const remaining = last!.kind === 'rate_limited' ? this.d.pool.rateLimitRemaining() : undefined
-    throw remaining !== undefined ? new UpstreamError('rate_limited', last!.message, { retryAfterMs: remaining }) : last!
+    if (last!.kind === 'rate_limited') {
+      // Rate limited everywhere: tell the client when the first account comes back. Otherwise the
+      // retry budget ran out while other accounts are fine: a quick retry will do.
+      const everywhere = this.d.pool.exhausted()
+      throw everywhere.kind === 'rate_limited'
+        ? everywhere
+        : new UpstreamError('rate_limited', `${last!.message}; other accounts are available, retry shortly`, { retryAfterMs: 1000 })
+    }
+    throw last!
   }
 
   /**

@@ -303,8 +303,10 @@ export class IdentityPool {
     if (this.identities.length === 0) {
       return new UpstreamError('no_identity', 'No upstream account is configured: set COOKIE (see the README), or run `npm run demo` to try the gateway against the simulator')
     }
-    const limited = candidates.filter((i) => i.rateLimitedUntil !== undefined && i.rateLimitedUntil > now)
-    if (limited.length > 0 && limited.length === candidates.length) {
+    // "Usable" leaves out identities the breaker is cooling down.
+    const usable = candidates.filter((i) => i.state === 'healthy' || i.cooldownUntil === undefined || i.cooldownUntil <= now)
+    const limited = usable.filter((i) => i.rateLimitedUntil !== undefined && i.rateLimitedUntil > now)
+    if (limited.length > 0 && limited.length === usable.length) {
       const earliest = Math.min(...limited.map((i) => i.rateLimitedUntil!))
       return new UpstreamError('rate_limited', 'Every upstream account is rate limited', { retryAfterMs: earliest - now })
     }
@@ -312,13 +314,6 @@ export class IdentityPool {
       return new UpstreamError('challenge', 'Every usable upstream account is waiting on an anti-bot challenge; open chat.qwen.ai in a browser with these accounts, pass the check, then refresh their cookies')
     }
     return new UpstreamError('no_identity', 'No upstream account is usable right now: every configured account is cooling down, down, or without a token')
-  }
-
-  /** The time until the earliest rate-limit cooldown ends, when one is running. */
-  rateLimitRemaining (): number | undefined {
-    const now = this.now()
-    const ends = this.identities.map((i) => i.rateLimitedUntil ?? 0).filter((t) => t > now)
-    return ends.length ? Math.min(...ends) - now : undefined
   }
 
   private transition (i: Identity, to: IdentityState, why: string): void {

@@ -170,7 +170,6 @@ t.test('rate limits and challenges are cooldowns, not breaker failures', async (
   t.equal(err.statusCode, 429)
   t.equal(err.headers['retry-after'], '60', 'retry-after: until the earliest cooldown ends')
   t.equal(err.code, 'rate_limit_exceeded')
-  t.equal(pool.rateLimitRemaining(), 60_000)
   clock.now += 60_000
   const l = pool.acquire()
   t.equal(l.identity, b)
@@ -188,6 +187,17 @@ t.test('rate limits and challenges are cooldowns, not breaker failures', async (
   const c = (() => { try { pool.acquire(); return undefined } catch (e) { return e as UpstreamError } })()!
   t.equal(c.kind, 'challenge', 'a challenged pool (the other limited) answers 503 upstream_challenge')
   t.equal(c.statusCode, 503)
+})
+
+t.test('rate limited on every usable identity: identities cooling in the breaker do not count', async (t) => {
+  const { pool, ids } = setup(2)
+  const [a, b] = ids as [Identity, Identity]
+  for (let k = 0; k < 3; k++) pool.release({ identity: a, trial: false }, { kind: 'failure', error: 'x' })
+  t.equal(a.state, 'degraded')
+  pool.release({ identity: b, trial: false }, { kind: 'rate_limited', error: 'limit', retryAfterMs: 30_000 })
+  const err = pool.exhausted()
+  t.equal(err.kind, 'rate_limited')
+  t.equal(err.headers['retry-after'], '30')
 })
 
 t.test('an identity without any credential is never chosen; neutral outcomes change nothing', async (t) => {
