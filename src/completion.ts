@@ -268,7 +268,8 @@ export class CompletionRunner {
       }
     } finally {
       clearTimeout(keepAlive)
-      stream.close()
+      if (t.upstreamFinished) stream.release()
+      else stream.close()
       this.release(lease, outcome)
       if (!res.writableEnded) res.end()
     }
@@ -319,7 +320,8 @@ export class CompletionRunner {
       rec.error = e instanceof GatewayError ? e.message : String(err)
       throw e
     } finally {
-      stream.close()
+      if (t.upstreamFinished) stream.release()
+      else stream.close()
       this.release(lease, outcome)
     }
   }

@@ -2,11 +2,11 @@
  * OpenAI response shapes. Stream chunks are serialised from a prefix built once per response, so a
  * chunk costs one small JSON.stringify of its delta.
  */
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FinishReason, OpenAIUsage, OutEvent } from './transform.js'
 
 export function completionId (): string {
-  return 'chatcmpl-' + randomBytes(12).toString('hex')
+  return 'chatcmpl-' + randomUUID().replaceAll('-', '')
 }
 
 export const SYSTEM_FINGERPRINT = 'fp_qwen_gateway'

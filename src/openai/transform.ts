@@ -75,6 +75,8 @@ export class CompletionTransformer {
   finishReason: FinishReason | null = null
   /** The answer is complete (or cut): stop reading the upstream. */
   ended = false
+  /** The upstream itself said the answer is finished (as opposed to a cut by stop or max_tokens). */
+  upstreamFinished = false
   responseId: string | undefined
   chatId: string | undefined
   readonly searchResults: WebSearchInfo[] = []
@@ -128,7 +130,10 @@ export class CompletionTransformer {
       }
     } else if (phase === 'answer' || phase === undefined) {
       if (delta.content) this.answer(delta.content)
-      if (!this.ended && delta.status === 'finished' && phase === 'answer') this.finish('stop')
+      if (!this.ended && delta.status === 'finished' && phase === 'answer') {
+        this.upstreamFinished = true
+        this.finish('stop')
+      }
     }
     // Other phases (image generation, tools) are not part of a text completion.
   }

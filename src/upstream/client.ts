@@ -130,6 +130,15 @@ export class CompletionStream {
   close (): void {
     if (!this.body.destroyed) this.body.destroy()
   }
+
+  /**
+   * The answer is complete: read what is left (the upstream closes right after its last frame) so
+   * the connection goes back to the pool, instead of destroying it; anything long is cut.
+   */
+  release (): void {
+    if (this.ended || this.body.destroyed) return
+    this.body.dump({ limit: 64 * 1024 }).catch(() => {})
+  }
 }
 
 /** An upstream frame that carries an error, after the first frame. */
