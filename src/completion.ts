@@ -77,6 +77,11 @@ interface Opened {
   chatId: string
 }
 
+/** The upstream closed the stream cleanly but never said the answer was finished: not a success. */
+function truncated (): UpstreamError {
+  return new UpstreamError('upstream_error', 'The upstream ended the stream before the answer was finished')
+}
+
 /** Why a request's signal was aborted. */
 export class RequestAborted extends Error {
   constructor (readonly kind: 'client_closed' | 'timeout' | 'shutdown') {
@@ -244,6 +249,7 @@ export class CompletionRunner {
         batch = await stream.next()
         keepAlive.refresh()
       }
+      if (!t.ended) throw truncated()
       t.end()
       let tail = w.events(t.events) + w.finish(t.finishReason!)
       t.events = []
@@ -300,6 +306,7 @@ export class CompletionRunner {
         if (t.ended) break
         batch = await stream.next()
       }
+      if (!t.ended) throw truncated()
       t.end()
       for (const e of t.events) content += e.text
       const usage = t.usageFor(req.chat.prompt)

@@ -235,6 +235,21 @@ t.test('a socket drop mid-stream is an error frame; before commit it is a 502', 
   t.equal((await r.json() as any).error.code, 'upstream_error')
 })
 
+t.test('a stream that ends cleanly without the finished frame is an error, never an empty success', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  const email = h.sim.accounts[0]!.email
+  const cut = { status: 200, contentType: 'text/event-stream', body: 'data: {"response.created":{"chat_id":"c","parent_id":"p","response_id":"r"}}\n\ndata: {"choices":[{"delta":{"content":"Hal","phase":"answer","status":"typing"}}],"response_id":"r"}\n\n' }
+  h.sim.queue(email, { fail: cut })
+  const n = await postJson(`${h.url}/v1/chat/completions`, body())
+  t.equal(n.status, 502)
+  t.match((await n.json() as any).error.message, /before the answer was finished/)
+  h.sim.queue(email, { fail: cut })
+  const { data, chunks } = await streamChunks(h.url, body({ stream: true }))
+  t.equal(chunks.map((c) => c.choices?.[0]?.delta.content ?? '').join(''), 'Hal')
+  t.equal(JSON.parse(data[data.length - 2]!).error.code, 'upstream_error')
+  t.notOk(chunks.some((c) => c.choices?.[0]?.finish_reason))
+})
+
 t.test('multi-byte characters split across TCP chunks arrive intact', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1 } })
   h.sim.queue(h.sim.accounts[0]!.email, { splitBytes: 1 }, { splitBytes: 3 })
