@@ -357,8 +357,7 @@ export class IdentityPool {
       case 'rate_limited': {
         this.counters.rateLimited++
         i.rateLimits++
-        const backoff = Math.min(p.maxCooldownMs, p.rateLimitBackoffMs * 2 ** (i.rateLimits - 1))
-        i.rateLimitedUntil = now + (outcome.retryAfterMs ?? backoff)
+        i.rateLimitedUntil = now + (outcome.retryAfterMs ?? this.backoff(p.rateLimitBackoffMs, i.rateLimits))
         this.noteError(i, outcome.error, now)
         this.opts.log?.warn({ identity: i.label, until: new Date(i.rateLimitedUntil).toISOString() }, 'identity rate limited')
         return this.changed()
@@ -366,7 +365,7 @@ export class IdentityPool {
       case 'challenge':
         this.counters.challenges++
         i.challenges++
-        i.challengedUntil = now + Math.min(p.maxCooldownMs, p.challengeCooldownMs * 2 ** (i.challenges - 1))
+        i.challengedUntil = now + this.backoff(p.challengeCooldownMs, i.challenges)
         this.noteError(i, outcome.error, now)
         this.opts.log?.warn({ identity: i.label, until: new Date(i.challengedUntil).toISOString() }, 'identity hit an anti-bot challenge: refresh it in a browser')
         return this.changed()
@@ -390,6 +389,11 @@ export class IdentityPool {
         }
         return this.changed()
     }
+  }
+
+  /** `base` doubled for every repeat after the first, capped. */
+  private backoff (base: number, streak: number): number {
+    return Math.min(this.policy.maxCooldownMs, base * 2 ** (streak - 1))
   }
 
   private noteError (i: Identity, error: string, now: number): void {

@@ -35,7 +35,15 @@ export interface CallOptions {
   requestId?: string
 }
 
-export interface TokenResult { token: string; expiresAt?: number; userId?: string; email?: string }
+export interface TokenResult { token: string; expiresAt?: number }
+
+/** The token (and its expiry) from an E1/E2 answer. */
+function sessionToken (body: unknown, what: string): TokenResult {
+  const token = tokenOf(body)
+  if (!token) throw new UpstreamError('auth_failed', `The upstream ${what} answer carried no token`)
+  const expiresAt = (body as { expires_at?: unknown }).expires_at
+  return typeof expiresAt === 'number' ? { token, expiresAt: expiresAt * 1000 } : { token }
+}
 
 /** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
 export function problemToError (p: UpstreamProblem): UpstreamError {
@@ -204,27 +212,12 @@ export class UpstreamClient {
 
   /** E1: a fresh token from a browser cookie. */
   async fetchToken (cookie: string, o: CallOptions = {}): Promise<TokenResult> {
-    const body = await this.json<Record<string, unknown>>('GET', PATHS.auths, { cookie }, undefined, o)
-    const token = tokenOf(body)
-    if (!token) throw new UpstreamError('auth_failed', 'The upstream session answer carried no token')
-    return {
-      token,
-      ...(typeof body.expires_at === 'number' ? { expiresAt: body.expires_at * 1000 } : {}),
-      ...(typeof body.id === 'string' ? { userId: body.id } : {}),
-      ...(typeof body.email === 'string' ? { email: body.email } : {}),
-    }
+    return sessionToken(await this.json('GET', PATHS.auths, { cookie }, undefined, o), 'session')
   }
 
   /** E2: sign in with e-mail and password (sent as its sha256 hex). */
   async signIn (email: string, password: string, o: CallOptions = {}): Promise<TokenResult> {
-    const body = await this.json<Record<string, unknown>>('POST', PATHS.signin, {}, signinBody(email, password), o)
-    const token = tokenOf(body)
-    if (!token) throw new UpstreamError('auth_failed', 'The upstream sign-in answer carried no token')
-    return {
-      token,
-      ...(typeof body.expires_at === 'number' ? { expiresAt: body.expires_at * 1000 } : {}),
-      ...(typeof body.id === 'string' ? { userId: body.id } : {}),
-    }
+    return sessionToken(await this.json('POST', PATHS.signin, {}, signinBody(email, password), o), 'sign-in')
   }
 
   /** E3: the model list. */
