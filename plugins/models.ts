@@ -19,7 +19,8 @@ export default fp(async (fastify) => {
     aliases: cfg.modelAliases,
     now: cfg.now,
     fetch: async () => {
-      await tokens.ready()
+      // Whatever identity already has a token (the list also answers without one): requests must
+      // not wait for every identity's start-up token fetch.
       const identity = pool.peek()
       return fastify.qwenUpstream.listModels(identity ? credentialsOf(identity) : {}, { proxyUrl: identity?.proxyUrl })
     },

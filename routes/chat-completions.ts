@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { RequestAborted, abortReason, type CompletionRecord, type CompletionRequest } from '../src/completion.js'
+import { RequestAborted, abortReason, type CompletionRecord } from '../src/completion.js'
 import { toOpenAIError } from '../src/errors.js'
+import type { ResolvedModel } from '../src/models.js'
 import { prepareChat, thinkingFor, type ChatRequest } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
 
@@ -14,11 +15,9 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { qwenAuth: 'api' },
     schema: { body: ChatRequestSchema, response: { 200: ChatCompletionSchema, ...ErrorResponses } },
   }, async (request, reply) => {
-    const body = request.body as ChatRequest
-    const chat = prepareChat(body)
-    const model = await fastify.qwenModels.resolve(body.model)
-
-    // Cancellation comes from the response side: request.signal is unreliable on POST (FASTIFY §3.2).
+    // Cancellation and the whole-request budget start first, so that nothing (the model list, a
+    // token fetch) runs unwatched. Cancellation comes from the response side: request.signal is
+    // unreliable on POST (FASTIFY §3.2).
     const ac = new AbortController()
     const onClose = (): void => { if (!reply.raw.writableEnded) ac.abort(new RequestAborted('client_closed')) }
     reply.raw.once('close', onClose)
@@ -26,18 +25,26 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     timer.unref()
     live.add(ac)
 
+    const body = request.body as ChatRequest
     const started = cfg.now()
     const rec: CompletionRecord = { attempts: 0, outcome: 'error' }
-    const req: CompletionRequest = {
-      caller: request.qwenCaller!,
-      model,
-      chat,
-      thinking: thinkingFor(model, chat.thinkingOverride),
-      requestId: request.qwenRequestId,
-      signal: ac.signal,
-    }
+    let model: ResolvedModel | undefined
+    let stream = false
     let status = 200
     try {
+      const chat = prepareChat(body)
+      stream = chat.stream
+      model = await fastify.qwenModels.resolve(body.model)
+      const given = abortReason(ac.signal)
+      if (given) throw given
+      const req = {
+        caller: request.qwenCaller!,
+        model,
+        chat,
+        thinking: thinkingFor(model, chat.thinkingOverride),
+        requestId: request.qwenRequestId,
+        signal: ac.signal,
+      }
       if (chat.stream) {
         await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec)
         return reply
@@ -46,7 +53,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     } catch (err) {
       const reason = abortReason(ac.signal)
       if (reason?.kind === 'client_closed') {
-        status = 499
+        rec.outcome = 'client_closed'
         reply.hijack()
         if (!reply.raw.destroyed) reply.raw.destroy()
         return reply
@@ -58,21 +65,23 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       clearTimeout(timer)
       live.delete(ac)
       reply.raw.off('close', onClose)
-      const line = {
-        model: model.requested,
-        stream: chat.stream,
-        identity: rec.identity,
-        status: rec.outcome === 'client_closed' ? 499 : status,
-        outcome: rec.outcome,
-        attempts: rec.attempts,
-        ttftMs: rec.ttftMs,
-        durationMs: cfg.now() - started,
-        usage: rec.usage && { prompt: rec.usage.prompt_tokens, completion: rec.usage.completion_tokens, reasoning: rec.usage.completion_tokens_details.reasoning_tokens },
-        finishReason: rec.finishReason,
-        chatId: rec.chatId,
-        error: rec.error,
+      // One access-log line per completion that got as far as a model (refusals are logged by the error handler).
+      if (model) {
+        request.log.info({
+          model: model.requested,
+          stream,
+          identity: rec.identity,
+          status: rec.outcome === 'client_closed' ? 499 : status,
+          outcome: rec.outcome,
+          attempts: rec.attempts,
+          ttftMs: rec.ttftMs,
+          durationMs: cfg.now() - started,
+          usage: rec.usage && { prompt: rec.usage.prompt_tokens, completion: rec.usage.completion_tokens, reasoning: rec.usage.completion_tokens_details.reasoning_tokens },
+          finishReason: rec.finishReason,
+          chatId: rec.chatId,
+          error: rec.error,
+        }, 'completion')
       }
-      request.log.info(line, 'completion')
     }
   })
 }

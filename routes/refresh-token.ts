@@ -29,7 +29,7 @@ const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
     }
     if (targets.length === 0) throw new UpstreamError('no_identity', 'No upstream account is configured: nothing to refresh')
     await fastify.qwenTokens.ready()
-    const results = await fastify.qwenTokens.refreshAll(targets)
+    const results = (await fastify.qwenTokens.refreshAll(targets)).map(({ cause: _, ...r }) => r)
     const ok = results.filter((r) => r.success).length
     if (ok === 0) throw new UpstreamError('auth_failed', `Token refresh failed: ${results.map((r) => `${r.identity}: ${r.error}`).join('; ')}`)
     const token = pool.tokenStatus()

@@ -110,7 +110,7 @@ export class CompletionRunner {
       const token = caller.token || (caller.cookie ? await this.d.tokens.clientToken(caller.cookie) : undefined)
       return { pool: undefined, cred: { token, cookie: caller.cookie }, label: 'client', proxyUrl: undefined }
     }
-    await this.d.tokens.ready()
+    // No waiting for the start-up token fetch of every identity: `attempt` fetches this one's if needed.
     const pl = this.d.pool.acquire(tried)
     tried.add(pl.identity.id)
     return { pool: pl, cred: credentialsOf(pl.identity), label: pl.identity.label, proxyUrl: pl.identity.proxyUrl }
@@ -139,7 +139,9 @@ export class CompletionRunner {
       try {
         return await this.attempt(req, rec, lease)
       } catch (err) {
-        this.release(lease, abortReason(req.signal) ? { kind: 'neutral' } : outcomeOf(err))
+        const aborted = abortReason(req.signal)
+        this.release(lease, aborted ? { kind: 'neutral' } : outcomeOf(err))
+        if (aborted) throw aborted
         if (!(err instanceof UpstreamError)) throw err
         last = err
         if (!err.retryable || req.caller.kind === 'client') throw err
@@ -164,7 +166,7 @@ export class CompletionRunner {
     const identity = lease.pool?.identity
     if (identity && this.d.pool.needsTokenNow(identity)) {
       const r = await this.d.tokens.refresh(identity)
-      if (!r.success) throw new UpstreamError('auth_failed', `No valid token for ${identity.label}: ${r.error}`)
+      if (!r.success) throw r.cause ?? new UpstreamError('auth_failed', `No valid token for ${identity.label}: ${r.error}`)
       lease.cred = credentialsOf(identity)
     }
     let refreshed = false
@@ -183,7 +185,8 @@ export class CompletionRunner {
         refreshed = true
         if (identity?.canRefresh) {
           const r = await this.d.tokens.refresh(identity)
-          if (!r.success) throw err
+          // A refresh that met a challenge, a rate limit or an outage says more than "unauthorized".
+          if (!r.success) throw r.cause && r.cause.kind !== 'auth_failed' ? r.cause : err
           lease.cred = credentialsOf(identity)
         } else if (req.caller.kind === 'client' && req.caller.cookie) {
           try {
@@ -218,12 +221,27 @@ export class CompletionRunner {
     })
     res.flushHeaders()
     rec.ttftMs = this.d.now() - started
-    const closed = new Promise<void>((resolve) => res.once('close', resolve))
+    const closed = new Promise<void>((resolve) => {
+      if (res.destroyed || res.closed) resolve()
+      else res.once('close', resolve)
+    })
+    const aborted = new Promise<void>((resolve) => {
+      if (req.signal.aborted) resolve()
+      else req.signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    // Backpressure: wait for the client to drain, but never past the request's signal (timeout,
+    // shutdown): a client that stops reading is cut off rather than holding its identity forever.
     const write = async (s: string): Promise<void> => {
-      if (s && !res.write(s)) await Promise.race([once(res, 'drain'), closed])
+      if (!s || res.write(s)) return
+      await Promise.race([once(res, 'drain'), closed, aborted])
+      if (req.signal.aborted && res.writableNeedDrain) {
+        res.destroy()
+        throw abortReason(req.signal)
+      }
     }
     const keepAlive = setTimeout(function tick () {
-      if (!res.writableEnded) { res.write(KEEP_ALIVE); keepAlive.refresh() }
+      if (!res.writableEnded && !res.writableNeedDrain) res.write(KEEP_ALIVE)
+      keepAlive.refresh()
     }, this.d.keepAliveIntervalMs)
     keepAlive.unref()
     let outcome: Outcome = { kind: 'neutral' }

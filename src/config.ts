@@ -7,7 +7,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import type { AccountOption, GatewayOptions } from './options.js'
+import { MAX_TIMER_MS, type AccountOption, type GatewayOptions } from './options.js'
 import { splitAccount, splitProxy } from './pool.js'
 import type { ThinkingOutput } from './openai/transform.js'
 
@@ -20,6 +20,8 @@ export class ConfigError extends Error {
 
 const Bool = Type.Boolean()
 const Int = (min: number) => Type.Integer({ minimum: min })
+/** Durations that become Node timers: setTimeout fires at once beyond 2^31-1 ms (~24.8 days). */
+const Ms = (min: number) => Type.Integer({ minimum: min, maximum: MAX_TIMER_MS })
 const Str = Type.String()
 
 /** Every key, as documented in `.env.example` and the README. */
@@ -44,14 +46,14 @@ export const ConfigSchema = Type.Object({
   HOST: Type.Optional(Str),
   VISION_FALLBACK_MODEL: Type.Optional(Str),
   AUTO_REFRESH_TOKEN: Type.Optional(Bool),
-  TOKEN_REFRESH_INTERVAL_HOURS: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  TOKEN_REFRESH_INTERVAL_HOURS: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 3_600_000) })),
   QWEN_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   THINKING_OUTPUT: Type.Optional(Type.Union([Type.Literal('reasoning_content'), Type.Literal('think_tags'), Type.Literal('hidden')])),
-  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Optional(Int(1)),
-  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Type.Optional(Int(1)),
-  UPSTREAM_IDLE_TIMEOUT_MS: Type.Optional(Int(1)),
-  REQUEST_TIMEOUT_MS: Type.Optional(Int(1)),
-  KEEPALIVE_INTERVAL_MS: Type.Optional(Int(100)),
+  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Optional(Ms(1)),
+  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Type.Optional(Ms(1)),
+  UPSTREAM_IDLE_TIMEOUT_MS: Type.Optional(Ms(1)),
+  REQUEST_TIMEOUT_MS: Type.Optional(Ms(1)),
+  KEEPALIVE_INTERVAL_MS: Type.Optional(Ms(100)),
   PROXY_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   MODEL_ALIASES: Type.Optional(Type.Record(Type.String(), Type.String())),
   BODY_LIMIT_BYTES: Type.Optional(Int(1024)),

@@ -4,7 +4,7 @@
  * `<id>`, `<id>-thinking`, `<id>-search`, `<id>-thinking-search`, plus configured aliases.
  */
 import { ModelNotFoundError } from './errors.js'
-import type { ChatType, UpstreamModel } from './upstream/protocol.js'
+import { modelInfo, type ChatType, type UpstreamModel } from './upstream/protocol.js'
 
 export interface ModelCapabilities { thinking: boolean; search: boolean; vision: boolean }
 
@@ -68,27 +68,12 @@ export function parseModelName (name: string): { base: string; thinking: boolean
   return { base, thinking, search }
 }
 
-function truthy (v: unknown): boolean {
-  return v === true || (typeof v === 'number' && v > 0)
-}
-
-/** Read the capability flags the proxies rely on (protocol §1.4). */
+/** The catalogue's view of an upstream model (the capability decoding lives in the protocol module). */
 export function fromUpstream (m: UpstreamModel): CatalogModel {
-  const meta = m.info?.meta ?? {}
-  const chatTypes = Array.isArray(meta.chat_type) ? meta.chat_type : []
-  const modality = Array.isArray(meta.modality) ? meta.modality as unknown[] : []
-  const created = typeof m.info?.created_at === 'number' ? m.info.created_at : 0
-  const out: CatalogModel = {
-    id: m.id,
-    created,
-    capabilities: {
-      thinking: truthy(meta.abilities?.thinking) || truthy(meta.capabilities?.thinking),
-      search: chatTypes.includes('search'),
-      vision: truthy(meta.capabilities?.vision) || truthy(meta.abilities?.vision) || modality.includes('image'),
-    },
-  }
-  if (typeof meta.max_context_length === 'number') out.contextLength = meta.max_context_length
-  if (typeof meta.max_generation_length === 'number') out.maxOutputTokens = meta.max_generation_length
+  const i = modelInfo(m)
+  const out: CatalogModel = { id: i.id, created: i.created, capabilities: { thinking: i.thinking, search: i.search, vision: i.vision } }
+  if (i.contextLength !== undefined) out.contextLength = i.contextLength
+  if (i.maxOutputTokens !== undefined) out.maxOutputTokens = i.maxOutputTokens
   return out
 }
 
@@ -200,6 +185,11 @@ export class ModelCatalog {
     const target = this.opts.aliases[requested] ?? requested
     const { base, thinking, search } = parseModelName(target)
     const m = this.snapshot.models.get(base)
+    if (!m && this.snapshot.source === 'builtin') {
+      // The upstream list could not be fetched: trust the name rather than fail the request only
+      // because of that (the upstream itself will refuse a model it does not have).
+      return { requested, base, thinking, search, chatType: search ? 'search' : 't2t', capabilities: { thinking, search, vision: false } }
+    }
     if (!m || (thinking && !m.capabilities.thinking) || (search && !m.capabilities.search)) {
       throw new ModelNotFoundError(requested)
     }

@@ -112,6 +112,9 @@ const OPTION_KEYS: ReadonlyArray<keyof GatewayOptions> = [
   'stateDebounceMs', 'onTokenRefreshed',
 ]
 
+/** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647
+
 export function resolveOptions (o: GatewayOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     ...DEFAULTS,
@@ -130,5 +133,9 @@ export function resolveOptions (o: GatewayOptions): ResolvedOptions {
   if (r.stateSecret === '') delete r.stateSecret
   r.cookies = r.cookies.map((c) => c.trim()).filter((c) => c.length > 0)
   r.qwenBaseUrl = r.qwenBaseUrl.replace(/\/+$/, '')
+  for (const k of ['upstreamConnectTimeoutMs', 'upstreamFirstByteTimeoutMs', 'upstreamIdleTimeoutMs', 'requestTimeoutMs', 'keepAliveIntervalMs', 'stateDebounceMs'] as const) {
+    r[k] = Math.min(r[k], MAX_TIMER_MS)
+  }
+  r.tokenRefreshIntervalHours = Math.min(r.tokenRefreshIntervalHours, MAX_TIMER_MS / 3_600_000)
   return r
 }

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto'
 import { formatRemaining } from './jwt.js'
 import type { TokenRefreshedEvent } from './options.js'
 import type { Identity, IdentityPool } from './pool.js'
-import type { UpstreamClient } from './upstream/client.js'
+import { UpstreamError } from './errors.js'
+import { transportError, type UpstreamClient } from './upstream/client.js'
 
 export interface RefreshResult {
   identity: string
@@ -15,6 +16,8 @@ export interface RefreshResult {
   expiresAt?: string
   remaining?: string
   error?: string
+  /** What the upstream said, for callers that map it to a status (not part of any response). */
+  cause?: UpstreamError
 }
 
 interface Logger {
@@ -80,12 +83,13 @@ export class TokenService {
       }
       return { ...base, success: true, ...(i.expiresAt ? { expiresAt: new Date(i.expiresAt).toISOString(), remaining: formatRemaining(remaining) } : {}) }
     } catch (err) {
-      const message = (err as Error).message
+      const cause = transportError(err)
+      const message = (cause as Error).message
       i.lastError = message
       i.lastErrorAt = this.opts.now()
       this.pool.counters.refreshFailures++
       this.opts.log.warn({ identity: i.label, err: message }, 'upstream token refresh failed')
-      return { ...base, success: false, error: message }
+      return { ...base, success: false, error: message, ...(cause instanceof UpstreamError ? { cause } : {}) }
     }
   }
 

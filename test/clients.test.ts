@@ -322,7 +322,7 @@ t.test('openai: error classes', async (t) => {
     }
 
     // the error frame arrives in the same read as the first frames
-    h.sim.queue(email, { errorAfterFrames: 3 })
+    h.sim.queue(email, { errorAfterFrames: 3, pauseAfterFrames: 2 })
     const fast = await run('this one breaks')
     t.ok(fast.err instanceof APIError, `APIError (got ${String(fast.err)})`)
     const e = fast.err as APIError
@@ -451,7 +451,7 @@ t.test('AI SDK: streamText without thinking', async (t) => {
 
 t.test('AI SDK: an in-stream error yields an error part', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1 } })
-  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 3 })
+  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 3, pauseAfterFrames: 2 })
   const errors: unknown[] = []
   const s = streamText({
     model: compat(h)('qwen3-max'), prompt: 'this one breaks', maxRetries: 0, abortSignal: AbortSignal.timeout(TIMEOUT_MS),
@@ -529,7 +529,7 @@ t.test('LangChain: errors surface as exceptions', async (t) => {
   t.ok(err instanceof Error, `unknown model rejects (got ${String(err)})`)
   t.equal((err as { status?: number }).status, 404)
 
-  h.sim.queue(email, { errorAfterFrames: 3 })
+  h.sim.queue(email, { errorAfterFrames: 3, pauseAfterFrames: 2 })
   const streamErr = await (async () => { for await (const c of await chatOpenAI(h, 'qwen3-max').stream('this one breaks')) void c })().then(() => null, (e: unknown) => e)
   t.ok(streamErr instanceof Error, `in-stream error rejects (got ${String(streamErr)})`)
 

@@ -59,6 +59,8 @@ t.test('a bad value stops start-up naming the key', async (t) => {
     [{ MODEL_ALIASES: '{not json' }, 'MODEL_ALIASES'],
     [{ UPSTREAM_IDLE_TIMEOUT_MS: '0' }, 'UPSTREAM_IDLE_TIMEOUT_MS'],
     [{ API_KEY_FILE: 'missing.txt' }, 'API_KEY_FILE'],
+    [{ REQUEST_TIMEOUT_MS: '3000000000' }, 'REQUEST_TIMEOUT_MS'],
+    [{ TOKEN_REFRESH_INTERVAL_HOURS: '720' }, 'TOKEN_REFRESH_INTERVAL_HOURS'],
   ]
   for (const [env, key] of bad) {
     try {
@@ -102,6 +104,13 @@ t.test('cookie parsing corpus: separators and paste damage', async (t) => {
   t.equal(cleanCookie('Cookie: token=abc;x=1;'), 'token=abc; x=1')
   t.equal(cleanCookie('cookie:"token=abc"'), 'token=abc')
   t.equal(cleanCookie('token=abc ;  x=1'), 'token=abc; x=1')
+})
+
+t.test('resolveOptions clamps durations that become timers (setTimeout fires at once past 2^31-1 ms)', async (t) => {
+  const r = resolveOptions({ requestTimeoutMs: 3e9, keepAliveIntervalMs: 1e12, tokenRefreshIntervalHours: 10_000 })
+  t.equal(r.requestTimeoutMs, 2_147_483_647)
+  t.equal(r.keepAliveIntervalMs, 2_147_483_647)
+  t.ok(r.tokenRefreshIntervalHours * 3_600_000 <= 2_147_483_647)
 })
 
 t.test('resolveOptions ignores Fastify register keys and empty secrets', async (t) => {

@@ -1,6 +1,7 @@
 /** Cancellation, keep-alive and shutdown over real sockets (CONTRACT S10, DECISIONS "Streaming commit point"). */
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { connect } from 'node:net'
 import { request } from 'undici'
 import { harness, postJson } from './helpers/setup.js'
 
@@ -72,4 +73,22 @@ t.test('closing the app ends live streams promptly', async (t) => {
   const out = await text
   t.match(out, /"code":"server_shutting_down"/)
   t.ok(out.endsWith('data: [DONE]\n\n'))
+})
+
+t.test('a client that stops reading is cut off at the request budget and frees its identity', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1, frameChars: 65536 }, gateway: { requestTimeoutMs: 800 } })
+  h.sim.queue(h.sim.accounts[0]!.email, { answer: 'x'.repeat(8_000_000) })
+  const port = new URL(h.url).port
+  const socket = connect(Number(port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  const payload = JSON.stringify(body({ stream: true }))
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`)
+  await new Promise<void>((resolve) => socket.once('data', () => resolve()))
+  socket.pause() // never read again
+  const identity = h.app.qwenPool.identities[0]!
+  t.ok(await waitFor(() => identity.inFlight === 1, 2000), 'the stream holds the identity while it runs')
+  t.ok(await waitFor(() => identity.inFlight === 0, 3000), 'released once the request budget ran out')
+  const started = Date.now()
+  await h.app.close()
+  t.ok(Date.now() - started < 2500, 'closing does not wait for the stalled client')
 })

@@ -201,7 +201,7 @@ t.test('R1: request tolerance', async (t) => {
 
 t.test('S9: an upstream error after commit is an error frame, then [DONE], no finish_reason', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1 } })
-  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 3 })
+  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 3, pauseAfterFrames: 2 })
   const { res, data, chunks } = await streamChunks(h.url, body({ stream: true }))
   t.equal(res.status, 200)
   t.equal(data[data.length - 1], '[DONE]')
@@ -214,7 +214,7 @@ t.test('S9: an upstream error after commit is an error frame, then [DONE], no fi
 
 t.test('S9: text that arrived before an error frame in the same network chunk still reaches the client', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1 } })
-  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 10 })
+  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 10, pauseAfterFrames: 2 })
   const { data, chunks } = await streamChunks(h.url, body({ stream: true }))
   t.same(chunks[0]!.choices[0]!.delta, { role: 'assistant', content: '', refusal: null })
   const text = chunks.map((c) => c.choices?.[0]?.delta.content ?? '').join('')

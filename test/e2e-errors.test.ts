@@ -25,6 +25,8 @@ t.test('each upstream failure before the first frame gets its status, stream or 
     ['HTTP 500', { fail: { status: 500, body: 'oops' } }, 502, 'upstream_error'],
     ['HTTP 503 HTML', { fail: { status: 503, body: '<html>maintenance</html>', contentType: 'text/html' } }, 502, 'upstream_error'],
     ['in-stream error as the first frame', { errorAfterFrames: 0 }, 502, 'upstream_error'],
+    ['in-stream error right after response.created', { errorAfterFrames: 1 }, 502, 'upstream_error'],
+    ['in-stream RateLimited with the first answer frames', { errorAfterFrames: 3, errorFrame: { success: false, data: { code: 'RateLimited', details: 'limit', num: 2 } } }, 429, 'insufficient_quota'],
     ['chats/new rate limited', { endpoint: 'chats_new', fail: 'rate_limited', rateLimitHours: 1 }, 429, 'insufficient_quota'],
   ]
   const sim = await startSim(t, { demoAccounts: 1 })
@@ -39,7 +41,7 @@ t.test('each upstream failure before the first frame gets its status, stream or 
       const e = await errorOf(res)
       t.equal(e.code, code, `${name} (stream ${stream}): code`)
       if (status === 429) {
-        t.equal(res.headers.get('retry-after'), String((scenario.rateLimitHours ?? 10) * 3600))
+        t.equal(res.headers.get('retry-after'), String((scenario.rateLimitHours ?? (scenario.errorFrame ? 2 : 10)) * 3600))
         t.equal(res.headers.get('x-should-retry'), 'false')
         t.equal(e.type, 'insufficient_quota')
       }
@@ -47,6 +49,43 @@ t.test('each upstream failure before the first frame gets its status, stream or 
       await h.app.close()
     }
   }
+})
+
+t.test('an error frame that comes with the first answer frames (nothing sent yet) fails over', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 2 } })
+  for (const a of h.sim.accounts) h.sim.queue(a.email, { errorAfterFrames: 2 })
+  const first = await postJson(`${h.url}/v1/chat/completions`, body({ stream: true }))
+  t.equal(first.status, 502, 'both accounts failed before anything was sent: a status, not a stream')
+  h.sim.queue(h.sim.accounts[0]!.email, { errorAfterFrames: 2 })
+  h.sim.queue(h.sim.accounts[1]!.email, {})
+  const res = await postJson(`${h.url}/v1/chat/completions`, body({ stream: true }))
+  t.equal(res.status, 200)
+  const data = sseData(await res.text())
+  t.notOk(data.some((d) => d.includes('"error"')), 'the client never sees the first account\'s error')
+  t.equal(completions(h.sim.log()).length, 4)
+})
+
+t.test('a refresh that meets an anti-bot check is reported as a challenge, not an auth failure', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { apiKey: 'k' } })
+  const email = h.sim.accounts[0]!.email
+  h.sim.revokeTokens(email)
+  h.sim.queue(email, { endpoint: 'auths', fail: 'challenge_json' })
+  const res = await postJson(`${h.url}/v1/chat/completions`, body(), { authorization: 'Bearer k' })
+  t.equal(res.status, 503)
+  t.equal((await errorOf(res)).code, 'upstream_challenge')
+  const health = await (await fetch(`${h.url}/health`, { headers: { authorization: 'Bearer k' } })).json() as any
+  t.equal(health.counters.challenges, 1)
+  t.equal(health.identities[0].failures, 0, 'not a breaker failure')
+})
+
+t.test('a request that timed out is not retried on the other accounts', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 3 }, gateway: { requestTimeoutMs: 300 } })
+  for (const a of h.sim.accounts) h.sim.queue(a.email, { firstByteDelayMs: 2000 })
+  const before = h.app.qwenPool.counters.acquired
+  const res = await postJson(`${h.url}/v1/chat/completions`, body())
+  t.equal(res.status, 504)
+  t.equal(h.app.qwenPool.counters.acquired - before, 1, 'one identity leased, no failover for a dead request')
+  t.equal(h.app.qwenPool.identities.reduce((n, i) => n + i.inFlight + i.failures, 0), 0, 'lease released, no breaker failure')
 })
 
 t.test('an expired token is refreshed from the cookie once and the request succeeds', async (t) => {

@@ -69,4 +69,6 @@ t.test('the built-in list serves when the upstream list was never fetched', asyn
   t.ok(ids.includes(BUILTIN_MODELS[0]!.id))
   t.equal(c.source, 'builtin')
   t.ok(await c.resolve('qwen3-max-thinking'))
+  const unknown = await c.resolve('qwen9-ultra-thinking')
+  t.same([unknown.base, unknown.thinking], ['qwen9-ultra', true], 'with no upstream list, a name is trusted rather than refused')
 })

@@ -100,3 +100,18 @@ t.test('token estimate', async (t) => {
   const c = new TokenCounter()
   t.equal(c.fit('👋👋👋👋👋', 1), '👋👋👋👋', 'never splits a surrogate pair')
 })
+
+t.test('without response.created, the first response_id seen is the answer', async (t) => {
+  const f = (id: string, c: string, status = 'typing'): Frame => ({ choices: [{ delta: { content: c, phase: 'answer', status } }], response_id: id })
+  const { content, tr } = run([f('A', 'Hel'), f('B', 'Bon'), f('A', 'lo'), f('B', 'jour', 'finished'), f('A', '', 'finished')])
+  t.equal(content, 'Hello')
+  t.equal(tr.responseId, 'A')
+  t.equal(tr.upstreamFinished, true)
+})
+
+t.test('reasoning tokens are estimated too when the upstream sends no usage', async (t) => {
+  const { tr } = run([created, { choices: [{ delta: { content: 'abcdefgh', phase: 'think' } }] }, { choices: [{ delta: { content: 'abcd', phase: 'answer', status: 'finished' } }] }])
+  const u = tr.usageFor('p')
+  t.equal(u.completion_tokens, 3)
+  t.equal(u.completion_tokens_details.reasoning_tokens, 2)
+})

@@ -3,8 +3,8 @@
  * transformer, so they cannot disagree: the stream writes each event as a chunk, the non-stream
  * route concatenates them.
  */
-import { frameProblem, problemToError } from '../upstream/client.js'
-import type { Frame, Usage, WebSearchInfo } from '../upstream/protocol.js'
+import { problemToError } from '../upstream/client.js'
+import { readFrame, type Frame, type UsageCounts, type WebSearchInfo } from '../upstream/protocol.js'
 
 export type ThinkingOutput = 'reasoning_content' | 'think_tags' | 'hidden'
 export type FinishReason = 'stop' | 'length'
@@ -80,8 +80,11 @@ export class CompletionTransformer {
   responseId: string | undefined
   chatId: string | undefined
   readonly searchResults: WebSearchInfo[] = []
-  private usage: Usage | undefined
+  private usage: UsageCounts | undefined
+  /** Everything emitted (for max_tokens and the estimate). */
   private readonly counter = new TokenCounter()
+  /** Reasoning alone (for the estimate of reasoning tokens). */
+  private readonly reasoningCounter = new TokenCounter()
   private summaryLength = 0
   private thinkOpen = false
   private stopHold = ''
@@ -94,48 +97,44 @@ export class CompletionTransformer {
   /** Feed one upstream frame. Throws an UpstreamError for an error frame. */
   push (frame: Frame): void {
     if (this.ended) return
-    const created = frame['response.created']
-    if (created) {
+    const f = readFrame(frame)
+    if (f.kind === 'created') {
       if (this.responseId === undefined) {
-        this.responseId = created.response_id
-        this.chatId = created.chat_id
+        this.responseId = f.responseId
+        this.chatId = f.chatId
       }
       return
     }
-    // A second candidate answer interleaved with the first: ignore its frames.
-    if (frame.response_id !== undefined && this.responseId !== undefined && frame.response_id !== this.responseId) return
-    const problem = frameProblem(frame)
-    if (problem) throw problemToError(problem)
-    if (frame.usage) this.usage = frame.usage
-    const choice = frame.choices?.[0]
-    const delta = choice?.delta ?? choice?.message
-    if (!delta) return
-    if (delta.role === 'function') return
-    const phase = delta.phase
-    if (phase === 'web_search' || delta.name === 'web_search') {
-      const info = delta.extra?.web_search_info
-      if (Array.isArray(info)) this.searchResults.push(...info)
-      return
+    // The first response id seen is the answer; frames of a second, interleaved candidate are ignored.
+    if (f.responseId !== undefined) {
+      if (this.responseId === undefined) this.responseId = f.responseId
+      else if (f.responseId !== this.responseId) return
     }
-    if (phase === 'think') {
-      if (delta.content) this.reasoning(delta.content)
-    } else if (phase === 'thinking_summary') {
-      const thought = delta.extra?.summary_thought?.content
-      if (Array.isArray(thought)) {
-        const text = thought.join('\n')
-        if (text.length > this.summaryLength) {
-          this.reasoning(text.slice(this.summaryLength))
-          this.summaryLength = text.length
+    if (f.kind === 'error') throw problemToError(f.problem!)
+    if (f.usage) this.usage = f.usage
+    switch (f.kind) {
+      case 'search':
+        this.searchResults.push(...f.results!)
+        return
+      case 'reasoning':
+        if (f.text) this.reasoning(f.text)
+        return
+      case 'reasoning_snapshot':
+        if (f.text.length > this.summaryLength) {
+          this.reasoning(f.text.slice(this.summaryLength))
+          this.summaryLength = f.text.length
         }
-      }
-    } else if (phase === 'answer' || phase === undefined) {
-      if (delta.content) this.answer(delta.content)
-      if (!this.ended && delta.status === 'finished' && phase === 'answer') {
-        this.upstreamFinished = true
-        this.finish('stop')
-      }
+        return
+      case 'answer':
+        if (f.text) this.answer(f.text)
+        if (!this.ended && f.finished) {
+          this.upstreamFinished = true
+          this.finish('stop')
+        }
+        return
+      default:
+        // Bookkeeping, tool results and image generation are not part of a text completion.
     }
-    // Other phases (image generation, tools) are not part of a text completion.
   }
 
   /** The upstream stream ended. Release held-back text and settle the finish reason. */
@@ -181,6 +180,7 @@ export class CompletionTransformer {
   private reasoning (text: string): void {
     const mode = this.opts.thinkingOutput
     const t = this.capped(text)
+    this.reasoningCounter.add(t)
     if (mode === 'hidden' || !t) return
     if (mode === 'reasoning_content') {
       this.events.push({ kind: 'reasoning', text: t })
@@ -238,15 +238,15 @@ export class CompletionTransformer {
   /** Usage from the upstream's last cumulative frame, or the documented estimate. */
   usageFor (prompt: string): OpenAIUsage {
     const u = this.usage
-    const promptTokens = typeof u?.input_tokens === 'number' ? u.input_tokens : estimateTokens(prompt)
-    let completion = typeof u?.output_tokens === 'number' ? u.output_tokens : this.counter.tokens
+    const promptTokens = u?.input ?? estimateTokens(prompt)
+    let completion = u?.output ?? this.counter.tokens
     if (this.finishReason === 'length') completion = Math.min(completion, this.counter.tokens)
-    const reasoning = Math.min(completion, u?.output_tokens_details?.reasoning_tokens ?? 0)
+    const reasoning = Math.min(completion, u?.output !== undefined ? (u.reasoning ?? 0) : this.reasoningCounter.tokens)
     return {
       prompt_tokens: promptTokens,
       completion_tokens: completion,
       total_tokens: promptTokens + completion,
-      prompt_tokens_details: { cached_tokens: u?.prompt_tokens_details?.cached_tokens ?? 0 },
+      prompt_tokens_details: { cached_tokens: u?.cached ?? 0 },
       completion_tokens_details: { reasoning_tokens: reasoning },
     }
   }

@@ -434,6 +434,17 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
 
     const delay = sc.frameDelayMs ?? 0
     const split = sc.splitBytes ?? 0
+    const pause = sc.pauseAfterFrames
+    if (pause !== undefined && delay <= 0 && split <= 0 && drop === undefined && !sc.hang) {
+      // Two bursts: the first k frames, a pause, then the rest in one write.
+      await ctx.flush(frames.slice(0, pause).join(''))
+      await ctx.sleep(sc.pauseMs ?? 50)
+      if (ctx.closed) return
+      entry.framesSent = frames.length
+      chat.busy = false
+      res.end(frames.slice(pause).join('') + tail)
+      return
+    }
     if (delay <= 0 && split <= 0 && drop === undefined && !sc.hang) {
       entry.framesSent = frames.length
       chat.busy = false

@@ -91,6 +91,13 @@ export interface Scenario {
   firstByteDelayMs?: number
   /** Delay between frames. */
   frameDelayMs?: number
+  /**
+   * Write the first k frames, pause (`pauseMs`, default 50), then write all the rest in one burst
+   * (frames that arrive together with an error frame in one network chunk). Ignored together with
+   * `frameDelayMs`, `splitBytes`, `dropAfterFrames` or `hang`.
+   */
+  pauseAfterFrames?: number
+  pauseMs?: number
   /** Destroy the socket after k frames (response.created is frame 1). */
   dropAfterFrames?: number
   /** After k frames write an `{"error":…}` frame, then end. */

@@ -9,7 +9,7 @@ import { UpstreamError } from '../errors.js'
 import { SseLineTooLongError, SseParser } from '../sse.js'
 import {
   PATHS, buildHeaders, chatPath, classifyBody, classifyErrorObject, completionBody, completionPath,
-  newChatBody, signinBody, tokenOf,
+  modelsOf, newChatBody, readFrame, sessionOf, signinBody,
   type ChatListItem, type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
   type UpstreamProblem,
 } from './protocol.js'
@@ -39,10 +39,9 @@ export interface TokenResult { token: string; expiresAt?: number }
 
 /** The token (and its expiry) from an E1/E2 answer. */
 function sessionToken (body: unknown, what: string): TokenResult {
-  const token = tokenOf(body)
-  if (!token) throw new UpstreamError('auth_failed', `The upstream ${what} answer carried no token`)
-  const expiresAt = (body as { expires_at?: unknown }).expires_at
-  return typeof expiresAt === 'number' ? { token, expiresAt: expiresAt * 1000 } : { token }
+  const session = sessionOf(body)
+  if (!session) throw new UpstreamError('auth_failed', `The upstream ${what} answer carried no token`)
+  return session
 }
 
 /** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
@@ -71,6 +70,14 @@ export function transportError (err: unknown): unknown {
   }
   if (e?.code === 'UND_ERR_CONNECT_TIMEOUT') return new UpstreamError('timeout', 'Connecting to the upstream timed out', { cause: err })
   return new UpstreamError('upstream_error', `Upstream connection failed: ${e?.code ?? e?.message ?? 'unknown error'}`, { cause: err })
+}
+
+/**
+ * A failed call: when the caller's signal was aborted, its reason (so a request that was given up
+ * is never mistaken for an upstream failure and retried elsewhere), else the mapped transport error.
+ */
+function failure (err: unknown, o: CallOptions): unknown {
+  return o.signal?.aborted ? (o.signal.reason ?? err) : transportError(err)
 }
 
 /** Read a whole body as text, capped. */
@@ -149,12 +156,6 @@ export class CompletionStream {
   }
 }
 
-/** An upstream frame that carries an error, after the first frame. */
-export function frameProblem (frame: Frame): UpstreamProblem | undefined {
-  if (frame.error === undefined && frame.success !== false && frame.ret === undefined) return undefined
-  return classifyErrorObject(frame as Record<string, unknown>)
-}
-
 export class UpstreamClient {
   readonly baseUrl: string
   private readonly origin: string
@@ -184,7 +185,7 @@ export class UpstreamClient {
         bodyTimeout: this.opts.idleTimeoutMs,
       })
     } catch (err) {
-      throw transportError(err)
+      throw failure(err, o)
     }
   }
 
@@ -196,7 +197,7 @@ export class UpstreamClient {
     try {
       text = await readText(res.body, this.opts.maxBufferBytes)
     } catch (err) {
-      throw transportError(err)
+      throw failure(err, o)
     }
     if (res.statusCode >= 200 && res.statusCode < 300 && ct.includes('json')) {
       let parsed: unknown
@@ -222,10 +223,9 @@ export class UpstreamClient {
 
   /** E3: the model list. */
   async listModels (cred: Credentials, o: CallOptions = {}): Promise<UpstreamModel[]> {
-    const body = await this.json<{ data?: unknown }>('GET', PATHS.models, cred, undefined, o)
-    const data = Array.isArray(body.data) ? body.data : (body.data as { data?: unknown } | undefined)?.data
-    if (!Array.isArray(data)) throw new UpstreamError('upstream_error', 'The upstream model list has no data array')
-    return data.filter((m): m is UpstreamModel => !!m && typeof (m as UpstreamModel).id === 'string')
+    const list = modelsOf(await this.json('GET', PATHS.models, cred, undefined, o))
+    if (!list) throw new UpstreamError('upstream_error', 'The upstream model list has no data array')
+    return list
   }
 
   /** E4: a new chat; returns its id. */
@@ -249,25 +249,42 @@ export class UpstreamClient {
       try {
         text = await readText(res.body, this.opts.maxBufferBytes)
       } catch (err) {
-        throw transportError(err)
+        throw failure(err, o)
       }
       throw problemToError(classifyBody(res.statusCode, ct, text))
     }
     const stream = new CompletionStream(res.body, this.opts.maxBufferBytes)
-    let first: Frame[] | null
     try {
-      first = await stream.next()
+      return { stream, first: await this.untilCommit(stream) }
     } catch (err) {
       stream.close()
-      throw err
+      throw o.signal?.aborted ? (o.signal.reason ?? err) : err
     }
-    if (!first) throw new UpstreamError('upstream_error', 'The upstream closed the stream before sending anything')
-    const problem = frameProblem(first[0]!)
-    if (problem) {
-      stream.close()
-      throw problemToError(problem)
+  }
+
+  /**
+   * Read until the first frame that is more than bookkeeping (`response.created`, `response.info`):
+   * up to there, and in the network chunk that brought it, an error frame is still an HTTP status
+   * (and may be retried on another identity), because nothing has reached the client.
+   */
+  private async untilCommit (stream: CompletionStream): Promise<Frame[]> {
+    const first: Frame[] = []
+    for (;;) {
+      const batch = await stream.next()
+      if (!batch) {
+        throw new UpstreamError('upstream_error', first.length
+          ? 'The upstream closed the stream before the answer started'
+          : 'The upstream closed the stream before sending anything')
+      }
+      let commit = false
+      for (const f of batch) {
+        const v = readFrame(f)
+        if (v.kind === 'error') throw problemToError(v.problem!)
+        if (v.kind !== 'created' && v.kind !== 'info') commit = true
+        first.push(f)
+      }
+      if (commit) return first
     }
-    return { stream, first }
   }
 
   /** E6: one page of chats. */

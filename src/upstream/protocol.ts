@@ -363,3 +363,129 @@ export function classifyErrorObject (b: Record<string, unknown>): UpstreamProble
   }
   return undefined
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interpretation: what the rest of the gateway reads out of upstream bodies and frames
+// ---------------------------------------------------------------------------------------------
+
+/** Token and expiry from an E1/E2 answer (token lookup order: `token`, `access_token`, `data.token`). */
+export function sessionOf (body: unknown): { token: string; expiresAt?: number } | undefined {
+  const token = tokenOf(body)
+  if (!token) return undefined
+  const expiresAt = (body as { expires_at?: unknown }).expires_at
+  return typeof expiresAt === 'number' ? { token, expiresAt: expiresAt * 1000 } : { token }
+}
+
+/** The model array of an E3 answer: `{data:[…]}`, or the later wrapped `{data:{data:[…]}}`. */
+export function modelsOf (body: unknown): UpstreamModel[] | undefined {
+  const data = (body as { data?: unknown } | undefined)?.data
+  const list = Array.isArray(data) ? data : (data as { data?: unknown } | undefined)?.data
+  if (!Array.isArray(list)) return undefined
+  return list.filter((m): m is UpstreamModel => !!m && typeof (m as UpstreamModel).id === 'string')
+}
+
+/** The capability flags and limits the gateway relies on (§1.4). */
+export interface ModelInfo {
+  id: string
+  created: number
+  thinking: boolean
+  search: boolean
+  vision: boolean
+  contextLength?: number
+  maxOutputTokens?: number
+}
+
+const truthy = (v: unknown): boolean => v === true || (typeof v === 'number' && v > 0)
+
+export function modelInfo (m: UpstreamModel): ModelInfo {
+  const meta = m.info?.meta ?? {}
+  const chatTypes = Array.isArray(meta.chat_type) ? meta.chat_type : []
+  const modality = Array.isArray(meta.modality) ? meta.modality as unknown[] : []
+  const info: ModelInfo = {
+    id: m.id,
+    created: typeof m.info?.created_at === 'number' ? m.info.created_at : 0,
+    thinking: truthy(meta.abilities?.thinking) || truthy(meta.capabilities?.thinking),
+    search: chatTypes.includes('search'),
+    vision: truthy(meta.capabilities?.vision) || truthy(meta.abilities?.vision) || modality.includes('image'),
+  }
+  if (typeof meta.max_context_length === 'number') info.contextLength = meta.max_context_length
+  if (typeof meta.max_generation_length === 'number') info.maxOutputTokens = meta.max_generation_length
+  return info
+}
+
+/** Token counts from an upstream `usage` object (cumulative; the last one seen is final). */
+export interface UsageCounts { input?: number; output?: number; reasoning?: number; cached?: number }
+
+function usageCounts (u: Usage): UsageCounts {
+  const c: UsageCounts = {}
+  if (typeof u.input_tokens === 'number') c.input = u.input_tokens
+  if (typeof u.output_tokens === 'number') c.output = u.output_tokens
+  if (typeof u.output_tokens_details?.reasoning_tokens === 'number') c.reasoning = u.output_tokens_details.reasoning_tokens
+  if (typeof u.prompt_tokens_details?.cached_tokens === 'number') c.cached = u.prompt_tokens_details.cached_tokens
+  return c
+}
+
+/**
+ * One frame, interpreted:
+ * - `created` / `info`: bookkeeping (`response.created`, `response.info` keep-alives);
+ * - `reasoning`: incremental reasoning text (2025 `think` phase);
+ * - `reasoning_snapshot`: the whole reasoning so far (2026 `thinking_summary`, cumulative arrays);
+ * - `answer`: incremental answer text; `finished` on the last frame of the answer phase;
+ * - `search`: web search results (never answer text);
+ * - `error`: an error object inside the stream;
+ * - `other`: anything else (tool results, image generation, unknown phases).
+ */
+export interface FrameView {
+  kind: 'created' | 'info' | 'reasoning' | 'reasoning_snapshot' | 'answer' | 'search' | 'error' | 'other'
+  text: string
+  finished: boolean
+  /** From `response.created`, or the frame's own top-level `response_id`. */
+  responseId: string | undefined
+  chatId: string | undefined
+  results: WebSearchInfo[] | undefined
+  problem: UpstreamProblem | undefined
+  usage: UsageCounts | undefined
+}
+
+function view (kind: FrameView['kind'], frame: Frame, extra: Partial<FrameView> = {}): FrameView {
+  return {
+    kind,
+    text: '',
+    finished: false,
+    responseId: typeof frame.response_id === 'string' ? frame.response_id : undefined,
+    chatId: undefined,
+    results: undefined,
+    problem: undefined,
+    usage: frame.usage ? usageCounts(frame.usage) : undefined,
+    ...extra,
+  }
+}
+
+export function readFrame (frame: Frame): FrameView {
+  const created = frame['response.created']
+  if (created) return view('created', frame, { responseId: created.response_id, chatId: created.chat_id })
+  if (frame['response.info']) return view('info', frame)
+  if (frame.error !== undefined || frame.success === false || frame.ret !== undefined) {
+    const problem = classifyErrorObject(frame as Record<string, unknown>)
+    if (problem) return view('error', frame, { problem })
+  }
+  const choice = frame.choices?.[0]
+  const delta = choice?.delta ?? choice?.message
+  if (!delta || delta.role === 'function') return view('other', frame)
+  const phase = delta.phase
+  const text = typeof delta.content === 'string' ? delta.content : ''
+  if (phase === 'web_search' || delta.name === 'web_search') {
+    const info = delta.extra?.web_search_info
+    return view('search', frame, { results: Array.isArray(info) ? info : [] })
+  }
+  if (phase === 'think') return view('reasoning', frame, { text })
+  if (phase === 'thinking_summary') {
+    const thought = delta.extra?.summary_thought?.content
+    return view('reasoning_snapshot', frame, { text: Array.isArray(thought) ? thought.join('\n') : '' })
+  }
+  // Without `output_schema: "phase"` deltas carry no phase at all: that text is the answer.
+  if (phase === 'answer' || phase === undefined) {
+    return view('answer', frame, { text, finished: phase === 'answer' && delta.status === 'finished' })
+  }
+  return view('other', frame)
+}
