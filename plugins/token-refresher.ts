@@ -8,6 +8,8 @@ declare module 'fastify' {
   }
 }
 
+const CLOSE_WAIT_MS = 2_000
+
 /**
  * Fetches every identity's token when the app is ready (in the background; requests wait for it),
  * then refreshes tokens close to expiry every `tokenRefreshIntervalHours` unless
@@ -32,6 +34,10 @@ export default fp(async (fastify) => {
   })
   fastify.addHook('onClose', async () => {
     if (timer) clearInterval(timer)
-    await tokens.ready()
+    // Let a start-up fetch in progress settle, but never hold shutdown up for a slow upstream
+    // (the upstream plugin then cuts what is still running).
+    let grace: NodeJS.Timeout | undefined
+    await Promise.race([tokens.ready(), new Promise<void>((resolve) => { grace = setTimeout(resolve, CLOSE_WAIT_MS) })])
+    clearTimeout(grace)
   })
 }, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool'] })
