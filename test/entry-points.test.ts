@@ -3,7 +3,7 @@
  * ports. `npm test` builds first (`pretest`), so dist/ is current.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -83,6 +83,36 @@ t.test('npm start against the simulator: env over config.json, cookie.txt, secre
   const token = /token=([^;]+)/.exec(sim.accounts[0]!.cookie)![1]!
   t.notOk(logs.includes(token), 'the token never reaches the logs')
   t.notOk(logs.includes('sk-from-dotenv'), 'the API key never reaches the logs')
+})
+
+t.test('npm start: account health survives killing the process and starting it again', async (t) => {
+  const sim = await startSim(t, { demoAccounts: 1 })
+  const cwd = mkdtempSync(join(tmpdir(), 'qg-'))
+  const env = { PORT: '0', HOST: '127.0.0.1', QWEN_BASE_URL: sim.url, COOKIE: sim.accounts[0]!.cookie, STATE_SECRET: 'restart-secret' }
+  const first = run(dist('server.js'), env, cwd)
+  t.teardown(() => { first.child.kill('SIGKILL') })
+  const base1 = await until(() => listeningAt(first.out()))
+  const body = { model: 'qwen3-max', messages: [{ role: 'user', content: 'hi' }] }
+  for (let k = 0; k < 3; k++) {
+    sim.queue(sim.accounts[0]!.email, { fail: { status: 500 } })
+    t.equal((await postJson(`${base1}/v1/chat/completions`, body)).status, 502)
+  }
+  const before = (await (await fetch(`${base1}/health`)).json() as any).identities[0]
+  t.equal(before.state, 'degraded')
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0)
+  const saved = readFileSync(join(cwd, 'data', 'state.json'), 'utf8')
+  t.notOk(saved.includes(sim.accounts[0]!.cookie.split(';')[0]!.slice(6)), 'the state file holds no token in clear')
+
+  sim.clearLog()
+  const second = run(dist('server.js'), env, cwd)
+  t.teardown(() => { second.child.kill('SIGKILL') })
+  const base2 = await until(() => listeningAt(second.out()))
+  const after = (await (await fetch(`${base2}/health`)).json() as any).identities[0]
+  t.same([after.id, after.state, after.failures, after.cooldownUntil], [before.id, 'degraded', 3, before.cooldownUntil], 'same state after the restart')
+  t.equal(sim.log().filter((e) => e.path === '/api/v1/auths/').length, 0, 'the sealed token was restored, not fetched again')
+  second.child.kill('SIGTERM')
+  t.equal(await second.exited, 0)
 })
 
 t.test('npm run demo: prints a working curl against the bundled simulator', async (t) => {
