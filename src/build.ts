@@ -1,6 +1,6 @@
 /** `buildServer()`: a standalone Fastify instance with the gateway at its root, not listening. */
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { app } from './app.js'
 import type { GatewayOptions } from './options.js'
@@ -31,6 +31,9 @@ export interface BuildOptions {
   server?: Omit<FastifyServerOptions, 'logger' | 'loggerInstance'>
 }
 
+/** Completions write their own access-log line (model, identity, status, TTFT, usage, chat id). */
+const COMPLETIONS_PATH = /\/v1\/chat\/completions(?:\?|$)/
+
 export async function buildServer (options: GatewayOptions = {}, build: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = build.logger === false
     ? false
@@ -41,6 +44,7 @@ export async function buildServer (options: GatewayOptions = {}, build: BuildOpt
     genReqId: () => `req_${randomUUID().replace(/-/g, '')}`,
     trustProxy: true,
     forceCloseConnections: 'idle',
+    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => COMPLETIONS_PATH.test(req.url ?? '') }),
     ...build.server,
   })
   await server.register(qwenGatewayRoot, options)

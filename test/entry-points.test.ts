@@ -79,7 +79,8 @@ t.test('npm start against the simulator: env over config.json, cookie.txt, secre
   p.child.kill('SIGTERM')
   t.equal(await p.exited, 0)
   const logs = p.out() + p.err()
-  t.match(logs, /"msg":"completion"/, 'one access-log line per completion')
+  t.equal(logs.match(/"msg":"completion"/g)?.length, 1, 'one access-log line for the one completion')
+  t.notMatch(logs, /"url":"\/v1\/chat\/completions"/, 'and no generic request lines for it')
   const token = /token=([^;]+)/.exec(sim.accounts[0]!.cookie)![1]!
   t.notOk(logs.includes(token), 'the token never reaches the logs')
   t.notOk(logs.includes('sk-from-dotenv'), 'the API key never reaches the logs')
