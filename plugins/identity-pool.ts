@@ -20,18 +20,19 @@ export default fp(async (fastify) => {
   const identities: Identity[] = []
   const cookies = cfg.cookies.map(splitProxy)
   if (cookies.length === 0 && cfg.qwenToken) {
-    identities.push(makeIdentity({ token: cfg.qwenToken }))
+    identities.push(makeIdentity({ token: cfg.qwenToken, source: 'QWEN_TOKEN' }))
   } else if (cfg.qwenToken && cookies.length > 1) {
     fastify.log.warn('QWEN_TOKEN is ignored when several cookies are configured: each account fetches its own token')
   }
-  for (const c of cookies) {
+  for (const [k, c] of cookies.entries()) {
     identities.push(makeIdentity({
+      source: `cookie ${k + 1}`,
       cookie: c.value,
       ...(cookies.length === 1 && cfg.qwenToken ? { token: cfg.qwenToken } : {}),
       ...(c.proxyUrl ? { proxyUrl: c.proxyUrl } : {}),
     }))
   }
-  for (const a of cfg.accounts) identities.push(makeIdentity(a))
+  for (const [k, a] of cfg.accounts.entries()) identities.push(makeIdentity({ ...a, source: `account ${k + 1}` }))
 
   let persister: StatePersister | undefined
   const pool = new IdentityPool(identities, {

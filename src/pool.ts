@@ -140,18 +140,20 @@ export interface IdentitySpec {
   email?: string
   password?: string
   proxyUrl?: string
+  /** Where it was configured, for the label (e.g. `cookie 2`). */
+  source?: string
 }
 
 /** Build an identity from a cookie, a token, or e-mail and password. */
 export function makeIdentity (spec: IdentitySpec): Identity {
-  const { cookie, token, email, password, proxyUrl } = spec
+  const { cookie, token, email, password, proxyUrl, source } = spec
   const jwt = token ?? (cookie ? tokenFromCookie(cookie) : undefined)
   const info = jwt ? decodeJwt(jwt) : undefined
   const kind: IdentityKind = email ? 'account' : cookie ? 'cookie' : 'token'
   const id = email
     ? hashId('e-', email.toLowerCase())
     : info?.id ? hashId('u-', info.id) : hashId('c-', cookie ?? jwt ?? '')
-  const what = email ? mask(email, 3) : cookie ? mask(cookie) : `token ${mask(jwt ?? '')}`
+  const what = email ? `${source ?? 'account'} ${mask(email, 3)}` : source ?? (cookie ? 'cookie' : 'token')
   return {
     id,
     label: `${id} (${what})`,

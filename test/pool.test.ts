@@ -24,6 +24,7 @@ t.test('identity ids and labels hold no secret', async (t) => {
   t.match(a.id, /^u-[0-9a-f]{12}$/)
   t.equal(a.id, b.id, 'the id follows the account, not the cookie string')
   t.notOk(a.label.includes('ssxmod_itna=zzz'))
+  t.equal(makeIdentity({ cookie, source: 'cookie 2' }).label, `${a.id} (cookie 2)`, 'labels say where the identity was configured')
   t.equal(a.token, undefined, 'a token inside the cookie is not trusted until confirmed')
   t.equal(a.canRefresh, true)
   const acc = makeIdentity({ email: 'Alice@Example.com', password: 'pw' })
