@@ -130,3 +130,10 @@ t.test('.env.example documents every key and is itself a valid configuration', a
   t.same(c.options.modelAliases, { 'gpt-4o': 'qwen3-max', 'gpt-4o-mini': 'qwen3-coder-plus' })
   t.equal(c.server.port, 8000)
 })
+
+t.test('the README configuration table names every key', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { ConfigSchema } = await import('../src/config.js')
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  for (const key of Object.keys(ConfigSchema.properties)) t.match(readme, new RegExp(`^\\| \`${key}\` \\|`, 'm'), `${key} is in the table`)
+})
