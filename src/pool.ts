@@ -232,10 +232,6 @@ export class IdentityPool {
     this.now = opts.now
   }
 
-  get (id: string): Identity | undefined {
-    return this.identities.find((i) => i.id === id)
-  }
-
   /** Can get a token, or holds one that has not expired. */
   private hasCredential (i: Identity): boolean {
     return i.canRefresh || this.tokenValid(i, this.now())

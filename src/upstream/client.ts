@@ -8,9 +8,9 @@ import { errors as undiciErrors } from 'undici'
 import { UpstreamError } from '../errors.js'
 import { SseLineTooLongError, SseParser } from '../sse.js'
 import {
-  PATHS, buildHeaders, chatPath, classifyBody, classifyErrorObject, completionBody, completionPath,
+  PATHS, buildHeaders, classifyBody, classifyErrorObject, completionBody, completionPath,
   modelsOf, newChatBody, readFrame, sessionOf, signinBody,
-  type ChatListItem, type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
+  type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
   type UpstreamProblem,
 } from './protocol.js'
 
@@ -285,16 +285,5 @@ export class UpstreamClient {
       }
       if (commit) return first
     }
-  }
-
-  /** E6: one page of chats. */
-  async listChats (cred: Credentials, page: number, o: CallOptions = {}): Promise<ChatListItem[]> {
-    const body = await this.json<{ data?: unknown }>('GET', `${PATHS.chats}?page=${page}`, cred, undefined, o)
-    return Array.isArray(body.data) ? (body.data as ChatListItem[]) : []
-  }
-
-  /** E8: delete a chat. */
-  async deleteChat (cred: Credentials, chatId: string, o: CallOptions = {}): Promise<void> {
-    await this.json<unknown>('DELETE', chatPath(chatId), cred, undefined, o)
   }
 }

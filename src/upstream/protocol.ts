@@ -31,9 +31,6 @@ export function completionPath (chatId: string): string {
   return `${PATHS.completions}?chat_id=${encodeURIComponent(chatId)}`
 }
 
-export function chatPath (chatId: string): string {
-  return `${PATHS.chats}${encodeURIComponent(chatId)}`
-}
 
 // ---------------------------------------------------------------------------------------------
 // Headers
@@ -227,10 +224,6 @@ export interface UpstreamModel {
   [k: string]: unknown
 }
 
-export interface ModelsResponse { data: UpstreamModel[] }
-
-export interface ChatListItem { id: string; title?: string; created_at?: number; updated_at?: number }
-
 export interface Usage {
   input_tokens?: number
   output_tokens?: number
@@ -288,16 +281,6 @@ export interface AppErrorBody {
   code?: string
   details?: string
 }
-
-export interface RateLimitedData { code: 'RateLimited'; details: string; template?: string; num?: number }
-
-export const ERROR_CODES = {
-  rateLimited: 'RateLimited',
-  badRequest: 'Bad_Request',
-  unauthorized: 'Unauthorized',
-  notFound: 'Not_Found',
-  internal: 'internal_error',
-} as const
 
 /** The anti-bot (WAF) JSON marker. */
 export const ANTI_BOT_MARKER = 'FAIL_SYS_USER_VALIDATE'
