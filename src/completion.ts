@@ -9,7 +9,7 @@ import { GatewayError, UpstreamError, toOpenAIError } from './errors.js'
 import type { ResolvedModel } from './models.js'
 import { ChunkWriter, DONE, KEEP_ALIVE, chatCompletion, completionId, errorFrame, type ChatCompletion } from './openai/chunks.js'
 import type { PreparedChat } from './openai/request.js'
-import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
+import { CompletionTransformer, type OpenAIUsage, type OutEvent, type ThinkingOutput } from './openai/transform.js'
 import { credentialsOf, type IdentityPool, type Lease as PoolLease, type Outcome } from './pool.js'
 import type { TokenService } from './tokens.js'
 import { transportError, type CompletionStream, type UpstreamClient } from './upstream/client.js'
@@ -209,7 +209,6 @@ export class CompletionRunner {
   async stream (req: CompletionRequest, res: ServerResponse, commit: () => Record<string, string | number | string[] | undefined>, rec: CompletionRecord): Promise<void> {
     const started = this.d.now()
     const opened = await this.open(req, rec) // throws before commit → HTTP error status
-    const { stream, lease } = opened
     const t = new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: req.chat.stop, maxTokens: req.chat.maxTokens })
     const w = new ChunkWriter(completionId(), Math.floor(started / 1000), req.model.requested, req.chat.includeUsage)
     res.writeHead(200, {
@@ -246,31 +245,13 @@ export class CompletionRunner {
     keepAlive.unref()
     let outcome: Outcome = { kind: 'neutral' }
     try {
-      let batch: Frame[] | null = opened.first
       let pending = w.role()
-      while (batch) {
-        // An error frame may follow good frames in the same network chunk: send what came before it.
-        let failure: unknown
-        try {
-          for (const f of batch) t.push(f)
-        } catch (err) {
-          failure = err
-        }
-        if (t.events.length > 0) {
-          pending += w.events(t.events)
-          t.events = []
-        }
-        await write(pending)
+      await this.pump(opened, t, async (events) => {
+        await write(pending + w.events(events))
         pending = ''
-        if (failure !== undefined) throw failure
-        if (t.ended) break
-        batch = await stream.next()
         keepAlive.refresh()
-      }
-      if (!t.ended) throw truncated()
-      t.end()
-      let tail = w.events(t.events) + w.finish(t.finishReason!)
-      t.events = []
+      })
+      let tail = w.finish(t.finishReason!)
       const usage = t.usageFor(req.chat.prompt)
       if (req.chat.includeUsage) tail += w.usage(usage)
       await write(tail + DONE)
@@ -292,9 +273,7 @@ export class CompletionRunner {
       }
     } finally {
       clearTimeout(keepAlive)
-      if (t.upstreamFinished) stream.release()
-      else stream.close()
-      this.release(lease, outcome)
+      this.settle(opened, t, outcome)
       if (!res.writableEnded) res.end()
     }
   }
@@ -303,30 +282,21 @@ export class CompletionRunner {
   async collect (req: CompletionRequest, rec: CompletionRecord): Promise<ChatCompletion> {
     const started = this.d.now()
     const opened = await this.open(req, rec)
-    const { stream, lease } = opened
     rec.ttftMs = this.d.now() - started
     const t = new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: req.chat.stop, maxTokens: req.chat.maxTokens })
     let content = ''
     let reasoning = ''
     let outcome: Outcome = { kind: 'neutral' }
     try {
-      let batch: Frame[] | null = opened.first
-      while (batch) {
-        for (const f of batch) t.push(f)
-        for (const e of t.events) {
+      await this.pump(opened, t, (events) => {
+        for (const e of events) {
           if (e.kind === 'content') content += e.text
           else reasoning += e.text
         }
-        t.events = []
         if (content.length + reasoning.length > this.d.maxBufferBytes) {
           throw new UpstreamError('upstream_error', `The answer exceeded ${this.d.maxBufferBytes} characters`)
         }
-        if (t.ended) break
-        batch = await stream.next()
-      }
-      if (!t.ended) throw truncated()
-      t.end()
-      for (const e of t.events) content += e.text
+      })
       const usage = t.usageFor(req.chat.prompt)
       rec.usage = usage
       rec.finishReason = t.finishReason!
@@ -345,9 +315,39 @@ export class CompletionRunner {
       rec.error = e instanceof GatewayError ? e.message : String(err)
       throw e
     } finally {
-      if (t.upstreamFinished) stream.release()
-      else stream.close()
-      this.release(lease, outcome)
+      this.settle(opened, t, outcome)
     }
+  }
+
+  /**
+   * Feed the upstream frames through the transformer until the answer ends, handing each network
+   * chunk's events to `emit` (including the events of good frames that precede an error frame in
+   * the same chunk, before the error is thrown). A stream that ends before the answer does is an
+   * error.
+   */
+  private async pump (opened: Opened, t: CompletionTransformer, emit: (events: OutEvent[]) => Promise<void> | void): Promise<void> {
+    let batch: Frame[] | null = opened.first
+    while (batch) {
+      let failure: unknown
+      try {
+        for (const f of batch) t.push(f)
+      } catch (err) {
+        failure = err
+      }
+      const events = t.events
+      t.events = []
+      await emit(events)
+      if (failure !== undefined) throw failure
+      if (t.ended) return
+      batch = await opened.stream.next()
+    }
+    throw truncated()
+  }
+
+  /** Give the upstream connection back (drained when the answer finished, cut otherwise) and the identity. */
+  private settle (opened: Opened, t: CompletionTransformer, outcome: Outcome): void {
+    if (t.upstreamFinished) opened.stream.release()
+    else opened.stream.close()
+    this.release(opened.lease, outcome)
   }
 }

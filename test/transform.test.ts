@@ -11,7 +11,6 @@ const finished: Frame = { choices: [{ delta: { role: 'assistant', content: '', p
 function run (frames: Frame[], opts: Partial<TransformOptions> = {}) {
   const tr = new CompletionTransformer({ thinkingOutput: 'reasoning_content', stop: [], maxTokens: undefined, ...opts })
   for (const f of frames) tr.push(f)
-  tr.end()
   const content = tr.events.filter((e) => e.kind === 'content').map((e) => e.text).join('')
   const reasoning = tr.events.filter((e) => e.kind === 'reasoning').map((e) => e.text).join('')
   return { tr, content, reasoning }
@@ -23,7 +22,6 @@ t.test('reasoning and answer go to separate channels; usage comes from the last 
   t.equal(content, 'Hello')
   t.equal(tr.finishReason, 'stop')
   t.equal(tr.responseId, 'r1')
-  t.equal(tr.chatId, 'c1')
   t.same(tr.usageFor('prompt'), { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 4 } })
   const kinds = tr.events.map((e) => e.kind)
   t.ok(kinds.lastIndexOf('reasoning') < kinds.indexOf('content'), 'all reasoning comes before content')
@@ -114,4 +112,12 @@ t.test('reasoning tokens are estimated too when the upstream sends no usage', as
   const u = tr.usageFor('p')
   t.equal(u.completion_tokens, 3)
   t.equal(u.completion_tokens_details.reasoning_tokens, 2)
+})
+
+t.test('only the upstream finished frame (or a cut) ends the answer', async (t) => {
+  const { tr, content } = run([created, answer('abc')])
+  t.equal(content, 'abc')
+  t.equal(tr.ended, false)
+  t.equal(tr.finishReason, null)
+  t.equal(tr.upstreamFinished, false)
 })

@@ -78,7 +78,6 @@ export class CompletionTransformer {
   /** The upstream itself said the answer is finished (as opposed to a cut by stop or max_tokens). */
   upstreamFinished = false
   responseId: string | undefined
-  chatId: string | undefined
   readonly searchResults: WebSearchInfo[] = []
   private usage: UsageCounts | undefined
   /** Everything emitted (for max_tokens and the estimate). */
@@ -99,10 +98,7 @@ export class CompletionTransformer {
     if (this.ended) return
     const f = readFrame(frame)
     if (f.kind === 'created') {
-      if (this.responseId === undefined) {
-        this.responseId = f.responseId
-        this.chatId = f.chatId
-      }
+      this.responseId ??= f.responseId
       return
     }
     // The first response id seen is the answer; frames of a second, interleaved candidate are ignored.
@@ -129,7 +125,7 @@ export class CompletionTransformer {
         if (f.text) this.answer(f.text)
         if (!this.ended && f.finished) {
           this.upstreamFinished = true
-          this.finish('stop')
+          this.finish()
         }
         return
       default:
@@ -137,21 +133,16 @@ export class CompletionTransformer {
     }
   }
 
-  /** The upstream stream ended. Release held-back text and settle the finish reason. */
-  end (): void {
-    if (this.ended) return
-    this.finish('stop')
-  }
-
-  private finish (reason: FinishReason): void {
-    if (reason === 'stop' && this.stopHold) {
+  /** The upstream finished the answer: release held-back text and finish with `stop`. */
+  private finish (): void {
+    if (this.stopHold) {
       const held = this.stopHold
       this.stopHold = ''
       this.emitContent(held)
       if (this.ended) return
     }
     this.closeThink()
-    this.finishReason = reason
+    this.finishReason = 'stop'
     this.ended = true
   }
 

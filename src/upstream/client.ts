@@ -96,8 +96,8 @@ async function readText (body: Dispatcher.ResponseData['body'], cap: number): Pr
 }
 
 /**
- * A completion stream whose first frame has been parsed. Frames come in batches (one per network
- * chunk) so the consumer awaits once per chunk, not once per frame.
+ * The frames of one completion stream. Frames come in batches (one per network chunk) so the
+ * consumer awaits once per chunk, not once per frame.
  */
 export class CompletionStream {
   private readonly iterator: AsyncIterator<Buffer>
@@ -105,7 +105,7 @@ export class CompletionStream {
   private batch: Frame[] = []
   private ended = false
   /** `[DONE]` seen. */
-  done = false
+  private done = false
 
   constructor (private readonly body: Dispatcher.ResponseData['body'], maxLine: number) {
     this.iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
@@ -123,17 +123,17 @@ export class CompletionStream {
   async next (): Promise<Frame[] | null> {
     while (this.batch.length === 0) {
       if (this.ended || this.done) return null
-      let r: IteratorResult<Buffer>
       try {
-        r = await this.iterator.next()
+        const r = await this.iterator.next()
+        if (r.done) {
+          this.ended = true
+          this.parser.end()
+        } else {
+          this.parser.push(r.value)
+        }
       } catch (err) {
+        // Transport errors, an over-long line, a frame that is not JSON: all upstream failures.
         throw transportError(err)
-      }
-      if (r.done) {
-        this.ended = true
-        this.parser.end()
-      } else {
-        this.parser.push(r.value)
       }
     }
     const out = this.batch
@@ -157,13 +157,11 @@ export class CompletionStream {
 }
 
 export class UpstreamClient {
-  readonly baseUrl: string
   private readonly origin: string
   private readonly basePath: string
 
   constructor (private readonly opts: UpstreamClientOptions) {
     const u = new URL(opts.baseUrl)
-    this.baseUrl = opts.baseUrl
     this.origin = u.origin
     this.basePath = u.pathname.replace(/\/+$/, '')
   }
@@ -237,9 +235,9 @@ export class UpstreamClient {
   }
 
   /**
-   * E5: start a turn and wait for its first frame. Everything that can go wrong before that frame
-   * (HTTP status, JSON/HTML bodies on 200, error frames, empty streams) throws an UpstreamError, so
-   * the caller can still answer with an HTTP status or try another identity.
+   * E5: start a turn and read up to its commit point (see `untilCommit`). Everything that can go
+   * wrong before it (HTTP status, JSON/HTML bodies on 200, error frames, empty streams) throws an
+   * UpstreamError, so the caller can still answer with an HTTP status or try another identity.
    */
   async openCompletion (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<{ stream: CompletionStream; first: Frame[] }> {
     const res = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
@@ -258,7 +256,7 @@ export class UpstreamClient {
       return { stream, first: await this.untilCommit(stream) }
     } catch (err) {
       stream.close()
-      throw o.signal?.aborted ? (o.signal.reason ?? err) : err
+      throw failure(err, o)
     }
   }
 

@@ -31,7 +31,6 @@ export function completionPath (chatId: string): string {
   return `${PATHS.completions}?chat_id=${encodeURIComponent(chatId)}`
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Headers
 // ---------------------------------------------------------------------------------------------
@@ -39,7 +38,7 @@ export function completionPath (chatId: string): string {
 const USER_AGENT = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36'
 
 /** Browser-like headers that do not change between requests (built once). */
-export const STATIC_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+const STATIC_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'user-agent': USER_AGENT,
   accept: 'application/json, text/plain, */*',
   'accept-language': 'en-US,en;q=0.9',
@@ -196,7 +195,7 @@ export interface AuthsResponse {
 }
 
 /** Token extraction order used by the original project: `token`, `access_token`, `data.token`. */
-export function tokenOf (body: unknown): string | undefined {
+function tokenOf (body: unknown): string | undefined {
   if (!body || typeof body !== 'object') return undefined
   const b = body as Record<string, unknown>
   for (const v of [b.token, b.access_token, (b.data as Record<string, unknown> | undefined)?.token]) {
@@ -283,7 +282,7 @@ export interface AppErrorBody {
 }
 
 /** The anti-bot (WAF) JSON marker. */
-export const ANTI_BOT_MARKER = 'FAIL_SYS_USER_VALIDATE'
+const ANTI_BOT_MARKER = 'FAIL_SYS_USER_VALIDATE'
 
 /** What a non-stream body (or an in-stream error frame) means. */
 export type UpstreamProblem =
@@ -424,7 +423,6 @@ export interface FrameView {
   finished: boolean
   /** From `response.created`, or the frame's own top-level `response_id`. */
   responseId: string | undefined
-  chatId: string | undefined
   results: WebSearchInfo[] | undefined
   problem: UpstreamProblem | undefined
   usage: UsageCounts | undefined
@@ -436,7 +434,6 @@ function view (kind: FrameView['kind'], frame: Frame, extra: Partial<FrameView> 
     text: '',
     finished: false,
     responseId: typeof frame.response_id === 'string' ? frame.response_id : undefined,
-    chatId: undefined,
     results: undefined,
     problem: undefined,
     usage: frame.usage ? usageCounts(frame.usage) : undefined,
@@ -446,7 +443,7 @@ function view (kind: FrameView['kind'], frame: Frame, extra: Partial<FrameView> 
 
 export function readFrame (frame: Frame): FrameView {
   const created = frame['response.created']
-  if (created) return view('created', frame, { responseId: created.response_id, chatId: created.chat_id })
+  if (created) return view('created', frame, { responseId: created.response_id })
   if (frame['response.info']) return view('info', frame)
   if (frame.error !== undefined || frame.success === false || frame.ret !== undefined) {
     const problem = classifyErrorObject(frame as Record<string, unknown>)
