@@ -88,6 +88,19 @@ t.test('a request that timed out is not retried on the other accounts', async (t
   t.equal(h.app.qwenPool.identities.reduce((n, i) => n + i.inFlight + i.failures, 0), 0, 'lease released, no breaker failure')
 })
 
+t.test('an upstream line over the buffer cap, or a frame that is not JSON, is a 502', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { maxBufferBytes: 4096 } })
+  const email = h.sim.accounts[0]!.email
+  h.sim.queue(email, { fail: { status: 200, contentType: 'text/event-stream', body: `data: {"x":"${'y'.repeat(10_000)}"}` } })
+  const long = await postJson(`${h.url}/v1/chat/completions`, body())
+  t.equal(long.status, 502)
+  t.match((await errorOf(long)).message, /exceeded 4096 bytes/)
+  h.sim.queue(email, { fail: { status: 200, contentType: 'text/event-stream', body: 'data: {not json\n\n' } })
+  const bad = await postJson(`${h.url}/v1/chat/completions`, body())
+  t.equal(bad.status, 502)
+  t.match((await errorOf(bad)).message, /not JSON/)
+})
+
 t.test('an expired token is refreshed from the cookie once and the request succeeds', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1 } })
   const email = h.sim.accounts[0]!.email
