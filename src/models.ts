@@ -4,17 +4,9 @@
  * `<id>`, `<id>-thinking`, `<id>-search`, `<id>-thinking-search`, plus configured aliases.
  */
 import { ModelNotFoundError } from './errors.js'
-import { modelInfo, type ChatType, type UpstreamModel } from './upstream/protocol.js'
+import { modelInfo, type ChatType, type ModelInfo, type UpstreamModel } from './upstream/protocol.js'
 
 export interface ModelCapabilities { thinking: boolean; search: boolean; vision: boolean }
-
-export interface CatalogModel {
-  id: string
-  created: number
-  capabilities: ModelCapabilities
-  contextLength?: number
-  maxOutputTokens?: number
-}
 
 /** What a requested model name resolves to. */
 export interface ResolvedModel {
@@ -41,11 +33,11 @@ export interface OpenAIModel {
 }
 
 /** Used when the upstream list has never been fetched successfully. */
-export const BUILTIN_MODELS: readonly CatalogModel[] = [
-  { id: 'qwen3-max', created: 1758240000, capabilities: { thinking: true, search: true, vision: true }, contextLength: 262144 },
-  { id: 'qwen3-vl-plus', created: 1758240000, capabilities: { thinking: true, search: true, vision: true }, contextLength: 262144 },
-  { id: 'qwen3-coder-plus', created: 1753142400, capabilities: { thinking: false, search: true, vision: false }, contextLength: 1048576 },
-  { id: 'qwen3-235b-a22b', created: 1745884800, capabilities: { thinking: true, search: true, vision: false }, contextLength: 131072 },
+export const BUILTIN_MODELS: readonly ModelInfo[] = [
+  { id: 'qwen3-max', created: 1758240000, thinking: true, search: true, vision: true, contextLength: 262144 },
+  { id: 'qwen3-vl-plus', created: 1758240000, thinking: true, search: true, vision: true, contextLength: 262144 },
+  { id: 'qwen3-coder-plus', created: 1753142400, thinking: false, search: true, vision: false, contextLength: 1048576 },
+  { id: 'qwen3-235b-a22b', created: 1745884800, thinking: true, search: true, vision: false, contextLength: 131072 },
 ]
 
 const SUFFIX_THINKING = '-thinking'
@@ -68,15 +60,6 @@ export function parseModelName (name: string): { base: string; thinking: boolean
   return { base, thinking, search }
 }
 
-/** The catalogue's view of an upstream model (the capability decoding lives in the protocol module). */
-export function fromUpstream (m: UpstreamModel): CatalogModel {
-  const i = modelInfo(m)
-  const out: CatalogModel = { id: i.id, created: i.created, capabilities: { thinking: i.thinking, search: i.search, vision: i.vision } }
-  if (i.contextLength !== undefined) out.contextLength = i.contextLength
-  if (i.maxOutputTokens !== undefined) out.maxOutputTokens = i.maxOutputTokens
-  return out
-}
-
 export interface CatalogOptions {
   ttlMs: number
   aliases: Record<string, string>
@@ -87,7 +70,7 @@ export interface CatalogOptions {
 }
 
 interface Snapshot {
-  models: Map<string, CatalogModel>
+  models: Map<string, ModelInfo>
   listing: OpenAIModel[]
   fetchedAt: number
   source: 'upstream' | 'builtin'
@@ -103,11 +86,11 @@ export class ModelCatalog {
 
   get source (): 'upstream' | 'builtin' { return this.snapshot.source }
 
-  private build (list: readonly CatalogModel[], source: Snapshot['source'], fetchedAt: number): Snapshot {
+  private build (list: readonly ModelInfo[], source: Snapshot['source'], fetchedAt: number): Snapshot {
     const models = new Map(list.map((m) => [m.id, m]))
     const listing: OpenAIModel[] = []
     for (const m of list) {
-      const { thinking, search } = m.capabilities
+      const { thinking, search } = m
       const variants = [m.id]
       if (thinking) variants.push(m.id + SUFFIX_THINKING)
       if (search) variants.push(m.id + SUFFIX_SEARCH)
@@ -121,14 +104,14 @@ export class ModelCatalog {
     return { models, listing, fetchedAt, source }
   }
 
-  private entry (id: string, m: CatalogModel): OpenAIModel {
+  private entry (id: string, m: ModelInfo): OpenAIModel {
     const e: OpenAIModel = {
       id,
       object: 'model',
       created: m.created,
       owned_by: 'qwen',
       root: m.id,
-      capabilities: { ...m.capabilities, reasoning: m.capabilities.thinking, web_search: m.capabilities.search },
+      capabilities: { thinking: m.thinking, search: m.search, vision: m.vision, reasoning: m.thinking, web_search: m.search },
     }
     if (m.contextLength !== undefined) e.context_length = m.contextLength
     return e
@@ -154,7 +137,7 @@ export class ModelCatalog {
         try {
           const list = await this.opts.fetch()
           if (list.length === 0) throw new Error('the upstream model list is empty')
-          this.snapshot = this.build(list.map(fromUpstream), 'upstream', this.opts.now())
+          this.snapshot = this.build(list.map(modelInfo), 'upstream', this.opts.now())
         } catch (err) {
           this.lastFailure = this.opts.now()
           this.opts.onError(err)
@@ -190,9 +173,9 @@ export class ModelCatalog {
       // because of that (the upstream itself will refuse a model it does not have).
       return { requested, base, thinking, search, chatType: search ? 'search' : 't2t', capabilities: { thinking, search, vision: false } }
     }
-    if (!m || (thinking && !m.capabilities.thinking) || (search && !m.capabilities.search)) {
+    if (!m || (thinking && !m.thinking) || (search && !m.search)) {
       throw new ModelNotFoundError(requested)
     }
-    return { requested, base, thinking, search, chatType: search ? 'search' : 't2t', capabilities: m.capabilities }
+    return { requested, base, thinking, search, chatType: search ? 'search' : 't2t', capabilities: { thinking: m.thinking, search: m.search, vision: m.vision } }
   }
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { ModelNotFoundError } from '../src/errors.js'
-import { BUILTIN_MODELS, ModelCatalog, fromUpstream, parseModelName } from '../src/models.js'
-import type { UpstreamModel } from '../src/upstream/protocol.js'
+import { BUILTIN_MODELS, ModelCatalog, parseModelName } from '../src/models.js'
+import { modelInfo, type UpstreamModel } from '../src/upstream/protocol.js'
 
 const upstream: UpstreamModel[] = [
   { id: 'qwen3-max', info: { created_at: 1700000000, meta: { abilities: { thinking: 1 }, chat_type: ['t2t', 'search'], capabilities: { vision: true }, max_context_length: 262144 } } },
@@ -24,9 +24,9 @@ t.test('model name suffixes in either order', async (t) => {
 })
 
 t.test('capabilities read from the upstream list', async (t) => {
-  t.same(fromUpstream(upstream[0]!).capabilities, { thinking: true, search: true, vision: true })
-  t.same(fromUpstream(upstream[1]!).capabilities, { thinking: true, search: false, vision: false })
-  t.same(fromUpstream(upstream[2]!).capabilities, { thinking: false, search: true, vision: false })
+  t.same(modelInfo(upstream[0]!), { id: 'qwen3-max', created: 1700000000, thinking: true, search: true, vision: true, contextLength: 262144 })
+  t.same(modelInfo(upstream[1]!), { id: 'qwq-32b', created: 0, thinking: true, search: false, vision: false })
+  t.same(modelInfo(upstream[2]!), { id: 'qwen3-coder-plus', created: 0, thinking: false, search: true, vision: false })
 })
 
 t.test('variants listed per capability, aliases included, unlisted variants are 404', async (t) => {

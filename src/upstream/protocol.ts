@@ -374,7 +374,6 @@ export interface ModelInfo {
   search: boolean
   vision: boolean
   contextLength?: number
-  maxOutputTokens?: number
 }
 
 const truthy = (v: unknown): boolean => v === true || (typeof v === 'number' && v > 0)
@@ -391,7 +390,6 @@ export function modelInfo (m: UpstreamModel): ModelInfo {
     vision: truthy(meta.capabilities?.vision) || truthy(meta.abilities?.vision) || modality.includes('image'),
   }
   if (typeof meta.max_context_length === 'number') info.contextLength = meta.max_context_length
-  if (typeof meta.max_generation_length === 'number') info.maxOutputTokens = meta.max_generation_length
   return info
 }
 
