@@ -340,14 +340,12 @@ export class IdentityPool {
         i.challenges = 0
         if (lease.trial) {
           i.failures = 0
-          i.cooldownMs = 0
-          i.cooldownUntil = undefined
+          this.coolDown(i, 0, now)
           this.transition(i, 'healthy', 'trial request succeeded')
         } else {
           i.failures = Math.max(0, i.failures - 1)
           if (i.state !== 'healthy' && i.failures < p.degradeAfter) {
-            i.cooldownUntil = undefined
-            i.cooldownMs = 0
+            this.coolDown(i, 0, now)
             this.transition(i, 'healthy', 'successes brought the failure count down')
           }
         }
@@ -372,21 +370,24 @@ export class IdentityPool {
         i.failures++
         this.noteError(i, outcome.error, now)
         if (lease.trial) {
-          i.cooldownMs = Math.min(p.maxCooldownMs, Math.max(i.cooldownMs, p.degradedCooldownMs) * 2)
-          i.cooldownUntil = now + i.cooldownMs
+          this.coolDown(i, Math.min(p.maxCooldownMs, Math.max(i.cooldownMs, p.degradedCooldownMs) * 2), now)
           if (i.failures >= p.downAfter) this.transition(i, 'down', outcome.error)
           this.opts.log?.warn({ identity: i.label, state: i.state, cooldownMs: i.cooldownMs }, 'identity trial request failed: cooldown doubled')
         } else if (i.failures >= p.downAfter && i.state !== 'down') {
-          i.cooldownMs = p.downCooldownMs
-          i.cooldownUntil = now + i.cooldownMs
+          this.coolDown(i, p.downCooldownMs, now)
           this.transition(i, 'down', outcome.error)
         } else if (i.failures >= p.degradeAfter && i.state === 'healthy') {
-          i.cooldownMs = p.degradedCooldownMs
-          i.cooldownUntil = now + i.cooldownMs
+          this.coolDown(i, p.degradedCooldownMs, now)
           this.transition(i, 'degraded', outcome.error)
         }
         return this.changed()
     }
+  }
+
+  /** Start a breaker cooldown of `ms` (0 clears it). */
+  private coolDown (i: Identity, ms: number, now: number): void {
+    i.cooldownMs = ms
+    i.cooldownUntil = ms > 0 ? now + ms : undefined
   }
 
   /** `base` doubled for every repeat after the first, capped. */
