@@ -61,7 +61,7 @@ export default fp(async (fastify) => {
       fastify.log.warn({ err: (err as Error).message }, 'identity pool state could not be saved')
     })
     const p = persister
-    fastify.addHook('onClose', async () => { p.schedule(); await p.flush() })
+    fastify.addHook('onClose', async () => { await p.flush(true) })
   }
   fastify.decorate('qwenPool', pool)
 }, { name: 'qwen-identity-pool', fastify: '5.x', dependencies: ['qwen-config'] })

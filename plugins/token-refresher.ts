@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { withinGrace } from '../src/grace.js'
 import { TokenService } from '../src/tokens.js'
 
 declare module 'fastify' {
@@ -36,8 +37,6 @@ export default fp(async (fastify) => {
     if (timer) clearInterval(timer)
     // Let a start-up fetch in progress settle, but never hold shutdown up for a slow upstream
     // (the upstream plugin then cuts what is still running).
-    let grace: NodeJS.Timeout | undefined
-    await Promise.race([tokens.ready(), new Promise<void>((resolve) => { grace = setTimeout(resolve, CLOSE_WAIT_MS) })])
-    clearTimeout(grace)
+    await withinGrace(tokens.ready(), CLOSE_WAIT_MS)
   })
 }, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool'] })

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { Agent, ProxyAgent, type Dispatcher } from 'undici'
+import { withinGrace } from '../src/grace.js'
 import { UpstreamClient } from '../src/upstream/client.js'
 
 declare module 'fastify' {
@@ -13,11 +14,7 @@ declare module 'fastify' {
 const CLOSE_GRACE_MS = 2_000
 
 async function closeDispatcher (d: Dispatcher): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const grace = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS, false) })
-  const closed = await Promise.race([d.close().then(() => true), grace])
-  clearTimeout(timer)
-  if (!closed) await d.destroy()
+  if (!await withinGrace(d.close(), CLOSE_GRACE_MS)) await d.destroy()
 }
 
 /**

@@ -186,9 +186,10 @@ export class StatePersister {
     this.timer.unref()
   }
 
-  async flush (): Promise<void> {
+  /** Write now if anything changed since the last write (or always, with `force`). */
+  async flush (force = false): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined }
-    if (!this.dirty) return this.writing
+    if (!this.dirty && !force) return this.writing
     this.dirty = false
     const text = this.render()
     this.writing = this.writing.then(() => this.store.save(text)).catch((err: unknown) => this.onError(err))

@@ -92,6 +92,8 @@ t.test('the persister debounces bursts into one write', async (t) => {
   t.same(saved, ['v1', 'v2'], 'flush writes at once')
   await p.flush()
   t.same(saved, ['v1', 'v2'], 'nothing to write, nothing written')
+  await p.flush(true)
+  t.same(saved, ['v1', 'v2', 'v3'], 'a forced flush writes anyway (shutdown)')
   const errors: unknown[] = []
   const failing = new StatePersister({ load: async () => undefined, save: async () => { throw new Error('disk full') } }, () => 'x', 5, (e) => errors.push(e))
   failing.schedule()
@@ -128,4 +130,13 @@ t.test('accounts and proxies in configuration', async (t) => {
   t.equal(c.stateFile, 'data/state.json')
   t.equal(loadConfig({ env: { STATE_FILE: '' }, readFile: files({}) }).stateFile, undefined, 'an empty STATE_FILE disables persistence')
   t.same(loadConfig({ env: { ACCOUNTS: 'e@x.com:p' }, readFile: files({ 'accounts.txt': 'f@x.com:q' }) }).options.accounts, [{ email: 'e@x.com', password: 'p' }], 'ACCOUNTS wins over accounts.txt')
+})
+
+t.test('withinGrace: waits for work, but never past the grace period', async (t) => {
+  const { withinGrace } = await import('../src/grace.js')
+  t.equal(await withinGrace(Promise.resolve(), 1000), true)
+  t.equal(await withinGrace(Promise.reject(new Error('x')), 1000), true, 'a failure is settled too')
+  const started = Date.now()
+  t.equal(await withinGrace(new Promise(() => {}), 50), false)
+  t.ok(Date.now() - started < 1000)
 })
