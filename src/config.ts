@@ -124,9 +124,7 @@ function coerce (key: string, schema: TSchema, raw: unknown): unknown {
  */
 export function parseAccounts (key: string, text: string): AccountOption[] {
   const out: AccountOption[] = []
-  for (const raw of text.replace(/\r/g, '').split(/\|\|\||\n/)) {
-    const line = raw.trim()
-    if (!line || line.startsWith('#')) continue
+  for (const line of entries(text, /\|\|\||\n/)) {
     const { value, proxyUrl } = splitProxy(line)
     const acc = splitAccount(value)
     if (!acc) throw new ConfigError(key, `expected email:password entries, got one without a password (${line.slice(0, 3)}…)`)
@@ -141,11 +139,12 @@ export function parseAccounts (key: string, text: string): AccountOption[] {
  * damage is cleaned: surrounding quotes, a leading `Cookie:`, stray whitespace.
  */
 export function parseCookies (text: string): string[] {
-  return text
-    .replace(/\r/g, '')
-    .split(/\|\|\||\n|\\n/)
-    .map(cleanCookie)
-    .filter((c) => c.length > 0 && !c.startsWith('#'))
+  return entries(text, /\|\|\||\n|\\n/).map(cleanCookie).filter((c) => c.length > 0)
+}
+
+/** A list of entries: split, trimmed, blank entries and `#` comments dropped. */
+function entries (text: string, separators: RegExp): string[] {
+  return text.replace(/\r/g, '').split(separators).map((e) => e.trim()).filter((e) => e.length > 0 && !e.startsWith('#'))
 }
 
 export function cleanCookie (raw: string): string {
