@@ -12,7 +12,7 @@ declare module 'fastify' {
 /**
  * Builds the pool from the configured cookies (an entry may end in `@proxy=<url>`), sign-in
  * accounts and `qwenToken` (which seeds the token of a single cookie, or is a token-only identity
- * when there is no cookie), restores saved state when a `stateStore` is given, and saves changes
+ * when there is no cookie), restores saved state when a `stateFile` is given, and saves changes
  * (debounced, flushed on close).
  */
 export default fp(async (fastify) => {
@@ -45,7 +45,7 @@ export default fp(async (fastify) => {
     fastify.log.warn('No upstream account is configured: completions answer 503 no_upstream_identity. Set COOKIE (see the README), or try `npm run demo`.')
   }
 
-  const store = cfg.stateStore
+  const store = cfg.stateFile
   if (store) {
     const cipher = cfg.stateSecret ? new TokenCipher(cfg.stateSecret) : undefined
     try {

@@ -98,6 +98,8 @@ export type UpstreamErrorKind =
   | 'upstream_error'
   | 'timeout'
   | 'no_identity'
+  /** A cap the gateway itself imposes (buffered answer, SSE line or event): says nothing about the account. */
+  | 'limit'
 
 /** Cap for `retry-after` on a 429 that clients should wait out (DECISIONS "Error mapping"). */
 export const RETRY_AFTER_CAP_S = 60
@@ -117,7 +119,7 @@ export class UpstreamError extends GatewayError {
     super(message, { ...mapKind(kind, opts.retryAfterMs), ...(opts.cause === undefined ? {} : { cause: opts.cause }) })
     this.name = 'UpstreamError'
     this.kind = kind
-    this.retryable = kind !== 'bad_request' && kind !== 'no_identity'
+    this.retryable = kind !== 'bad_request' && kind !== 'no_identity' && kind !== 'limit'
     this.retryAfterMs = opts.retryAfterMs
   }
 }
@@ -148,6 +150,8 @@ function mapKind (kind: UpstreamErrorKind, retryAfterMs?: number): GatewayErrorI
       return { status: 503, type: 'server_error', code: 'no_upstream_identity' }
     case 'upstream_error':
       return { status: 502, type: 'server_error', code: 'upstream_error' }
+    case 'limit':
+      return { status: 502, type: 'server_error', code: 'upstream_response_too_large' }
   }
 }
 

@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici'
 import type { ThinkingOutput } from './openai/transform.js'
 import type { PoolPolicy } from './pool.js'
-import type { StateStore } from './state.js'
+import type { StateFile } from './state.js'
 
 /** A sign-in account (e-mail and password), optionally with its own proxy. */
 export interface AccountOption { email: string; password: string; proxyUrl?: string }
@@ -60,7 +60,7 @@ export interface GatewayOptions {
   /** Circuit-breaker thresholds and cooldowns. */
   poolPolicy?: Partial<PoolPolicy>
   /** Where pool state is saved across restarts (the plugin itself never touches files). */
-  stateStore?: StateStore
+  stateFile?: StateFile
   /** Key for sealing tokens in the saved state; without it tokens are not saved. */
   stateSecret?: string
   /** Debounce for state saves. */
@@ -73,7 +73,7 @@ export interface GatewayOptions {
   now?: () => number
 }
 
-type OptionalKeys = 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateStore' | 'stateSecret' | 'onTokenRefreshed'
+type OptionalKeys = 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
 export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
 export const DEFAULTS = {
@@ -108,7 +108,7 @@ const OPTION_KEYS: ReadonlyArray<keyof GatewayOptions> = [
   'autoRefreshToken', 'tokenRefreshIntervalHours', 'thinkingOutput', 'upstreamConnectTimeoutMs',
   'upstreamFirstByteTimeoutMs', 'upstreamIdleTimeoutMs', 'requestTimeoutMs', 'keepAliveIntervalMs', 'proxyUrl',
   'modelAliases', 'bodyLimitBytes', 'corsOrigins', 'modelsCacheTtlMs', 'maxBufferBytes', 'maxRetries',
-  'startupConcurrency', 'dispatcher', 'now', 'accounts', 'poolPolicy', 'stateStore', 'stateSecret',
+  'startupConcurrency', 'dispatcher', 'now', 'accounts', 'poolPolicy', 'stateFile', 'stateSecret',
   'stateDebounceMs', 'onTokenRefreshed',
 ]
 

@@ -11,7 +11,7 @@ import { parseEnv } from 'node:util'
 import { buildServer } from './build.js'
 import { ConfigError, loadConfig } from './config.js'
 import type { TokenRefreshedEvent } from './options.js'
-import { FileStateStore } from './state.js'
+import { JsonStateFile } from './state.js'
 
 /** Read a file relative to the working directory, or undefined when it does not exist. */
 export function readRelative (path: string): string | undefined {
@@ -70,7 +70,7 @@ async function main (): Promise<void> {
   }
   const app = await buildServer({
     ...loaded.options,
-    ...(loaded.stateFile ? { stateStore: new FileStateStore(resolve(process.cwd(), loaded.stateFile)) } : {}),
+    ...(loaded.stateFile ? { stateFile: new JsonStateFile(resolve(process.cwd(), loaded.stateFile)) } : {}),
     onTokenRefreshed: configTokenWriter(resolve(process.cwd(), 'config.json')),
   }, { logger: { level: loaded.server.logLevel } })
   app.log.info({

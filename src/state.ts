@@ -2,21 +2,21 @@
  * Pool state that survives a restart: health states, cooldown deadlines, counters, token expiries,
  * and tokens only when encrypted with a key from `STATE_SECRET`. Never a cookie or a password.
  *
- * The plugin gets a {@link StateStore}; `src/server.ts` gives it a {@link FileStateStore}.
+ * The plugin gets a {@link StateFile}; `src/server.ts` gives it a {@link JsonStateFile}.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, scryptSync } from 'node:crypto'
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Identity, IdentityPool, IdentityState } from './pool.js'
 
-export interface StateStore {
+export interface StateFile {
   /** The saved text, or undefined when nothing was saved yet. */
   load: () => Promise<string | undefined>
   save: (text: string) => Promise<void>
 }
 
 /** A JSON file written atomically (temp file + rename); the previous version is kept as `.bak`. */
-export class FileStateStore implements StateStore {
+export class JsonStateFile implements StateFile {
   constructor (readonly path: string) {}
 
   async load (): Promise<string | undefined> {
@@ -173,7 +173,7 @@ export class StatePersister {
   private dirty = false
 
   constructor (
-    private readonly store: StateStore,
+    private readonly store: StateFile,
     private readonly render: () => string,
     private readonly debounceMs: number,
     private readonly onError: (err: unknown) => void,

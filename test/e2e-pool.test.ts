@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { defaultAnswer } from '../src/simulator/index.js'
 import type { SimLogEntry } from '../src/simulator/index.js'
-import { FileStateStore } from '../src/state.js'
+import { JsonStateFile } from '../src/state.js'
 import { startProxy } from './helpers/proxy.js'
 import { harness, postJson, startSim, type Harness } from './helpers/setup.js'
 
@@ -322,12 +322,12 @@ t.test('pool state survives a restart', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'qwen-pool-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const path = join(dir, 'state.json')
-  const store = new FileStateStore(path)
+  const store = new JsonStateFile(path)
   const clock = Date.now()
   const now = () => clock
   const sim = await startSim(t, { demoAccounts: 2 })
   const [a, b] = sim.accounts
-  const gateway = { stateStore: store, stateDebounceMs: 10, now, stateSecret: 's3cret' }
+  const gateway = { stateFile: store, stateDebounceMs: 10, now, stateSecret: 's3cret' }
 
   const h1 = await harness(t, { simulator: sim, gateway })
   sim.queue(a!.email, { fail: { status: 500 } }, { fail: { status: 500 } }, { fail: { status: 500 } })
@@ -377,7 +377,7 @@ t.test('pool state survives a restart', async (t) => {
 
   // Without the secret the sealed tokens cannot be used: tokens are fetched at start, states still restored.
   sim.clearLog()
-  const h3 = await harness(t, { simulator: sim, gateway: { stateStore: store, stateDebounceMs: 10, now } })
+  const h3 = await harness(t, { simulator: sim, gateway: { stateFile: store, stateDebounceMs: 10, now } })
   t.same(sim.log().filter((e) => e.path === AUTHS).map((e) => e.account).sort(), [a!.email, b!.email].sort(), 'without the secret, tokens are fetched')
   const third = (await health(h3)).identities.find((i: any) => i.id === idOf(a!.id))
   t.equal(third.state, 'degraded')
@@ -391,7 +391,7 @@ t.test('a corrupt state file is ignored and rewritten', async (t) => {
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const path = join(dir, 'state.json')
   await writeFile(path, '{not json')
-  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { stateStore: new FileStateStore(path), stateDebounceMs: 10 } })
+  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { stateFile: new JsonStateFile(path), stateDebounceMs: 10 } })
   for (let k = 0; k < 2; k++) {
     const res = await complete(h)
     t.equal(res.status, 200)

@@ -6,7 +6,7 @@ import t from 'tap'
 import { parseAccounts, ConfigError, loadConfig, parseCookies } from '../src/config.js'
 import { IdentityPool, makeIdentity } from '../src/pool.js'
 import { configTokenWriter } from '../src/server.js'
-import { CorruptStateError, FileStateStore, StatePersister, TokenCipher, restorePool, serializePool } from '../src/state.js'
+import { CorruptStateError, JsonStateFile, StatePersister, TokenCipher, restorePool, serializePool } from '../src/state.js'
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'qg-state-'))
 
@@ -69,7 +69,7 @@ t.test('corrupt state is refused with a clear error', async (t) => {
 
 t.test('the file store writes atomically and keeps the previous version', async (t) => {
   const dir = tmp()
-  const store = new FileStateStore(join(dir, 'nested', 'state.json'))
+  const store = new JsonStateFile(join(dir, 'nested', 'state.json'))
   t.equal(await store.load(), undefined)
   await store.save('one')
   t.equal(await store.load(), 'one')
