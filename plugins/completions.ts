@@ -1,31 +1,31 @@
 import fp from 'fastify-plugin'
-import { CompletionRunner, RequestAborted } from '../src/completion.js'
+import { ChatLifecycle } from '../src/chats.js'
+import { CompletionRunner } from '../src/completion.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Runs completions; `live` holds the abort controllers of requests in progress. */
-    qwenCompletions: { runner: CompletionRunner; live: Set<AbortController> }
+    /** Runs completions; `chats` is the chat lifecycle service every upstream chat is created through. */
+    qwenCompletions: { runner: CompletionRunner; chats: ChatLifecycle }
   }
 }
 
-/** The completion runner, and the close path for streams still open when the app shuts down. */
+/** The completion runner and the chat lifecycle service it creates chats through. */
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
-  const live = new Set<AbortController>()
+  const chats = new ChatLifecycle(fastify.qwenUpstream, fastify.qwenEvents)
   fastify.decorate('qwenCompletions', {
     runner: new CompletionRunner({
       client: fastify.qwenUpstream,
+      chats,
       pool: fastify.qwenPool,
       tokens: fastify.qwenTokens,
+      events: fastify.qwenEvents,
       thinkingOutput: cfg.thinkingOutput,
       maxRetries: cfg.maxRetries,
       keepAliveIntervalMs: cfg.keepAliveIntervalMs,
       maxBufferBytes: cfg.maxBufferBytes,
       now: cfg.now,
     }),
-    live,
+    chats,
   })
-  fastify.addHook('preClose', async () => {
-    for (const ac of live) ac.abort(new RequestAborted('shutdown'))
-  })
-}, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })
+}, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })

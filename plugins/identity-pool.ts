@@ -35,21 +35,28 @@ export default fp(async (fastify) => {
   for (const [k, a] of cfg.accounts.entries()) identities.push(makeIdentity({ ...a, source: `account ${k + 1}` }))
 
   let persister: StatePersister | undefined
+  const events = fastify.qwenEvents
+  const store = fastify.qwenStore.identities
   const pool = new IdentityPool(identities, {
     now: cfg.now,
+    store,
     policy: cfg.poolPolicy,
     log: fastify.log,
     onChange: () => persister?.schedule(),
+    onHealth: (i, applied) => {
+      events.emit('identity.health', { identity: i.id, label: i.label, ...(applied.transition ? { transition: applied.transition } : {}), ...(applied.cooldown ? { cooldown: applied.cooldown } : {}) })
+    },
   })
+  fastify.addHook('onClose', async () => { pool.close() })
   if (pool.identities.length === 0 && cfg.serverMode) {
     fastify.log.warn('No upstream account is configured: completions answer 503 no_upstream_identity. Set COOKIE (see the README), or try `npm run demo`.')
   }
 
-  const store = cfg.stateFile
-  if (store) {
+  const file = cfg.stateFile
+  if (file) {
     const cipher = cfg.stateSecret ? new TokenCipher(cfg.stateSecret) : undefined
     try {
-      const text = await store.load()
+      const text = await file.load()
       if (text !== undefined) {
         const r = restorePool(pool, text, cipher)
         fastify.log.info({ identities: r.identities, tokens: r.tokens }, 'identity pool state restored')
@@ -57,11 +64,11 @@ export default fp(async (fastify) => {
     } catch (err) {
       fastify.log.warn({ err: (err as Error).message }, 'identity pool state not restored')
     }
-    persister = new StatePersister(store, () => serializePool(pool, cipher, cfg.now()), cfg.stateDebounceMs, (err) => {
+    persister = new StatePersister(file, () => serializePool(pool, cipher, cfg.now()), cfg.stateDebounceMs, (err) => {
       fastify.log.warn({ err: (err as Error).message }, 'identity pool state could not be saved')
     })
     const p = persister
     fastify.addHook('onClose', async () => { await p.flush(true) })
   }
   fastify.decorate('qwenPool', pool)
-}, { name: 'qwen-identity-pool', fastify: '5.x', dependencies: ['qwen-config'] })
+}, { name: 'qwen-identity-pool', fastify: '5.x', dependencies: ['qwen-config', 'qwen-store', 'qwen-events'] })

@@ -22,6 +22,7 @@ export default fp(async (fastify) => {
     now: cfg.now,
     concurrency: cfg.startupConcurrency,
     log: fastify.log,
+    events: fastify.qwenEvents,
     onTokenRefreshed: cfg.onTokenRefreshed,
   })
   fastify.decorate('qwenTokens', tokens)
@@ -39,4 +40,4 @@ export default fp(async (fastify) => {
     // (the upstream plugin then cuts what is still running).
     await withinGrace(tokens.ready(), CLOSE_WAIT_MS)
   })
-}, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool'] })
+}, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool'] })

@@ -1,14 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { RequestAborted, abortReason, type CompletionRecord } from '../src/completion.js'
+import { newRecord } from '../src/completion.js'
 import { toOpenAIError } from '../src/errors.js'
 import type { ResolvedModel } from '../src/models.js'
-import { prepareChat, thinkingFor, type ChatRequest } from '../src/openai/request.js'
+import { prepareChat, thinkingFor } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
 
 /** `POST /v1/chat/completions`: SSE when `stream: true`, one JSON body otherwise. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
-  const { runner, live } = fastify.qwenCompletions
+  const { runner } = fastify.qwenCompletions
+  const events = fastify.qwenEvents
 
   fastify.post('/v1/chat/completions', {
     bodyLimit: cfg.bodyLimitBytes,
@@ -16,18 +17,11 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { body: ChatRequestSchema, response: { 200: ChatCompletionSchema, ...ErrorResponses } },
   }, async (request, reply) => {
     // Cancellation and the whole-request budget start first, so that nothing (the model list, a
-    // token fetch) runs unwatched. Cancellation comes from the response side: request.signal is
-    // unreliable on POST (FASTIFY §3.2).
-    const ac = new AbortController()
-    const onClose = (): void => { if (!reply.raw.writableEnded) ac.abort(new RequestAborted('client_closed')) }
-    reply.raw.once('close', onClose)
-    const timer = setTimeout(() => ac.abort(new RequestAborted('timeout')), cfg.requestTimeoutMs)
-    timer.unref()
-    live.add(ac)
-
-    const body = request.body as ChatRequest
+    // token fetch) runs unwatched.
+    const scope = fastify.qwenLifecycle.begin(reply)
+    const body = request.body
     const started = cfg.now()
-    const rec: CompletionRecord = { attempts: 0, outcome: 'error' }
+    const rec = newRecord()
     let model: ResolvedModel | undefined
     let stream = false
     let status = 200
@@ -35,15 +29,14 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       const chat = prepareChat(body)
       stream = chat.stream
       model = await fastify.qwenModels.resolve(body.model)
-      const given = abortReason(ac.signal)
-      if (given) throw given
+      scope.check()
       const req = {
         caller: request.qwenCaller!,
         model,
         chat,
         thinking: thinkingFor(model, chat.thinkingOverride),
         requestId: request.qwenRequestId,
-        signal: ac.signal,
+        signal: scope.signal,
       }
       if (chat.stream) {
         await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec)
@@ -51,7 +44,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       }
       return await runner.collect(req, rec)
     } catch (err) {
-      const reason = abortReason(ac.signal)
+      const reason = scope.reason()
       if (reason?.kind === 'client_closed') {
         rec.outcome = 'client_closed'
         reply.hijack()
@@ -62,12 +55,11 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       status = toOpenAIError(e).status
       throw e
     } finally {
-      clearTimeout(timer)
-      live.delete(ac)
-      reply.raw.off('close', onClose)
-      // One access-log line per completion that got as far as a model (refusals are logged by the error handler).
+      scope.end()
+      // One event per completion that got as far as a model (refusals are logged by the error handler).
       if (model) {
-        request.log.info({
+        events.emit('completion', {
+          requestId: request.qwenRequestId,
           model: model.requested,
           stream,
           identity: rec.identity,
@@ -80,7 +72,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
           finishReason: rec.finishReason,
           chatId: rec.chatId,
           error: rec.error,
-        }, 'completion')
+        })
       }
     }
   })

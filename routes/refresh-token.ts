@@ -4,11 +4,18 @@ import { GatewayError, UpstreamError } from '../src/errors.js'
 import { formatRemaining } from '../src/jwt.js'
 import { ErrorResponses, RefreshResponseSchema } from '../src/schemas.js'
 
-const BodySchema = Type.Object({ identity: Type.Optional(Type.String()) }, { additionalProperties: true })
+const BodySchema = Type.Object({
+  identity: Type.Optional(Type.String()),
+  /** Also clear rate-limit and breaker cooldowns (a challenge cooldown is cleared by any successful explicit refresh). */
+  resetCooldowns: Type.Optional(Type.Boolean()),
+}, { additionalProperties: true })
 
 /**
  * `POST /refresh-token`: fetch new tokens from the cookies of every identity, or of one
  * (`{"identity": "<id>"}`), and report per identity. Needs the API key (loopback only without one).
+ * A successful explicit refresh clears the identity's anti-bot challenge cooldown (the operator
+ * calls it after passing the check in a browser); `resetCooldowns: true` also clears rate-limit
+ * and breaker cooldowns. The timer's periodic refreshes clear nothing.
  */
 const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
@@ -30,6 +37,10 @@ const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
     if (targets.length === 0) throw new UpstreamError('no_identity', 'No upstream account is configured: nothing to refresh')
     await fastify.qwenTokens.ready()
     const results = (await fastify.qwenTokens.refreshAll(targets)).map(({ cause: _, ...r }) => r)
+    for (const r of results) {
+      const i = pool.get(r.identity)
+      if (r.success && i) pool.reset(i, request.body.resetCooldowns === true ? 'all' : 'challenge')
+    }
     const ok = results.filter((r) => r.success).length
     if (ok === 0) throw new UpstreamError('auth_failed', `Token refresh failed: ${results.map((r) => `${r.identity}: ${r.error}`).join('; ')}`)
     const token = pool.tokenStatus()

@@ -4,12 +4,16 @@
  */
 import cors from '@fastify/cors'
 import type { FastifyPluginAsync } from 'fastify'
+import accessLogPlugin from '../plugins/access-log.js'
 import authPlugin from '../plugins/auth.js'
 import completionsPlugin from '../plugins/completions.js'
 import configPlugin from '../plugins/config.js'
+import eventsPlugin from '../plugins/events.js'
 import poolPlugin from '../plugins/identity-pool.js'
 import modelsPlugin from '../plugins/models.js'
 import requestIdPlugin from '../plugins/request-id.js'
+import lifecyclePlugin from '../plugins/request-lifecycle.js'
+import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
 import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
@@ -30,7 +34,11 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
     exposedHeaders: ['x-request-id', 'retry-after', 'x-should-retry'],
     maxAge: 600,
   })
+  await fastify.register(eventsPlugin)
+  await fastify.register(accessLogPlugin)
+  await fastify.register(lifecyclePlugin)
   await fastify.register(upstreamPlugin)
+  await fastify.register(storePlugin)
   await fastify.register(poolPlugin)
   await fastify.register(tokenRefresherPlugin)
   await fastify.register(modelsPlugin)

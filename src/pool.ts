@@ -1,29 +1,24 @@
 /**
- * The identity pool: upstream accounts, their tokens, their health, and which one serves the next
- * request. Framework-free; the `identity-pool` plugin owns one instance per app.
+ * The identity pool: upstream accounts and their tokens, and which one serves the next request.
+ * Framework-free; the `identity-pool` plugin owns one instance per app.
  *
- * Health (a circuit breaker per identity):
- * - A breaker failure (upstream 5xx, reset, timeout, a token that a refresh cannot fix) adds one to
- *   `failures`; a success takes one away. At `degradeAfter` (3) the identity becomes `degraded` and
- *   cools down for `degradedCooldownMs` (2 min); at `downAfter` (5) it is `down` for `downCooldownMs`
- *   (5 min).
- * - Once its cooldown has passed, an identity is half-open: the next request that reaches it in the
- *   rotation is its one trial. Success returns it to `healthy` (failures reset); failure sends it
- *   back with its cooldown doubled, capped at `maxCooldownMs`.
- * - While its trial is in flight, a `degraded` identity takes more requests only when no healthy
- *   identity is available; a `down` one takes none.
- * - Rate limits and anti-bot challenges are not breaker failures: they set their own cooldowns (the
- *   time the upstream names, else an exponential backoff) and are counted separately.
+ * Health (breaker, rate-limit and challenge cooldowns, trials) is not kept here: it is a pure
+ * state machine (`src/health.ts`) whose records live in the store (`qwenStore`), which also picks
+ * the next identity. The pool adds what only this process knows: credentials, tokens, in-flight
+ * counts, logs and counters.
  */
 import { createHash } from 'node:crypto'
 import { UpstreamError } from './errors.js'
+import { DEFAULT_POLICY, eligibility, isAvailable, type Applied, type CredentialState, type Eligibility, type HealthRecord, type IdentityState, type Outcome, type PoolPolicy } from './health.js'
 import { decodeJwt, mask } from './jwt.js'
+import { MemoryStore, type IdentityHealthStore } from './store.js'
 import type { Credentials } from './upstream/protocol.js'
 import { tokenFromCookie } from './upstream/protocol.js'
 
-export type IdentityState = 'healthy' | 'degraded' | 'down'
+export { DEFAULT_POLICY, type IdentityState, type Outcome, type PoolPolicy }
 export type IdentityKind = 'cookie' | 'token' | 'account'
 
+/** One configured upstream account: who it is and how to get its token. Its health lives in the store. */
 export interface Identity {
   /** Stable id: from the account's user id in its JWT (`u-…`), the e-mail (`e-…`), else a cookie hash (`c-…`). Never a secret. */
   id: string
@@ -39,54 +34,9 @@ export interface Identity {
   token: string | undefined
   /** Token expiry (ms since epoch). */
   expiresAt: number | undefined
-  state: IdentityState
-  failures: number
-  /** Current breaker cooldown length (doubles after a failed trial). */
-  cooldownMs: number
-  /** End of the breaker cooldown (degraded/down). */
-  cooldownUntil: number | undefined
-  trialInFlight: boolean
-  rateLimitedUntil: number | undefined
-  rateLimits: number
-  challengedUntil: number | undefined
-  challenges: number
-  inFlight: number
-  lastError: string | undefined
-  lastErrorAt: number | undefined
-  lastSuccess: number | undefined
   /** Whether a new token can be obtained (a cookie, or e-mail and password). */
   canRefresh: boolean
 }
-
-export interface PoolPolicy {
-  degradeAfter: number
-  downAfter: number
-  degradedCooldownMs: number
-  downCooldownMs: number
-  maxCooldownMs: number
-  /** First rate-limit cooldown when the upstream names no time; doubles per consecutive limit. */
-  rateLimitBackoffMs: number
-  /** First anti-bot cooldown; doubles per consecutive challenge. */
-  challengeCooldownMs: number
-}
-
-export const DEFAULT_POLICY: PoolPolicy = {
-  degradeAfter: 3,
-  downAfter: 5,
-  degradedCooldownMs: 2 * 60_000,
-  downCooldownMs: 5 * 60_000,
-  maxCooldownMs: 60 * 60_000,
-  rateLimitBackoffMs: 60_000,
-  challengeCooldownMs: 10 * 60_000,
-}
-
-/** How one request on an identity ended. `neutral`: says nothing about the identity (client left, our bad request). */
-export type Outcome =
-  | { kind: 'success' }
-  | { kind: 'failure'; error: string }
-  | { kind: 'rate_limited'; error: string; retryAfterMs?: number }
-  | { kind: 'challenge'; error: string }
-  | { kind: 'neutral' }
 
 /** One identity handed out for one upstream attempt. */
 export interface Lease { identity: Identity; trial: boolean }
@@ -115,6 +65,8 @@ export interface IdentityView {
   kind: IdentityKind
   state: IdentityState
   available: boolean
+  /** Why it cannot serve now, or null. */
+  blockedBy: 'rate_limited' | 'challenge' | 'auth_refused' | 'breaker' | 'no_token' | null
   failures: number
   inFlight: number
   tokenExpiresAt: string | null
@@ -165,19 +117,6 @@ export function makeIdentity (spec: IdentitySpec): Identity {
     // A token pulled out of the cookie is not used until the upstream has confirmed it.
     token,
     expiresAt: token ? info?.expiresAt : undefined,
-    state: 'healthy',
-    failures: 0,
-    cooldownMs: 0,
-    cooldownUntil: undefined,
-    trialInFlight: false,
-    rateLimitedUntil: undefined,
-    rateLimits: 0,
-    challengedUntil: undefined,
-    challenges: 0,
-    inFlight: 0,
-    lastError: undefined,
-    lastErrorAt: undefined,
-    lastSuccess: undefined,
     canRefresh: cookie !== undefined || (email !== undefined && password !== undefined),
   }
 }
@@ -209,195 +148,175 @@ interface Logger {
 
 export interface PoolOptions {
   now: () => number
+  /** Where health records live and the next identity is picked (`qwenStore`; a private in-memory one by default). */
+  store?: IdentityHealthStore
   policy?: Partial<PoolPolicy>
   log?: Logger
-  /** Called after every change worth persisting. */
+  /** Called after every change worth persisting (health changes and new tokens, not neutral releases). */
   onChange?: () => void
+  /** Called for every breaker transition and cooldown (the app's event surface). */
+  onHealth?: (identity: Identity, applied: Applied) => void
 }
 
 export class IdentityPool {
   readonly identities: Identity[]
   readonly policy: PoolPolicy
   readonly counters: PoolCounters = { acquired: 0, trials: 0, successes: 0, failures: 0, rateLimited: 0, challenges: 0, transitions: 0, refreshes: 0, refreshFailures: 0 }
-  private cursor = 0
   initialized = false
   private readonly now: () => number
+  private readonly store: IdentityHealthStore
+  private readonly inFlight = new Map<string, number>()
+  private readonly byId = new Map<string, Identity>()
+  private readonly unsubscribe: () => void
 
   constructor (identities: Identity[], private readonly opts: PoolOptions) {
     // Two entries for the same account collapse into one identity.
-    const seen = new Map<string, Identity>()
-    for (const i of identities) if (!seen.has(i.id)) seen.set(i.id, i)
-    this.identities = [...seen.values()]
+    for (const i of identities) if (!this.byId.has(i.id)) this.byId.set(i.id, i)
+    this.identities = [...this.byId.values()]
     this.policy = { ...DEFAULT_POLICY, ...opts.policy }
     this.now = opts.now
+    this.store = opts.store ?? new MemoryStore(this.policy).identities
+    this.unsubscribe = this.store.subscribe(({ id, applied }) => {
+      const i = this.byId.get(id)
+      if (!i) return
+      if (applied.transition) this.counters.transitions++
+      this.logApplied(i, applied)
+      this.opts.onHealth?.(i, applied)
+      this.changed()
+    })
   }
 
-  /** Can get a token, or holds one that has not expired. */
-  private hasCredential (i: Identity): boolean {
-    return i.canRefresh || this.tokenValid(i, this.now())
+  /** Stop listening to the store (the app closes). */
+  close (): void {
+    this.unsubscribe()
   }
 
-  /** Rate-limit and challenge cooldowns, which apply whatever the breaker state. */
-  private cooling (i: Identity, now: number): boolean {
-    return (i.rateLimitedUntil !== undefined && i.rateLimitedUntil > now) || (i.challengedUntil !== undefined && i.challengedUntil > now)
+  get (id: string): Identity | undefined {
+    return this.byId.get(id)
+  }
+
+  /** The identity's health record (read only). */
+  health (i: Identity): Readonly<HealthRecord> {
+    return this.store.health(i.id)
   }
 
   private tokenValid (i: Identity, now: number): boolean {
     return i.token !== undefined && (i.expiresAt === undefined || i.expiresAt > now)
   }
 
+  private credential (i: Identity, now: number): CredentialState {
+    return { canRefresh: i.canRefresh, tokenValid: this.tokenValid(i, now) }
+  }
+
+  /** The one eligibility rule (src/health.ts), for this identity now. */
+  eligibility (i: Identity): Eligibility {
+    const now = this.now()
+    return eligibility(this.store.health(i.id), this.credential(i, now), now)
+  }
+
   /** Whether the identity could serve a request right now (for counts and the model list). */
   available (i: Identity): boolean {
-    const now = this.now()
-    if (!this.hasCredential(i) || this.cooling(i, now)) return false
-    if (i.state === 'healthy') return true
-    return i.cooldownUntil === undefined || i.cooldownUntil <= now
+    return isAvailable(this.eligibility(i))
   }
 
   /** A usable identity with a valid token, for calls that do not count (the model list). */
   peek (): Identity | undefined {
     const now = this.now()
-    return this.identities.find((i) => i.state === 'healthy' && !this.cooling(i, now) && this.tokenValid(i, now))
+    return this.identities.find((i) => this.tokenValid(i, now) && this.eligibility(i).kind === 'ready')
   }
 
   /**
-   * The next identity, round-robin, skipping `exclude`: healthy ones and half-open trials first,
+   * The next identity, round-robin, skipping `exclude`: ready ones and half-open trials first,
    * then degraded ones whose trial is already running. Throws when nothing is eligible.
    */
   acquire (exclude: ReadonlySet<string> = new Set()): Lease {
     const now = this.now()
-    const n = this.identities.length
-    let fallback = -1
-    for (let k = 0; k < n; k++) {
-      const idx = (this.cursor + k) % n
-      const i = this.identities[idx]!
-      if (exclude.has(i.id) || !this.hasCredential(i) || this.cooling(i, now)) continue
-      if (i.state === 'healthy') return this.lease(idx, false)
-      if (i.cooldownUntil !== undefined && i.cooldownUntil > now) continue
-      if (!i.trialInFlight) return this.lease(idx, true)
-      if (i.state === 'degraded' && fallback === -1) fallback = idx
-    }
-    if (fallback !== -1) return this.lease(fallback, false)
-    throw this.exhausted(exclude)
-  }
-
-  private lease (idx: number, trial: boolean): Lease {
-    const identity = this.identities[idx]!
-    this.cursor = (idx + 1) % this.identities.length
-    identity.inFlight++
+    const picked = this.store.pick(this.identities.map((i) => ({ id: i.id, cred: this.credential(i, now) })), exclude, now)
+    if (!picked.ok) throw this.exhausted(exclude)
+    const identity = this.byId.get(picked.id)!
+    this.inFlight.set(identity.id, (this.inFlight.get(identity.id) ?? 0) + 1)
     this.counters.acquired++
-    if (trial) {
-      identity.trialInFlight = true
+    if (picked.trial) {
       this.counters.trials++
-      this.opts.log?.info({ identity: identity.label, state: identity.state }, 'identity half-open: trial request')
+      this.opts.log?.info({ identity: identity.label, state: this.store.health(identity.id).state }, 'identity half-open: trial request')
     }
-    return { identity, trial }
+    return { identity, trial: picked.trial }
   }
 
-  /** The error for "nothing is eligible", per DECISIONS "Error mapping". */
+  /**
+   * The error for "nothing can serve" (DECISIONS "Error mapping"), following the identity that
+   * comes back first: a rate limit gives the 429 rules, a challenge 503 `upstream_challenge`, a
+   * breaker cooldown 503 `no_upstream_identity`, each with `retry-after` until then.
+   */
   exhausted (exclude: ReadonlySet<string> = new Set()): UpstreamError {
-    const now = this.now()
-    const candidates = this.identities.filter((i) => !exclude.has(i.id) && this.hasCredential(i))
     if (this.identities.length === 0) {
       return new UpstreamError('no_identity', 'No upstream account is configured: set COOKIE (see the README), or run `npm run demo` to try the gateway against the simulator')
     }
-    // "Usable" leaves out identities the breaker is cooling down.
-    const usable = candidates.filter((i) => i.state === 'healthy' || i.cooldownUntil === undefined || i.cooldownUntil <= now)
-    const limited = usable.filter((i) => i.rateLimitedUntil !== undefined && i.rateLimitedUntil > now)
-    if (limited.length > 0 && limited.length === usable.length) {
-      const earliest = Math.min(...limited.map((i) => i.rateLimitedUntil!))
-      return new UpstreamError('rate_limited', 'Every upstream account is rate limited', { retryAfterMs: earliest - now })
+    const now = this.now()
+    let first: { reason: string; until: number } | undefined
+    let refused = false
+    for (const i of this.identities) {
+      if (exclude.has(i.id)) continue
+      const e = this.eligibility(i)
+      if (e.kind !== 'blocked') continue
+      if (e.reason === 'auth_refused') refused = true
+      if (e.until !== undefined && (!first || e.until < first.until)) first = { reason: e.reason, until: e.until }
     }
-    if (candidates.some((i) => i.challengedUntil !== undefined && i.challengedUntil > now)) {
-      return new UpstreamError('challenge', 'Every usable upstream account is waiting on an anti-bot challenge; open chat.qwen.ai in a browser with these accounts, pass the check, then refresh their cookies')
+    if (first) {
+      const retryAfterMs = first.until - now
+      if (first.reason === 'rate_limited') return new UpstreamError('rate_limited', 'Every upstream account is rate limited', { retryAfterMs })
+      if (first.reason === 'challenge') {
+        return new UpstreamError('challenge', 'Every usable upstream account is waiting on an anti-bot challenge; open chat.qwen.ai in a browser with these accounts, pass the check, then call POST /refresh-token (see the README)', { retryAfterMs })
+      }
+      return new UpstreamError('no_identity', 'No upstream account is usable right now: every configured account is cooling down after failures', { retryAfterMs })
     }
+    if (refused) return new UpstreamError('auth_failed', 'The upstream refuses the credentials of every usable account: refresh their cookies, then call POST /refresh-token')
     return new UpstreamError('no_identity', 'No upstream account is usable right now: every configured account is cooling down, down, or without a token')
   }
 
-  private transition (i: Identity, to: IdentityState, why: string): void {
-    if (i.state === to) return
-    const from = i.state
-    i.state = to
-    this.counters.transitions++
-    const log = to === 'healthy' ? this.opts.log?.info : this.opts.log?.warn
-    log?.call(this.opts.log, { identity: i.label, from, to, failures: i.failures, cooldownUntil: i.cooldownUntil ? new Date(i.cooldownUntil).toISOString() : undefined, why }, 'identity state changed')
-  }
-
-  /** Record how a leased attempt ended. */
+  /** Record how a leased attempt ended. A neutral outcome changes nothing worth saving. */
   release (lease: Lease, outcome: Outcome): void {
     const i = lease.identity
-    const now = this.now()
-    i.inFlight = Math.max(0, i.inFlight - 1)
-    if (lease.trial) i.trialInFlight = false
-    const p = this.policy
+    this.inFlight.set(i.id, Math.max(0, (this.inFlight.get(i.id) ?? 0) - 1))
     switch (outcome.kind) {
-      case 'neutral':
-        return this.changed()
-      case 'success':
-        this.counters.successes++
-        i.lastSuccess = now
-        i.rateLimits = 0
-        i.challenges = 0
-        if (lease.trial) {
-          i.failures = 0
-          this.coolDown(i, 0, now)
-          this.transition(i, 'healthy', 'trial request succeeded')
-        } else {
-          i.failures = Math.max(0, i.failures - 1)
-          if (i.state !== 'healthy' && i.failures < p.degradeAfter) {
-            this.coolDown(i, 0, now)
-            this.transition(i, 'healthy', 'successes brought the failure count down')
-          }
-        }
-        return this.changed()
-      case 'rate_limited': {
-        this.counters.rateLimited++
-        i.rateLimits++
-        i.rateLimitedUntil = now + (outcome.retryAfterMs ?? this.backoff(p.rateLimitBackoffMs, i.rateLimits))
-        this.noteError(i, outcome.error, now)
-        this.opts.log?.warn({ identity: i.label, until: new Date(i.rateLimitedUntil).toISOString() }, 'identity rate limited')
-        return this.changed()
-      }
-      case 'challenge':
-        this.counters.challenges++
-        i.challenges++
-        i.challengedUntil = now + this.backoff(p.challengeCooldownMs, i.challenges)
-        this.noteError(i, outcome.error, now)
-        this.opts.log?.warn({ identity: i.label, until: new Date(i.challengedUntil).toISOString() }, 'identity hit an anti-bot challenge: refresh it in a browser')
-        return this.changed()
-      case 'failure':
-        this.counters.failures++
-        i.failures++
-        this.noteError(i, outcome.error, now)
-        if (lease.trial) {
-          this.coolDown(i, Math.min(p.maxCooldownMs, Math.max(i.cooldownMs, p.degradedCooldownMs) * 2), now)
-          if (i.failures >= p.downAfter) this.transition(i, 'down', outcome.error)
-          this.opts.log?.warn({ identity: i.label, state: i.state, cooldownMs: i.cooldownMs }, 'identity trial request failed: cooldown doubled')
-        } else if (i.failures >= p.downAfter && i.state !== 'down') {
-          this.coolDown(i, p.downCooldownMs, now)
-          this.transition(i, 'down', outcome.error)
-        } else if (i.failures >= p.degradeAfter && i.state === 'healthy') {
-          this.coolDown(i, p.degradedCooldownMs, now)
-          this.transition(i, 'degraded', outcome.error)
-        }
-        return this.changed()
+      case 'success': this.counters.successes++; break
+      case 'failure': case 'auth_refused': this.counters.failures++; break
+      case 'rate_limited': this.counters.rateLimited++; break
+      case 'challenge': this.counters.challenges++; break
     }
+    if (outcome.kind === 'neutral' && !lease.trial) return
+    this.store.record(i.id, outcome, lease.trial, this.now())
   }
 
-  /** Start a breaker cooldown of `ms` (0 clears it). */
-  private coolDown (i: Identity, ms: number, now: number): void {
-    i.cooldownMs = ms
-    i.cooldownUntil = ms > 0 ? now + ms : undefined
+  /** Requests in flight on the identity (this process). */
+  inFlightOf (i: Identity): number {
+    return this.inFlight.get(i.id) ?? 0
   }
 
-  /** `base` doubled for every repeat after the first, capped. */
-  private backoff (base: number, streak: number): number {
-    return Math.min(this.policy.maxCooldownMs, base * 2 ** (streak - 1))
+  /** Put back a saved health record (restoring state at start-up). */
+  restore (i: Identity, record: HealthRecord): void {
+    this.store.put(i.id, record)
   }
 
-  private noteError (i: Identity, error: string, now: number): void {
-    i.lastError = error
-    i.lastErrorAt = now
+  /** Operator reset (POST /refresh-token): clear the challenge cooldown, or every cooldown. */
+  reset (i: Identity, which: 'challenge' | 'all'): void {
+    this.store.reset(i.id, which)
+  }
+
+  private logApplied (i: Identity, applied: Applied): void {
+    const log = this.opts.log
+    if (!log) return
+    const t = applied.transition
+    if (t) {
+      const h = this.store.health(i.id)
+      const fields = { identity: i.label, from: t.from, to: t.to, failures: h.failures, cooldownUntil: h.cooldownUntil ? new Date(h.cooldownUntil).toISOString() : undefined, why: t.why }
+      if (t.to === 'healthy') log.info(fields, 'identity state changed')
+      else log.warn(fields, 'identity state changed')
+    }
+    const c = applied.cooldown
+    if (c?.kind === 'rate_limited') log.warn({ identity: i.label, until: new Date(c.until).toISOString() }, 'identity rate limited')
+    else if (c?.kind === 'challenge') log.warn({ identity: i.label, until: new Date(c.until).toISOString() }, 'identity hit an anti-bot challenge: refresh it in a browser')
+    else if (c?.kind === 'breaker') log.warn({ identity: i.label, state: this.store.health(i.id).state, cooldownMs: this.store.health(i.id).cooldownMs }, 'identity trial request failed: cooldown doubled')
   }
 
   private changed (): void {
@@ -408,6 +327,40 @@ export class IdentityPool {
     i.token = token
     i.expiresAt = expiresAt ?? decodeJwt(token)?.expiresAt
     this.counters.refreshes++
+    const h = this.store.health(i.id)
+    if (h.authRefused) this.store.put(i.id, { ...h, authRefused: false })
+    this.changed()
+  }
+
+  /**
+   * A token fetch failed. A refused credential takes the identity out of rotation (its token is
+   * dropped) until a fetch succeeds; other failures (challenge, rate limit, outage) are recorded
+   * as the outcome they are.
+   */
+  refreshFailed (i: Identity, err: UpstreamError | Error): void {
+    this.counters.refreshFailures++
+    const message = err.message
+    if (err instanceof UpstreamError && err.kind === 'auth_failed') {
+      // Not a breaker failure by itself (a request that met it records one); out of rotation until a fetch succeeds.
+      i.token = undefined
+      i.expiresAt = undefined
+      const h = this.store.health(i.id)
+      this.store.put(i.id, { ...h, authRefused: true, lastError: message, lastErrorAt: this.now() })
+      this.changed()
+    } else if (err instanceof UpstreamError && err.kind === 'challenge') {
+      this.store.record(i.id, { kind: 'challenge', error: message }, false, this.now())
+    } else if (err instanceof UpstreamError && err.kind === 'rate_limited') {
+      this.store.record(i.id, { kind: 'rate_limited', error: message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) }, false, this.now())
+    } else {
+      // An outage while fetching a token says nothing new about the account: note it, count nothing.
+      this.store.record(i.id, { kind: 'neutral' }, false, this.now())
+      this.noteError(i, message)
+    }
+  }
+
+  private noteError (i: Identity, message: string): void {
+    const h = this.store.health(i.id)
+    this.store.put(i.id, { ...h, lastError: message, lastErrorAt: this.now() })
     this.changed()
   }
 
@@ -416,8 +369,10 @@ export class IdentityPool {
     let degraded = 0
     let down = 0
     for (const i of this.identities) {
-      if (i.state === 'down') down++
-      else if (i.state === 'degraded') degraded++
+      const h = this.store.health(i.id)
+      if (h.state === 'down') down++
+      // A refused credential is not healthy (the original project marked invalid cookies degraded).
+      else if (h.state === 'degraded' || h.authRefused) degraded++
       else healthy++
     }
     return { total: this.identities.length, healthy, degraded, down, initialized: this.initialized }
@@ -453,22 +408,27 @@ export class IdentityPool {
     const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString())
     const now = this.now()
     const future = (t: number | undefined) => (t !== undefined && t > now ? iso(t) : null)
-    return this.identities.map((i) => ({
-      id: i.id,
-      label: i.label,
-      kind: i.kind,
-      state: i.state,
-      available: this.available(i),
-      failures: i.failures,
-      inFlight: i.inFlight,
-      tokenExpiresAt: iso(i.expiresAt),
-      cooldownUntil: future(i.cooldownUntil),
-      rateLimitedUntil: future(i.rateLimitedUntil),
-      challengedUntil: future(i.challengedUntil),
-      proxy: i.proxyUrl !== undefined,
-      lastError: i.lastError ?? null,
-      lastErrorAt: iso(i.lastErrorAt),
-      lastSuccess: iso(i.lastSuccess),
-    }))
+    return this.identities.map((i) => {
+      const h = this.store.health(i.id)
+      const e = this.eligibility(i)
+      return {
+        id: i.id,
+        label: i.label,
+        kind: i.kind,
+        state: h.state,
+        available: isAvailable(e),
+        blockedBy: e.kind === 'blocked' ? e.reason : null,
+        failures: h.failures,
+        inFlight: this.inFlightOf(i),
+        tokenExpiresAt: iso(i.expiresAt),
+        cooldownUntil: future(h.cooldownUntil),
+        rateLimitedUntil: future(h.rateLimitedUntil),
+        challengedUntil: future(h.challengedUntil),
+        proxy: i.proxyUrl !== undefined,
+        lastError: h.lastError ?? null,
+        lastErrorAt: iso(h.lastErrorAt),
+        lastSuccess: iso(h.lastSuccess),
+      }
+    })
   }
 }

@@ -7,7 +7,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, scryptSync } from 'node:crypto'
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { Identity, IdentityPool, IdentityState } from './pool.js'
+import { newHealth, type HealthRecord, type IdentityState } from './health.js'
+import type { IdentityPool } from './pool.js'
 
 export interface StateFile {
   /** The saved text, or undefined when nothing was saved yet. */
@@ -79,6 +80,7 @@ interface SavedIdentity {
   rateLimits: number
   challengedUntil?: number
   challenges: number
+  authRefused?: boolean
   expiresAt?: number
   lastError?: string
   lastErrorAt?: number
@@ -94,14 +96,16 @@ const STATES = new Set<IdentityState>(['healthy', 'degraded', 'down'])
 export function serializePool (pool: IdentityPool, cipher: TokenCipher | undefined, now: number): string {
   const identities: Record<string, SavedIdentity> = {}
   for (const i of pool.identities) {
-    const s: SavedIdentity = { state: i.state, failures: i.failures, cooldownMs: i.cooldownMs, rateLimits: i.rateLimits, challenges: i.challenges }
-    if (i.cooldownUntil !== undefined) s.cooldownUntil = i.cooldownUntil
-    if (i.rateLimitedUntil !== undefined) s.rateLimitedUntil = i.rateLimitedUntil
-    if (i.challengedUntil !== undefined) s.challengedUntil = i.challengedUntil
+    const h = pool.health(i)
+    const s: SavedIdentity = { state: h.state, failures: h.failures, cooldownMs: h.cooldownMs, rateLimits: h.rateLimits, challenges: h.challenges }
+    if (h.cooldownUntil !== undefined) s.cooldownUntil = h.cooldownUntil
+    if (h.rateLimitedUntil !== undefined) s.rateLimitedUntil = h.rateLimitedUntil
+    if (h.challengedUntil !== undefined) s.challengedUntil = h.challengedUntil
+    if (h.authRefused) s.authRefused = true
     if (i.expiresAt !== undefined) s.expiresAt = i.expiresAt
-    if (i.lastError !== undefined) s.lastError = i.lastError
-    if (i.lastErrorAt !== undefined) s.lastErrorAt = i.lastErrorAt
-    if (i.lastSuccess !== undefined) s.lastSuccess = i.lastSuccess
+    if (h.lastError !== undefined) s.lastError = h.lastError
+    if (h.lastErrorAt !== undefined) s.lastErrorAt = h.lastErrorAt
+    if (h.lastSuccess !== undefined) s.lastSuccess = h.lastSuccess
     if (cipher && i.token !== undefined) s.token = cipher.encrypt(i.token)
     identities[i.id] = s
   }
@@ -139,7 +143,7 @@ export function restorePool (pool: IdentityPool, text: string, cipher: TokenCiph
     const s = saved.identities[i.id] as Partial<SavedIdentity> | undefined
     if (!s || typeof s !== 'object') continue
     identities++
-    restoreOne(i, s)
+    pool.restore(i, restoreOne(s))
     if (cipher && typeof s.token === 'string') {
       const token = cipher.decrypt(s.token)
       if (token !== undefined && i.token === undefined) {
@@ -152,18 +156,21 @@ export function restorePool (pool: IdentityPool, text: string, cipher: TokenCiph
   return { identities, tokens }
 }
 
-function restoreOne (i: Identity, s: Partial<SavedIdentity>): void {
-  if (s.state && STATES.has(s.state)) i.state = s.state
-  i.failures = num(s.failures) ?? i.failures
-  i.cooldownMs = num(s.cooldownMs) ?? i.cooldownMs
-  i.cooldownUntil = num(s.cooldownUntil)
-  i.rateLimitedUntil = num(s.rateLimitedUntil)
-  i.rateLimits = num(s.rateLimits) ?? 0
-  i.challengedUntil = num(s.challengedUntil)
-  i.challenges = num(s.challenges) ?? 0
-  i.lastError = typeof s.lastError === 'string' ? s.lastError : undefined
-  i.lastErrorAt = num(s.lastErrorAt)
-  i.lastSuccess = num(s.lastSuccess)
+function restoreOne (s: Partial<SavedIdentity>): HealthRecord {
+  const h = newHealth()
+  if (s.state && STATES.has(s.state)) h.state = s.state
+  h.failures = num(s.failures) ?? h.failures
+  h.cooldownMs = num(s.cooldownMs) ?? h.cooldownMs
+  h.cooldownUntil = num(s.cooldownUntil)
+  h.rateLimitedUntil = num(s.rateLimitedUntil)
+  h.rateLimits = num(s.rateLimits) ?? 0
+  h.challengedUntil = num(s.challengedUntil)
+  h.challenges = num(s.challenges) ?? 0
+  h.authRefused = s.authRefused === true
+  h.lastError = typeof s.lastError === 'string' ? s.lastError : undefined
+  h.lastErrorAt = num(s.lastErrorAt)
+  h.lastSuccess = num(s.lastSuccess)
+  return h
 }
 
 /** Debounced saving: many changes in a burst become one write; `flush()` writes now. */

@@ -7,6 +7,7 @@ import { formatRemaining } from './jwt.js'
 import type { TokenRefreshedEvent } from './options.js'
 import type { Identity, IdentityPool } from './pool.js'
 import { UpstreamError } from './errors.js'
+import type { GatewayEvents } from './events.js'
 import { transportError, type UpstreamClient } from './upstream/client.js'
 
 export interface RefreshResult {
@@ -44,12 +45,13 @@ export async function mapLimit<T, R> (items: T[], limit: number, fn: (item: T) =
 export class TokenService {
   private readonly inflight = new Map<string, Promise<RefreshResult>>()
   private readonly clientCache = new Map<string, { token: string; expiresAt: number | undefined }>()
+  private readonly clientInflight = new Map<string, Promise<string>>()
   private init: Promise<void> | undefined
 
   constructor (
     private readonly client: UpstreamClient,
     private readonly pool: IdentityPool,
-    private readonly opts: { now: () => number; concurrency: number; log: Logger; onTokenRefreshed?: ((e: TokenRefreshedEvent) => void | Promise<void>) | undefined },
+    private readonly opts: { now: () => number; concurrency: number; log: Logger; events?: GatewayEvents; onTokenRefreshed?: ((e: TokenRefreshedEvent) => void | Promise<void>) | undefined },
   ) {}
 
   /** Fetch a token for one identity from its cookie; one call at a time per identity. */
@@ -73,6 +75,7 @@ export class TokenService {
       this.pool.setToken(i, r.token, r.expiresAt)
       const remaining = (i.expiresAt ?? 0) - this.opts.now()
       this.opts.log.info({ identity: i.label, remaining: formatRemaining(remaining) }, 'upstream token refreshed')
+      this.opts.events?.emit('token.refreshed', { identity: i.id, label: i.label, expiresAt: i.expiresAt })
       if (this.opts.onTokenRefreshed) {
         const single = this.pool.identities.length === 1 && i.kind === 'cookie'
         try {
@@ -85,10 +88,10 @@ export class TokenService {
     } catch (err) {
       const cause = transportError(err)
       const message = (cause as Error).message
-      i.lastError = message
-      i.lastErrorAt = this.opts.now()
-      this.pool.counters.refreshFailures++
+      // The pool records it (a refused credential takes the identity out of rotation) and saves it.
+      this.pool.refreshFailed(i, cause as Error)
       this.opts.log.warn({ identity: i.label, err: message }, 'upstream token refresh failed')
+      this.opts.events?.emit('token.failed', { identity: i.id, label: i.label, error: message })
       return { ...base, success: false, error: message, ...(cause instanceof UpstreamError ? { cause } : {}) }
     }
   }
@@ -119,15 +122,35 @@ export class TokenService {
     return mapLimit(identities, this.opts.concurrency, (i) => this.refresh(i))
   }
 
-  /** Client mode: a token for a caller's cookie, cached by a hash of the cookie until it expires. */
-  async clientToken (cookie: string, force = false): Promise<string> {
+  /**
+   * Client mode: a token for a caller's cookie, cached by a hash of the cookie until it expires.
+   * Concurrent first requests for one cookie share one fetch; each caller stops waiting when its
+   * own `signal` aborts (client gone, request timeout).
+   */
+  async clientToken (cookie: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<string> {
     const key = createHash('sha256').update(cookie).digest('base64url')
     const hit = this.clientCache.get(key)
-    if (!force && hit && (hit.expiresAt === undefined || hit.expiresAt > this.opts.now() + 60_000)) return hit.token
-    const r = await this.client.fetchToken(cookie)
-    this.clientCache.delete(key)
-    if (this.clientCache.size >= CLIENT_CACHE_MAX) this.clientCache.delete(this.clientCache.keys().next().value!)
-    this.clientCache.set(key, { token: r.token, expiresAt: r.expiresAt })
-    return r.token
+    if (!opts.force && hit && (hit.expiresAt === undefined || hit.expiresAt > this.opts.now() + 60_000)) return hit.token
+    let p = this.clientInflight.get(key)
+    if (!p) {
+      p = this.client.fetchToken(cookie).then((r) => {
+        this.clientCache.delete(key)
+        if (this.clientCache.size >= CLIENT_CACHE_MAX) this.clientCache.delete(this.clientCache.keys().next().value!)
+        this.clientCache.set(key, { token: r.token, expiresAt: r.expiresAt })
+        return r.token
+      }).finally(() => this.clientInflight.delete(key))
+      this.clientInflight.set(key, p)
+    }
+    return opts.signal ? untilAborted(p, opts.signal) : p
   }
+}
+
+/** `p`, or a rejection with the signal's reason as soon as it aborts (`p` itself runs on). */
+export function untilAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) })
+  })
 }

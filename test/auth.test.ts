@@ -70,7 +70,7 @@ t.test('client mode: requests run on the caller\'s identity', async (t) => {
   t.equal(sim.log().filter((e) => e.path === '/api/v2/chat/completions').pop()!.account, b!.email)
 
   const forged = await postJson(url, body, { authorization: 'Bearer not-a-real-token' })
-  t.equal(forged.status, 503)
+  t.equal(forged.status, 401, "client mode: the caller's own refused token is theirs to fix (401, not 503)")
   t.equal((await forged.json() as any).error.code, 'upstream_auth_failed')
   t.equal(h.app.qwenPool.counts().total, 0, 'client-mode identities are not in the pool')
 })

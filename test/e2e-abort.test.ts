@@ -86,8 +86,8 @@ t.test('a client that stops reading is cut off at the request budget and frees i
   await new Promise<void>((resolve) => socket.once('data', () => resolve()))
   socket.pause() // never read again
   const identity = h.app.qwenPool.identities[0]!
-  t.ok(await waitFor(() => identity.inFlight === 1, 2000), 'the stream holds the identity while it runs')
-  t.ok(await waitFor(() => identity.inFlight === 0, 3000), 'released once the request budget ran out')
+  t.ok(await waitFor(() => h.app.qwenPool.inFlightOf(identity) === 1, 2000), 'the stream holds the identity while it runs')
+  t.ok(await waitFor(() => h.app.qwenPool.inFlightOf(identity) === 0, 3000), 'released once the request budget ran out')
   const started = Date.now()
   await h.app.close()
   t.ok(Date.now() - started < 2500, 'closing does not wait for the stalled client')

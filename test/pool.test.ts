@@ -55,9 +55,9 @@ t.test('round-robin spreads 100 acquisitions over 3 identities 34/33/33', async 
   const leases = Array.from({ length: 100 }, () => pool.acquire())
   for (const l of leases) counts.set(l.identity.id, (counts.get(l.identity.id) ?? 0) + 1)
   t.same(ids.map((i) => counts.get(i.id)), [34, 33, 33])
-  t.equal(ids[0]!.inFlight, 34)
+  t.equal(pool.inFlightOf(ids[0]!), 34)
   for (const l of leases) pool.release(l, { kind: 'success' })
-  t.equal(ids[0]!.inFlight, 0)
+  t.equal(pool.inFlightOf(ids[0]!), 0)
   t.equal(pool.counters.acquired, 100)
   t.equal(pool.counters.successes, 100)
   const a = pool.acquire(new Set([ids[1]!.id]))
@@ -74,10 +74,10 @@ t.test('full breaker cycle: degraded, half-open trial, doubled cooldown, recover
     return l
   }
   fail(a); fail(a)
-  t.equal(a.state, 'healthy', 'two failures are tolerated')
+  t.equal(pool.health(a).state, 'healthy', 'two failures are tolerated')
   fail(a)
-  t.equal(a.state, 'degraded')
-  t.equal(a.cooldownUntil, clock.now + 120_000)
+  t.equal(pool.health(a).state, 'degraded')
+  t.equal(pool.health(a).cooldownUntil, clock.now + 120_000)
   t.equal(logs.filter((l) => l.startsWith('identity state changed')).length, 1, 'the transition is logged once')
   t.match(logs[logs.length - 1], /"to":"degraded"/)
   t.same(pool.counts(), { total: 2, healthy: 1, degraded: 1, down: 0, initialized: false })
@@ -92,17 +92,17 @@ t.test('full breaker cycle: degraded, half-open trial, doubled cooldown, recover
   t.equal(pool.acquire().identity, b, 'while the trial runs, the healthy identity takes the traffic')
   t.equal(pool.acquire(new Set([b.id])).identity, a, 'a degraded identity takes requests only when no healthy one is left')
   pool.release(trial, { kind: 'failure', error: 'HTTP 500 again' })
-  t.equal(a.state, 'degraded')
-  t.equal(a.cooldownMs, 240_000, 'a failed trial doubles the cooldown')
-  t.equal(a.cooldownUntil, clock.now + 240_000)
+  t.equal(pool.health(a).state, 'degraded')
+  t.equal(pool.health(a).cooldownMs, 240_000, 'a failed trial doubles the cooldown')
+  t.equal(pool.health(a).cooldownUntil, clock.now + 240_000)
 
   clock.now += 240_000
   trial = pool.acquire(new Set([b.id]))
   t.equal(trial.trial, true)
   pool.release(trial, { kind: 'success' })
-  t.equal(a.state, 'healthy', 'a successful trial heals')
-  t.equal(a.failures, 0)
-  t.equal(a.cooldownUntil, undefined)
+  t.equal(pool.health(a).state, 'healthy', 'a successful trial heals')
+  t.equal(pool.health(a).failures, 0)
+  t.equal(pool.health(a).cooldownUntil, undefined)
   t.match(logs.filter((l) => l.startsWith('identity state changed')).pop(), /"to":"healthy"/)
 })
 
@@ -110,13 +110,12 @@ t.test('down after 5 failures, never used while cooling, recovers after its cool
   const { pool, clock, ids } = setup(1)
   const a = ids[0]!
   for (let k = 0; k < 3; k++) pool.release(pool.acquire(), { kind: 'failure', error: 'x' })
-  t.equal(a.state, 'degraded')
+  t.equal(pool.health(a).state, 'degraded')
   // In flight before the breaker opened: two more failures arrive.
-  a.inFlight += 2
   pool.release({ identity: a, trial: false }, { kind: 'failure', error: 'x' })
   pool.release({ identity: a, trial: false }, { kind: 'failure', error: 'x' })
-  t.equal(a.state, 'down')
-  t.equal(a.cooldownUntil, clock.now + 300_000)
+  t.equal(pool.health(a).state, 'down')
+  t.equal(pool.health(a).cooldownUntil, clock.now + 300_000)
   const err = (() => { try { pool.acquire(); return undefined } catch (e) { return e as UpstreamError } })()
   t.equal(err?.kind, 'no_identity')
   t.equal(err?.statusCode, 503)
@@ -125,7 +124,7 @@ t.test('down after 5 failures, never used while cooling, recovers after its cool
   t.equal(trial.trial, true)
   t.throws(() => pool.acquire(), UpstreamError, 'a down identity takes nothing beyond its trial')
   pool.release(trial, { kind: 'success' })
-  t.equal(a.state, 'healthy')
+  t.equal(pool.health(a).state, 'healthy')
 })
 
 t.test('cooldowns are capped', async (t) => {
@@ -133,11 +132,11 @@ t.test('cooldowns are capped', async (t) => {
   const a = ids[0]!
   for (let k = 0; k < 3; k++) pool.release(pool.acquire(), { kind: 'failure', error: 'x' })
   for (let k = 0; k < 10; k++) {
-    clock.now = a.cooldownUntil!
+    clock.now = pool.health(a).cooldownUntil!
     pool.release(pool.acquire(), { kind: 'failure', error: 'x' })
   }
-  t.equal(a.cooldownMs, pool.policy.maxCooldownMs)
-  t.equal(a.state, 'down')
+  t.equal(pool.health(a).cooldownMs, pool.policy.maxCooldownMs)
+  t.equal(pool.health(a).state, 'down')
 })
 
 t.test('successes bring a degraded identity back', async (t) => {
@@ -149,23 +148,23 @@ t.test('successes bring a degraded identity back', async (t) => {
   const fallback = pool.acquire()
   t.equal(fallback.trial, false)
   pool.release(fallback, { kind: 'success' })
-  t.equal(a.failures, 2)
-  t.equal(a.state, 'healthy', 'below the threshold again')
+  t.equal(pool.health(a).failures, 2)
+  t.equal(pool.health(a).state, 'healthy', 'below the threshold again')
   pool.release(trial, { kind: 'success' })
-  t.equal(a.failures, 0)
+  t.equal(pool.health(a).failures, 0)
 })
 
 t.test('rate limits and challenges are cooldowns, not breaker failures', async (t) => {
   const { pool, clock, ids } = setup(2)
   const [a, b] = ids as [Identity, Identity]
   pool.release(pool.acquire(), { kind: 'rate_limited', error: 'limit', retryAfterMs: 2 * 3_600_000 })
-  t.equal(a.failures, 0)
-  t.equal(a.state, 'healthy')
-  t.equal(a.rateLimitedUntil, clock.now + 2 * 3_600_000)
+  t.equal(pool.health(a).failures, 0)
+  t.equal(pool.health(a).state, 'healthy')
+  t.equal(pool.health(a).rateLimitedUntil, clock.now + 2 * 3_600_000)
   t.equal(pool.acquire().identity, b)
   t.equal(pool.acquire().identity, b, 'a rate-limited identity is skipped')
   pool.release({ identity: b, trial: false }, { kind: 'rate_limited', error: 'limit' })
-  t.equal(b.rateLimitedUntil, clock.now + 60_000, 'no upstream time: backoff starts at a minute')
+  t.equal(pool.health(b).rateLimitedUntil, clock.now + 60_000, 'no upstream time: backoff starts at a minute')
   const err = (() => { try { pool.acquire(); return undefined } catch (e) { return e as UpstreamError } })()!
   t.equal(err.kind, 'rate_limited')
   t.equal(err.statusCode, 429)
@@ -175,14 +174,14 @@ t.test('rate limits and challenges are cooldowns, not breaker failures', async (
   const l = pool.acquire()
   t.equal(l.identity, b)
   pool.release(l, { kind: 'rate_limited', error: 'limit' })
-  t.equal(b.rateLimitedUntil, clock.now + 120_000, 'consecutive limits double the backoff')
+  t.equal(pool.health(b).rateLimitedUntil, clock.now + 120_000, 'consecutive limits double the backoff')
   clock.now += 120_000
   pool.release(pool.acquire(), { kind: 'success' })
-  t.equal(b.rateLimits, 0, 'a success resets the streak')
+  t.equal(pool.health(b).rateLimits, 0, 'a success resets the streak')
 
   pool.release({ identity: b, trial: false }, { kind: 'challenge', error: 'captcha' })
-  t.equal(b.challengedUntil, clock.now + 600_000)
-  t.equal(b.failures, 0)
+  t.equal(pool.health(b).challengedUntil, clock.now + 600_000)
+  t.equal(pool.health(b).failures, 0)
   t.equal(pool.counters.challenges, 1)
   t.equal(pool.counters.rateLimited, 3)
   const c = (() => { try { pool.acquire(); return undefined } catch (e) { return e as UpstreamError } })()!
@@ -194,7 +193,7 @@ t.test('rate limited on every usable identity: identities cooling in the breaker
   const { pool, ids } = setup(2)
   const [a, b] = ids as [Identity, Identity]
   for (let k = 0; k < 3; k++) pool.release({ identity: a, trial: false }, { kind: 'failure', error: 'x' })
-  t.equal(a.state, 'degraded')
+  t.equal(pool.health(a).state, 'degraded')
   pool.release({ identity: b, trial: false }, { kind: 'rate_limited', error: 'limit', retryAfterMs: 30_000 })
   const err = pool.exhausted()
   t.equal(err.kind, 'rate_limited')
@@ -206,8 +205,8 @@ t.test('an identity without any credential is never chosen; neutral outcomes cha
   const a = ids[0]!
   const l = pool.acquire()
   pool.release(l, { kind: 'neutral' })
-  t.equal(a.failures, 0)
-  t.equal(a.inFlight, 0)
+  t.equal(pool.health(a).failures, 0)
+  t.equal(pool.inFlightOf(a), 0)
   a.expiresAt = 1
   t.throws(() => pool.acquire(), UpstreamError, 'a token-only identity whose token expired is not chosen')
   a.token = undefined

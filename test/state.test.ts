@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { newHealth } from '../src/health.js'
 import { parseAccounts, ConfigError, loadConfig, parseCookies } from '../src/config.js'
 import { IdentityPool, makeIdentity } from '../src/pool.js'
 import { configTokenWriter } from '../src/server.js'
@@ -28,12 +29,7 @@ t.test('the token cipher round-trips and rejects other keys', async (t) => {
 t.test('state round-trips without secrets; tokens only when sealed', async (t) => {
   const p = pool()
   const [a, b] = p.identities as [ReturnType<typeof makeIdentity>, ReturnType<typeof makeIdentity>]
-  a.state = 'degraded'
-  a.failures = 3
-  a.cooldownMs = 120_000
-  a.cooldownUntil = 121_000
-  a.rateLimitedUntil = 5_000
-  a.lastError = 'HTTP 500'
+  p.restore(a, { ...newHealth(), state: 'degraded', failures: 3, cooldownMs: 120_000, cooldownUntil: 121_000, rateLimitedUntil: 5_000, lastError: 'HTTP 500' })
   a.token = 'tok-a'
   a.expiresAt = 9_999_000
   b.token = 'tok-b'
@@ -47,7 +43,8 @@ t.test('state round-trips without secrets; tokens only when sealed', async (t) =
   const r = restorePool(fresh, plain, cipher)
   t.same(r, { identities: 2, tokens: 0 })
   const fa = fresh.identities[0]!
-  t.same([fa.state, fa.failures, fa.cooldownUntil, fa.rateLimitedUntil, fa.lastError, fa.token], ['degraded', 3, 121_000, 5_000, 'HTTP 500', undefined])
+  const ha = fresh.health(fa)
+  t.same([ha.state, ha.failures, ha.cooldownUntil, ha.rateLimitedUntil, ha.lastError, fa.token], ['degraded', 3, 121_000, 5_000, 'HTTP 500', undefined])
   const withTokens = pool()
   t.same(restorePool(withTokens, sealed, cipher), { identities: 2, tokens: 2 })
   t.equal(withTokens.identities[0]!.token, 'tok-a')
@@ -63,8 +60,8 @@ t.test('corrupt state is refused with a clear error', async (t) => {
   const weird = JSON.stringify({ version: 1, identities: { [pool().identities[0]!.id]: { state: 'exploded', failures: 'many' } } })
   const p = pool()
   restorePool(p, weird, undefined)
-  t.equal(p.identities[0]!.state, 'healthy', 'unknown values fall back to defaults')
-  t.equal(p.identities[0]!.failures, 0)
+  t.equal(p.health(p.identities[0]!).state, 'healthy', 'unknown values fall back to defaults')
+  t.equal(p.health(p.identities[0]!).failures, 0)
 })
 
 t.test('the file store writes atomically and keeps the previous version', async (t) => {

@@ -1,0 +1,36 @@
+/**
+ * The chat lifecycle service: every upstream chat is created here, by the lease that will use it,
+ * and announced (`chat.created`) with the identity that owns it, so that chat deletion,
+ * conversations and ready chats can attach to one place. It remembers which identity owns each
+ * recent chat (bounded), so a later deletion goes out with the right account.
+ */
+import type { GatewayEvents } from './events.js'
+import type { CredentialLease } from './turn/lease.js'
+import type { UpstreamClient } from './upstream/client.js'
+import type { ChatType } from './upstream/protocol.js'
+
+const MAX_TRACKED = 10_000
+
+export interface CreateChatOptions { signal: AbortSignal; requestId: string }
+
+export class ChatLifecycle {
+  private readonly owners = new Map<string, string>()
+
+  constructor (private readonly client: UpstreamClient, private readonly events: GatewayEvents, private readonly maxTracked = MAX_TRACKED) {}
+
+  /** Create a chat for `lease` and announce it. Client-mode chats belong to the caller and are not tracked. */
+  async create (lease: CredentialLease, model: string, chatType: ChatType, o: CreateChatOptions): Promise<string> {
+    const chatId = await this.client.createChat(lease.cred, model, chatType, { signal: o.signal, requestId: o.requestId, proxyUrl: lease.proxyUrl })
+    if (lease.identityId !== undefined) {
+      if (this.owners.size >= this.maxTracked) this.owners.delete(this.owners.keys().next().value!)
+      this.owners.set(chatId, lease.identityId)
+      this.events.emit('chat.created', { identity: lease.identityId, chatId, model, requestId: o.requestId })
+    }
+    return chatId
+  }
+
+  /** The pool identity that created `chatId`, if it was created recently by this process. */
+  owner (chatId: string): string | undefined {
+    return this.owners.get(chatId)
+  }
+}

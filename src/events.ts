@@ -1,0 +1,79 @@
+/**
+ * The app's typed event surface. One emitter per app instance (never process-wide: two embedded
+ * gateways must not see each other's events). Publishers: the turn opener, the pool, the token
+ * service, the chat lifecycle service and the completion route. Subscribers: logs now; metrics and
+ * the dashboard later. A throwing subscriber never breaks the request that published.
+ */
+import type { Transition } from './health.js'
+
+export interface CompletionEvent {
+  requestId: string
+  model: string
+  stream: boolean
+  identity: string | undefined
+  /** HTTP status the client saw (499: the client left). */
+  status: number
+  outcome: 'ok' | 'error' | 'client_closed'
+  attempts: number
+  ttftMs: number | undefined
+  durationMs: number
+  usage: { prompt: number; completion: number; reasoning: number } | undefined
+  finishReason: string | undefined
+  chatId: string | undefined
+  error: string | undefined
+}
+
+export interface GatewayEventMap {
+  /** One per completion that got as far as a model. */
+  completion: CompletionEvent
+  /** An attempt failed before anything reached the client and the next identity is tried. */
+  failover: { requestId: string; identity: string; code: string; error: string; attempt: number }
+  /** A breaker transition or a cooldown that started. */
+  'identity.health': { identity: string; label: string; transition?: Transition; cooldown?: { kind: string; until: number } }
+  'token.refreshed': { identity: string; label: string; expiresAt: number | undefined }
+  'token.failed': { identity: string; label: string; error: string }
+  /** An upstream chat was created (by the identity that owns it). */
+  'chat.created': { identity: string; chatId: string; model: string; requestId: string }
+  'chat.deleted': { identity: string; chatId: string }
+}
+
+export type GatewayEventName = keyof GatewayEventMap
+type Listener<K extends GatewayEventName> = (payload: GatewayEventMap[K]) => void
+
+export class GatewayEvents {
+  private readonly listeners = new Map<GatewayEventName, Set<Listener<never>>>()
+
+  constructor (private readonly onListenerError: (err: unknown, event: GatewayEventName) => void = () => {}) {}
+
+  /** Subscribe; returns the unsubscribe function. */
+  on<K extends GatewayEventName> (event: K, fn: Listener<K>): () => void {
+    let set = this.listeners.get(event)
+    if (!set) {
+      set = new Set()
+      this.listeners.set(event, set)
+    }
+    set.add(fn as Listener<never>)
+    return () => { set.delete(fn as Listener<never>) }
+  }
+
+  /** Whether anyone listens (publishers skip building payloads nobody reads). */
+  has (event: GatewayEventName): boolean {
+    return (this.listeners.get(event)?.size ?? 0) > 0
+  }
+
+  emit<K extends GatewayEventName> (event: K, payload: GatewayEventMap[K]): void {
+    const set = this.listeners.get(event)
+    if (!set) return
+    for (const fn of set) {
+      try {
+        (fn as Listener<K>)(payload)
+      } catch (err) {
+        this.onListenerError(err, event)
+      }
+    }
+  }
+
+  clear (): void {
+    this.listeners.clear()
+  }
+}

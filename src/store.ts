@@ -1,0 +1,141 @@
+/**
+ * `qwenStore`: the gateway's cross-request state, defined by operations so that a shared (Redis)
+ * implementation can stand behind the same interface later. Today it holds identity health; later
+ * issues add their operations (conversations, uploads, jobs, ready chats, limits).
+ *
+ * `MemoryStore` is the in-process implementation.
+ */
+import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
+
+/** One candidate for `pick`, in the pool's order. */
+export interface Candidate { id: string; cred: CredentialState }
+
+export type Picked =
+  | { ok: true; id: string; trial: boolean }
+  /** Nothing can serve: every candidate's eligibility, for the caller to explain why. */
+  | { ok: false; verdicts: Array<{ id: string; e: Eligibility }> }
+
+/** A change of an identity's health (after an outcome, a cooldown reset, or a restore). */
+export interface HealthChange { id: string; applied: Applied; health: Readonly<HealthRecord> }
+
+export interface IdentityHealthStore {
+  /**
+   * The next identity, round-robin from a cursor the store keeps, skipping `exclude`: ready ones
+   * and half-open trials first, then degraded ones whose trial is already running. Marks a trial
+   * as in flight.
+   */
+  pick: (candidates: readonly Candidate[], exclude: ReadonlySet<string>, now: number) => Picked
+  /** Record how a leased attempt ended. */
+  record: (id: string, outcome: Outcome, trial: boolean, now: number) => Applied
+  /** Operator reset: clear the challenge cooldown, or every cooldown. */
+  reset: (id: string, which: 'challenge' | 'all') => Transition | undefined
+  /** The current record (a fresh healthy one for an unknown id). */
+  health: (id: string) => Readonly<HealthRecord>
+  /** Replace a record (restoring saved state). */
+  put: (id: string, record: HealthRecord) => void
+  /** Every record, for persistence and presentation. */
+  snapshot: () => Record<string, HealthRecord>
+  /** Called after every change; returns the unsubscribe function. */
+  subscribe: (fn: (change: HealthChange) => void) => () => void
+}
+
+/** The store's surface as the rest of the gateway sees it (`qwenStore`). */
+export interface QwenStore { identities: IdentityHealthStore }
+
+/** Whether anything worth saving changed: a success on a healthy identity only moves `lastSuccess`. */
+function changed (a: HealthRecord, b: HealthRecord): boolean {
+  return a.state !== b.state || a.failures !== b.failures || a.cooldownUntil !== b.cooldownUntil ||
+    a.rateLimitedUntil !== b.rateLimitedUntil || a.challengedUntil !== b.challengedUntil || a.authRefused !== b.authRefused ||
+    a.rateLimits !== b.rateLimits || a.challenges !== b.challenges || a.lastErrorAt !== b.lastErrorAt
+}
+
+class MemoryHealthStore implements IdentityHealthStore {
+  private readonly records = new Map<string, HealthRecord>()
+  private readonly listeners = new Set<(c: HealthChange) => void>()
+  private cursor = 0
+
+  constructor (private readonly policy: PoolPolicy) {}
+
+  private get (id: string): HealthRecord {
+    let h = this.records.get(id)
+    if (!h) {
+      h = newHealth()
+      this.records.set(id, h)
+    }
+    return h
+  }
+
+  pick (candidates: readonly Candidate[], exclude: ReadonlySet<string>, now: number): Picked {
+    const n = candidates.length
+    let fallback = -1
+    const verdicts: Array<{ id: string; e: Eligibility }> = []
+    for (let k = 0; k < n; k++) {
+      const idx = (this.cursor + k) % n
+      const c = candidates[idx]!
+      if (exclude.has(c.id)) continue
+      const h = this.get(c.id)
+      const e = eligibility(h, c.cred, now)
+      if (e.kind === 'ready') return this.take(idx, n, c.id, false)
+      if (e.kind === 'trial') {
+        h.trialInFlight = true
+        return this.take(idx, n, c.id, true)
+      }
+      if (e.kind === 'fallback' && fallback === -1) fallback = idx
+      verdicts.push({ id: c.id, e })
+    }
+    if (fallback !== -1) return this.take(fallback, n, candidates[fallback]!.id, false)
+    return { ok: false, verdicts }
+  }
+
+  private take (idx: number, n: number, id: string, trial: boolean): Picked {
+    this.cursor = (idx + 1) % n
+    return { ok: true, id, trial }
+  }
+
+  record (id: string, outcome: Outcome, trial: boolean, now: number): Applied {
+    const h = this.get(id)
+    const before = { ...h }
+    const applied = applyOutcome(h, outcome, trial, this.policy, now)
+    if (changed(before, h)) this.emit(id, applied, h)
+    return applied
+  }
+
+  reset (id: string, which: 'challenge' | 'all'): Transition | undefined {
+    const h = this.get(id)
+    const transition = clearCooldowns(h, which)
+    this.emit(id, transition ? { transition } : {}, h)
+    return transition
+  }
+
+  health (id: string): Readonly<HealthRecord> {
+    return this.get(id)
+  }
+
+  put (id: string, record: HealthRecord): void {
+    this.records.set(id, { ...record, trialInFlight: false })
+  }
+
+  snapshot (): Record<string, HealthRecord> {
+    const out: Record<string, HealthRecord> = {}
+    for (const [id, h] of this.records) out[id] = { ...h }
+    return out
+  }
+
+  subscribe (fn: (change: HealthChange) => void): () => void {
+    this.listeners.add(fn)
+    return () => { this.listeners.delete(fn) }
+  }
+
+  private emit (id: string, applied: Applied, health: HealthRecord): void {
+    for (const fn of this.listeners) fn({ id, applied, health })
+  }
+}
+
+/** The in-memory store: one process, the default. */
+export class MemoryStore implements QwenStore {
+  readonly identities: IdentityHealthStore
+
+  constructor (policy: PoolPolicy) {
+    this.identities = new MemoryHealthStore(policy)
+  }
+}
