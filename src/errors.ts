@@ -116,12 +116,18 @@ export class UpstreamError extends GatewayError {
   readonly retryAfterMs: number | undefined
 
   constructor (kind: UpstreamErrorKind, message: string, opts: { retryAfterMs?: number; cause?: unknown } = {}) {
-    super(message, { ...mapKind(kind, opts.retryAfterMs), ...(opts.cause === undefined ? {} : { cause: opts.cause }) })
+    super(message, { ...withRetryAfter(mapKind(kind, opts.retryAfterMs), opts.retryAfterMs), ...(opts.cause === undefined ? {} : { cause: opts.cause }) })
     this.name = 'UpstreamError'
     this.kind = kind
     this.retryable = kind !== 'bad_request' && kind !== 'no_identity' && kind !== 'limit'
     this.retryAfterMs = opts.retryAfterMs
   }
+}
+
+/** A 503 that knows when an account comes back says so in `retry-after` (whole seconds). */
+function withRetryAfter (init: GatewayErrorInit, retryAfterMs: number | undefined): GatewayErrorInit {
+  if (retryAfterMs === undefined || init.status !== 503 || init.headers?.['retry-after']) return init
+  return { ...init, headers: { ...init.headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } }
 }
 
 function mapKind (kind: UpstreamErrorKind, retryAfterMs?: number): GatewayErrorInit {

@@ -113,6 +113,7 @@ export const HealthSchema = Type.Object({
     kind: Type.String(),
     state: Type.String(),
     available: Type.Boolean(),
+    blockedBy: Type.Union([Type.Literal('rate_limited'), Type.Literal('challenge'), Type.Literal('auth_refused'), Type.Literal('breaker'), Type.Literal('no_token'), Type.Null()]),
     failures: Type.Integer(),
     inFlight: Type.Integer(),
     tokenExpiresAt: Type.Union([Type.String(), Type.Null()]),

@@ -1,0 +1,190 @@
+/**
+ * Issue "foundation" defects in the request path, end to end against the simulator: keep-alive
+ * follows client silence, gateway limits are neutral for the account, non-stream failover until the
+ * response is sent, the answer when nothing can serve follows the identity that comes back first,
+ * refused credentials, operator resets, client-mode tokens, and the event surface.
+ */
+import { createHash } from 'node:crypto'
+import t from 'tap'
+import { buildServer } from '../src/index.js'
+import type { GatewayEventMap } from '../src/events.js'
+import { defaultAnswer } from '../src/simulator/index.js'
+import { harness, postJson, sseData, startSim, type Harness } from './helpers/setup.js'
+
+const body = (extra: Record<string, unknown> = {}) => ({ model: 'qwen3-max', messages: [{ role: 'user', content: 'hi' }], ...extra })
+const COMPLETIONS = '/api/v2/chat/completions'
+const idOf = (simAccountId: string): string => 'u-' + createHash('sha256').update(simAccountId).digest('hex').slice(0, 12)
+
+async function complete (h: Harness, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Response> {
+  return postJson(`${h.url}/v1/chat/completions`, body(extra), headers)
+}
+
+async function health (h: Harness): Promise<any> {
+  return (await fetch(`${h.url}/health`)).json()
+}
+
+t.test('keep-alive follows client silence: hidden thinking still sends comments', async (t) => {
+  const h = await harness(t, {
+    sim: { demoAccounts: 1, frameChars: 1 },
+    gateway: { thinkingOutput: 'hidden', keepAliveIntervalMs: 100 },
+  })
+  // About 40 reasoning frames 25 ms apart: the upstream is never silent for 100 ms, the client is.
+  h.sim.queue(h.sim.accounts[0]!.email, { reasoning: 'x'.repeat(40), answer: 'ok', frameDelayMs: 25 })
+  const res = await complete(h, { model: 'qwen3-max-thinking', stream: true })
+  t.equal(res.status, 200)
+  const text = await res.text()
+  const beforeContent = text.slice(0, text.indexOf('"content":"o'))
+  const comments = beforeContent.split('\n').filter((l) => l === ': keep-alive').length
+  t.ok(comments >= 3, `keep-alive comments while the client saw nothing (${comments})`)
+  t.notMatch(text, /reasoning_content/, 'hidden reasoning stays hidden')
+  t.equal(sseData(text).pop(), '[DONE]')
+})
+
+t.test('limits the gateway imposes are neutral for the account', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { maxBufferBytes: 2000, maxRetries: 0 } })
+  const email = h.sim.accounts[0]!.email
+  for (let k = 0; k < 4; k++) {
+    h.sim.queue(email, { answer: 'long answer '.repeat(400) })
+    const res = await complete(h)
+    t.equal(res.status, 502, `long answer ${k + 1}: 502`)
+    t.equal(((await res.json()) as any).error.code, 'upstream_response_too_large')
+  }
+  const j = await health(h)
+  t.same(j.identityPool, { total: 1, healthy: 1, degraded: 0, down: 0, initialized: true }, 'four over-long answers do not trip the breaker')
+  t.equal(j.identities[0].failures, 0)
+  const ok = await complete(h)
+  t.equal(ok.status, 200, 'the account still serves')
+})
+
+t.test('non-stream: a failure after the first frame fails over while nothing was sent', async (t) => {
+  for (const failure of [{ dropAfterFrames: 2 }, { errorAfterFrames: 2 }] as const) {
+    const h = await harness(t, { sim: { demoAccounts: 2 } })
+    const [a, b] = h.sim.accounts
+    h.sim.queue(a!.email, failure)
+    h.sim.clearLog()
+    // Round-robin: the first request goes to a, which fails mid-answer; b answers.
+    const res = await complete(h)
+    t.equal(res.status, 200, `${JSON.stringify(failure)}: the client gets a clean answer`)
+    t.equal(((await res.json()) as any).choices[0].message.content, defaultAnswer('hi'))
+    const accounts = h.sim.log().filter((e) => e.path === COMPLETIONS).map((e) => e.account)
+    t.same(accounts.slice(0, 2), [a!.email, b!.email], 'the first account failed mid-answer, the second was tried')
+  }
+})
+
+t.test('one account challenged, the other rate limited for hours: 503 upstream_challenge until the challenge ends', async (t) => {
+  let clock = Date.now()
+  const now = () => clock
+  const h = await harness(t, { sim: { demoAccounts: 2, now }, gateway: { now } })
+  const [a, b] = h.sim.accounts
+  h.sim.queue(a!.email, { fail: 'challenge_json' })
+  h.sim.queue(b!.email, { fail: 'rate_limited', rateLimitHours: 5 })
+  const first = await complete(h)
+  const e1 = (await first.json()) as any
+  t.equal(first.status, 503, 'no quick-retry 429 while nothing can serve')
+  t.equal(e1.error.code, 'upstream_challenge')
+  t.equal(first.headers.get('retry-after'), '600', 'retry-after: whole seconds until the challenge cooldown ends')
+  const again = await complete(h)
+  t.equal(again.status, 503)
+  t.equal(((await again.json()) as any).error.code, 'upstream_challenge', 'the same answer on the next try')
+  clock += 601_000
+  const back = await complete(h)
+  t.equal(back.status, 200, 'the challenged account serves again once its cooldown ends')
+})
+
+t.test('every account cooling down after failures: 503 carries retry-after', async (t) => {
+  let clock = Date.now()
+  const now = () => clock
+  const h = await harness(t, { sim: { demoAccounts: 1, now }, gateway: { now, maxRetries: 0 } })
+  for (let k = 0; k < 3; k++) {
+    h.sim.queue(h.sim.accounts[0]!.email, { fail: { status: 500 } })
+    await (await complete(h)).arrayBuffer()
+  }
+  clock += 30_000
+  const res = await complete(h)
+  t.equal(res.status, 503)
+  t.equal(((await res.json()) as any).error.code, 'no_upstream_identity')
+  t.equal(res.headers.get('retry-after'), '90', 'the 2-minute breaker cooldown has 90 s left')
+})
+
+t.test('an account whose cookie the upstream refuses is not healthy and is never chosen', async (t) => {
+  const sim = await startSim(t, { demoAccounts: 2 })
+  const [a, b] = sim.accounts
+  sim.expireSession(a!.email)
+  const h = await harness(t, { simulator: sim })
+  const j = await health(h)
+  t.same(j.identityPool, { total: 2, healthy: 1, degraded: 1, down: 0, initialized: true }, 'the refused account counts as degraded')
+  const admin = (await (await fetch(`${h.url}/health`)).json()) as any
+  const ia = admin.identities.find((i: any) => i.id === idOf(a!.id))
+  t.equal(ia.available, false)
+  t.equal(ia.blockedBy, 'auth_refused')
+  sim.clearLog()
+  for (let k = 0; k < 4; k++) t.equal((await complete(h)).status, 200)
+  const used = new Set(sim.log().filter((e) => e.path === COMPLETIONS || e.path === '/api/v2/chats/new').map((e) => e.account))
+  t.same([...used], [b!.email], 'only the account with a working credential is used')
+})
+
+t.test('POST /refresh-token: success clears a challenge; resetCooldowns clears rate limits too', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  const email = h.sim.accounts[0]!.email
+  h.sim.queue(email, { fail: 'challenge_json' })
+  t.equal((await complete(h)).status, 503)
+  t.equal((await complete(h)).status, 503, 'the challenge cooldown holds')
+  const r = await postJson(`${h.url}/refresh-token`, {})
+  t.equal(r.status, 200)
+  t.equal((await complete(h)).status, 200, 'after passing the check and refreshing, the account serves at once')
+
+  h.sim.queue(email, { fail: 'rate_limited', rateLimitHours: 2 })
+  t.equal((await complete(h)).status, 429)
+  await postJson(`${h.url}/refresh-token`, {})
+  t.equal((await complete(h)).status, 429, 'a plain refresh leaves a rate limit in place')
+  const id = (await health(h)).identities[0].id
+  const reset = await postJson(`${h.url}/refresh-token`, { identity: id, resetCooldowns: true })
+  t.equal(reset.status, 200)
+  t.equal((await complete(h)).status, 200, 'resetCooldowns clears the rate-limit cooldown')
+})
+
+t.test('client mode: concurrent first requests for one cookie fetch one token; an abort stops the wait', async (t) => {
+  const sim = await startSim(t, { demoAccounts: 1 })
+  const h = await harness(t, { simulator: sim, gateway: { serverMode: false, cookies: [], requestTimeoutMs: 300 } })
+  const auth = { authorization: `Bearer ;${sim.accounts[0]!.cookie}` }
+  sim.clearLog()
+  const all = await Promise.all(Array.from({ length: 5 }, () => complete(h, {}, auth)))
+  t.same(all.map((r) => r.status), [200, 200, 200, 200, 200])
+  t.equal(sim.log().filter((e) => e.path === '/api/v1/auths/').length, 1, 'one token fetch for five concurrent requests')
+
+  // A different cookie whose token fetch hangs: the request budget (300 ms) still applies.
+  sim.queue(sim.accounts[0]!.email, { endpoint: 'auths', firstByteDelayMs: 3000 })
+  const started = Date.now()
+  const slow = await complete(h, {}, { authorization: `Bearer ;${sim.accounts[0]!.cookie}; other=1` })
+  t.ok(Date.now() - started < 2000, `answered within the request budget (${Date.now() - started} ms)`)
+  t.equal(slow.status, 504)
+})
+
+t.test('events: chats, failovers and completions are published per app instance', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 2 } })
+  const other = await buildServer({ qwenBaseUrl: h.sim.url, cookies: [] }, { logger: false })
+  t.teardown(() => other.close())
+  await other.ready()
+  const seen: Array<{ name: keyof GatewayEventMap; e: any }> = []
+  const leak: unknown[] = []
+  for (const name of ['chat.created', 'failover', 'completion', 'identity.health'] as const) {
+    h.app.qwenEvents.on(name, (e) => seen.push({ name, e }))
+    other.qwenEvents.on(name, (e) => leak.push(e))
+  }
+  const [a] = h.sim.accounts
+  h.sim.queue(a!.email, { fail: { status: 500 } })
+  const res = await complete(h)
+  t.equal(res.status, 200)
+  t.equal(((await res.json()) as any).choices[0].message.content, defaultAnswer('hi'))
+  const chats = seen.filter((s) => s.name === 'chat.created').map((s) => s.e)
+  t.equal(chats.length, 2, 'both attempts created a chat and both were announced')
+  t.not(chats[0].identity, chats[1].identity, 'each with the identity that owns it')
+  t.equal(h.app.qwenCompletions.chats.owner(chats[0].chatId), chats[0].identity, 'the lifecycle service knows the owner')
+  const failovers = seen.filter((s) => s.name === 'failover')
+  t.equal(failovers.length, 1)
+  t.equal(failovers[0]!.e.code, 'upstream_error')
+  const done = seen.filter((s) => s.name === 'completion')
+  t.equal(done.length, 1)
+  t.match(done[0]!.e, { status: 200, outcome: 'ok', attempts: 2, chatId: chats[1].chatId })
+  t.same(leak, [], 'another gateway instance sees none of these events')
+})
