@@ -1,10 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Caller } from '../src/completion.js'
+import type { Caller } from '../src/turn/lease.js'
 import { AuthenticationError, GatewayError } from '../src/errors.js'
 
-/** How a route is protected: open, the gateway key (and client credentials in client mode), or admin. */
+/**
+ * How a route is protected: open, the gateway key (and client credentials in client mode), or
+ * admin. Protected by default: a route without `config.qwenAuth` needs the key (`api`); public
+ * routes say so. Unknown URLs answer 404 without asking for a key.
+ */
 export type AuthMode = 'public' | 'api' | 'admin'
 
 declare module 'fastify' {
@@ -54,7 +58,7 @@ export function parseClientCredentials (value: string, withKey: boolean): { key?
   return { ...(key !== undefined ? { key: key.trim() } : {}), ...(token ? { token } : {}), ...(cookie ? { cookie } : {}) }
 }
 
-/** Enforces each route's `config.qwenAuth` in an onRequest hook. */
+/** Enforces each route's `config.qwenAuth` (default `api`) in an onRequest hook. */
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
   const expected = cfg.apiKey ? digest(cfg.apiKey) : undefined
@@ -65,7 +69,7 @@ export default fp(async (fastify) => {
   fastify.decorate('qwenIsAdmin', isAdmin)
   fastify.decorateRequest('qwenCaller', null)
   fastify.addHook('onRequest', async (request) => {
-    const mode = request.routeOptions.config.qwenAuth ?? 'public'
+    const mode = request.is404 ? 'public' : (request.routeOptions.config.qwenAuth ?? 'api')
     if (mode === 'public') return
     if (mode === 'admin') {
       if (isAdmin(request)) return

@@ -6,7 +6,7 @@ import { VERSION } from '../src/version.js'
 /** `GET /health`: always 200 while the process serves; no secret in it. */
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
-  fastify.get('/health', { schema: { response: { 200: HealthSchema } } }, async (request) => {
+  fastify.get('/health', { config: { qwenAuth: 'public' }, schema: { response: { 200: HealthSchema } } }, async (request) => {
     const pool = fastify.qwenPool
     const token = pool.tokenStatus()
     const detail = fastify.qwenIsAdmin(request) ? { identities: pool.view(), counters: { ...pool.counters } } : {}

@@ -12,7 +12,7 @@ const root: FastifyPluginAsyncTypebox = async (fastify) => {
     { method: 'GET', path: `${p}/health`, description: 'Status, token validity and identity pool counts' },
     { method: 'POST', path: `${p}/refresh-token`, description: 'Refresh upstream tokens (needs the API key)' },
   ]
-  fastify.get('/', { schema: { response: { 200: LandingSchema } } }, async () => ({
+  fastify.get('/', { config: { qwenAuth: 'public' }, schema: { response: { 200: LandingSchema } } }, async () => ({
     name: 'qwen-gateway',
     version: VERSION,
     description: 'The Qwen web chat served as the OpenAI API',

@@ -17,12 +17,13 @@ import type { PreparedChat } from './openai/request.js'
 import { CompletionTransformer, type OpenAIUsage, type OutEvent, type ThinkingOutput } from './openai/transform.js'
 import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
-import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type CredentialLease, type LeaseSource } from './turn/lease.js'
+import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
 import { withIdentity } from './turn/open.js'
 import { transportError, type CompletionStream, type UpstreamClient } from './upstream/client.js'
 import type { Frame } from './upstream/protocol.js'
 
 export { RequestAborted, abortReason } from './lifecycle.js'
+export type { Caller } from './turn/lease.js'
 
 export interface CompletionDeps {
   client: UpstreamClient
@@ -37,8 +38,6 @@ export interface CompletionDeps {
   now: () => number
 }
 
-/** Who the request runs as: the gateway's pool (server mode) or the caller's own credentials. */
-export type Caller = { kind: 'pool' } | { kind: 'client'; token: string | undefined; cookie: string | undefined }
 
 export interface CompletionRequest {
   caller: Caller

@@ -1,5 +1,6 @@
 /** /health, /refresh-token and / (landing). */
 import t from 'tap'
+import { buildServer } from '../src/index.js'
 import { harness, postJson } from './helpers/setup.js'
 
 t.test('/health has the original shape and no secret', async (t) => {
@@ -68,8 +69,8 @@ t.test('/ names the version and the endpoints', async (t) => {
   t.ok(j.endpoints.some((e: any) => e.path === '/v1/chat/completions' && e.method === 'POST'))
 })
 
-t.test('CORS preflight allows the SDK headers', async (t) => {
-  const h = await harness(t)
+t.test('CORS preflight allows the SDK headers (no key needed for the preflight)', async (t) => {
+  const h = await harness(t, { gateway: { apiKey: 'sk-preflight' } })
   const res = await fetch(`${h.url}/v1/chat/completions`, {
     method: 'OPTIONS',
     headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-stainless-os' },
@@ -78,6 +79,20 @@ t.test('CORS preflight allows the SDK headers', async (t) => {
   t.equal(res.headers.get('access-control-allow-origin'), 'https://app.example')
   t.match(res.headers.get('access-control-allow-headers') ?? '', /x-stainless-os/)
   t.match(res.headers.get('access-control-allow-headers') ?? '', /authorization/)
+})
+
+t.test('routes are protected unless they declare themselves public', async (t) => {
+  const h = await harness(t, { gateway: { apiKey: 'sk-default' } })
+  t.equal((await fetch(`${h.url}/health`)).status, 200, '/health is public')
+  t.equal((await fetch(`${h.url}/`)).status, 200, '/ is public')
+  t.equal((await fetch(`${h.url}/v1/models`)).status, 401, '/v1/models needs the key')
+  t.equal((await fetch(`${h.url}/nope`)).status, 404, 'an unknown URL is a 404, not a 401')
+  // A route added in the gateway's context without saying anything is protected.
+  const app = await buildServer({ apiKey: 'sk-default', cookies: [] }, { logger: false })
+  t.teardown(() => app.close())
+  app.get('/custom', async () => ({ ok: true }))
+  t.equal((await app.inject({ url: '/custom' })).statusCode, 401)
+  t.equal((await app.inject({ url: '/custom', headers: { authorization: 'Bearer sk-default' } })).statusCode, 200)
 })
 
 t.test('x-request-id is taken from the request and echoed', async (t) => {

@@ -10,6 +10,9 @@ import { credentialsOf, type IdentityPool, type Lease as PoolLease } from '../po
 import type { TokenService } from '../tokens.js'
 import type { Credentials } from '../upstream/protocol.js'
 
+/** Who a request runs as: the gateway's pool (server mode) or the caller's own credentials. */
+export type Caller = { kind: 'pool' } | { kind: 'client'; token: string | undefined; cookie: string | undefined }
+
 export interface CredentialLease {
   /** Pool identity id, or undefined for a client-mode caller. */
   readonly identityId: string | undefined
