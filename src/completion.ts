@@ -149,7 +149,8 @@ export class CompletionRunner {
   /**
    * Stream the completion on `res`. Failures before the first upstream frame throw (the caller
    * answers with an HTTP status); after it, `commit()` is called for the headers the response must
-   * carry, and failures become an error frame. Never throws after commit.
+   * carry, and failures become an error frame. Never throws after commit; whatever happens, the
+   * lease and the upstream body are given back.
    */
   async stream (req: CompletionRequest, res: ServerResponse, commit: () => HeaderValues, rec: CompletionRecord): Promise<void> {
     const started = this.d.now()
@@ -158,9 +159,11 @@ export class CompletionRunner {
     const t = this.transformer(req)
     const sse = new SseResponder(res, req.signal, this.d.keepAliveIntervalMs)
     let outcome: Outcome = { kind: 'neutral' }
+    let committed = false
     try {
       const w = new ChunkWriter(completionId(), Math.floor(started / 1000), req.model.requested, req.chat.includeUsage)
       sse.open(commit())
+      committed = true
       rec.ttftMs = this.d.now() - started
       let pending = w.role()
       await pump(opened, t, async (events) => {
@@ -176,6 +179,8 @@ export class CompletionRunner {
       rec.outcome = 'ok'
       outcome = { kind: 'success' }
     } catch (err) {
+      // Nothing was sent yet: the caller answers with a status (the lease and body are given back below).
+      if (!committed) throw err
       const reason = abortReason(req.signal)
       if (sse.gone || reason?.kind === 'client_closed') {
         rec.outcome = 'client_closed'

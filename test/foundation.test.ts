@@ -5,9 +5,13 @@
  * refused credentials, operator resets, client-mode tokens, and the event surface.
  */
 import { createHash } from 'node:crypto'
+import { IncomingMessage, ServerResponse } from 'node:http'
+import { Socket } from 'node:net'
 import t from 'tap'
 import { buildServer } from '../src/index.js'
+import { newRecord } from '../src/completion.js'
 import type { GatewayEventMap } from '../src/events.js'
+import { prepareChat } from '../src/openai/request.js'
 import { defaultAnswer } from '../src/simulator/index.js'
 import { harness, postJson, sseData, startSim, type Harness } from './helpers/setup.js'
 
@@ -187,4 +191,57 @@ t.test('events: chats, failovers and completions are published per app instance'
   t.equal(done.length, 1)
   t.match(done[0]!.e, { status: 200, outcome: 'ok', attempts: 2, chatId: chats[1].chatId })
   t.same(leak, [], 'another gateway instance sees none of these events')
+})
+
+t.test('a throw between opening the turn and streaming releases the lease (a trial too) and the upstream body', async (t) => {
+  let clock = Date.now()
+  const now = () => clock
+  const h = await harness(t, { sim: { demoAccounts: 1, now }, gateway: { now, maxRetries: 0 } })
+  const email = h.sim.accounts[0]!.email
+  for (let k = 0; k < 3; k++) {
+    h.sim.queue(email, { fail: { status: 500 } })
+    await (await complete(h)).arrayBuffer()
+  }
+  clock += 2 * 60_000 + 1_000 // past the cooldown: the next lease is the half-open trial
+  const pool = h.app.qwenPool
+  const identity = pool.identities[0]!
+  const model = await h.app.qwenModels.resolve('qwen3-max')
+  const req = { caller: { kind: 'pool' as const }, model, chat: prepareChat(body({ stream: true }) as any), thinking: false, requestId: 'req_test', signal: new AbortController().signal }
+  const res = new ServerResponse(new IncomingMessage(new Socket()))
+  h.sim.clearLog()
+  await t.rejects(h.app.qwenCompletions.runner.stream(req, res, () => { throw new Error('commit failed') }, newRecord()), /commit failed/)
+  t.equal(pool.inFlightOf(identity), 0, 'the lease was released')
+  t.equal(pool.health(identity).trialInFlight, false, 'the trial is over, so the identity can be tried again')
+  t.equal(h.sim.log().filter((e) => e.path === COMPLETIONS).length, 1)
+  const ok = await complete(h)
+  t.equal(ok.status, 200, 'the identity takes its next trial')
+})
+
+t.test('state writes: successes on healthy accounts and neutral outcomes write nothing; refresh failures are saved', async (t) => {
+  const saves: string[] = []
+  const file = { load: async () => undefined, save: async (text: string) => { saves.push(text) } }
+  const sim = await startSim(t, { demoAccounts: 2 })
+  const h = await harness(t, { simulator: sim, gateway: { stateFile: file, stateDebounceMs: 5 } })
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  const before = saves.length
+  for (let k = 0; k < 10; k++) await (await complete(h)).arrayBuffer()
+  // Client disconnects: neutral outcomes.
+  for (let k = 0; k < 3; k++) {
+    const ac = new AbortController()
+    sim.queue(sim.accounts[k % 2]!.email, { frameDelayMs: 50 })
+    const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body({ stream: true })), signal: ac.signal })
+    ac.abort()
+    await r.body?.cancel().catch(() => {})
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(saves.length, before, 'no state write for successes on healthy accounts or for neutral outcomes')
+  sim.expireSession(sim.accounts[0]!.email)
+  const r = await postJson(`${h.url}/refresh-token`, {})
+  t.equal(r.status, 200)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(saves.length > before, 'a refresh failure is saved')
+  const doc = JSON.parse(saves[saves.length - 1]!)
+  const saved = doc.identities[idOf(sim.accounts[0]!.id)]
+  t.equal(saved.authRefused, true, 'the refused credential is in the saved state')
+  t.match(saved.lastError, /auth|token|expired|session/i)
 })

@@ -75,8 +75,9 @@ export class SseResponder {
     if (!this.res.writableEnded && !this.res.destroyed) this.res.write(errorFrame(error) + DONE)
   }
 
-  /** Stop the keep-alive clock and end the response. */
+  /** Stop the keep-alive clock and end the response (if it was opened: otherwise the caller answers). */
   end (): void {
+    if (this.timer === undefined) return
     clearTimeout(this.timer)
     if (!this.res.writableEnded) this.res.end()
   }
