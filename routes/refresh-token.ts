@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { GatewayError, UpstreamError } from '../src/errors.js'
 import { formatRemaining } from '../src/jwt.js'
 import { ErrorResponses, RefreshResponseSchema } from '../src/schemas.js'
+import { tokenStatus } from '../src/pool-view.js'
 
 const BodySchema = Type.Object({
   identity: Type.Optional(Type.String()),
@@ -43,7 +44,7 @@ const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
     }
     const ok = results.filter((r) => r.success).length
     if (ok === 0) throw new UpstreamError('auth_failed', `Token refresh failed: ${results.map((r) => `${r.identity}: ${r.error}`).join('; ')}`)
-    const token = pool.tokenStatus()
+    const token = tokenStatus(pool, cfg.now())
     return {
       success: ok === results.length,
       message: ok === results.length ? 'Token refresh succeeded' : `Token refresh succeeded for ${ok} of ${results.length} identities`,

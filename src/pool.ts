@@ -41,8 +41,6 @@ export interface Identity {
 /** One identity handed out for one upstream attempt. */
 export interface Lease { identity: Identity; trial: boolean }
 
-export interface PoolCounts { total: number; healthy: number; degraded: number; down: number; initialized: boolean }
-
 /** Counters for the metrics a later release exposes. */
 export interface PoolCounters {
   acquired: number
@@ -54,29 +52,6 @@ export interface PoolCounters {
   transitions: number
   refreshes: number
   refreshFailures: number
-}
-
-export interface TokenStatus { valid: boolean; expired: boolean; remainingTime: number; needsRefresh: boolean; reason: string }
-
-/** Public view of one identity (/health with the API key). No secrets. */
-export interface IdentityView {
-  id: string
-  label: string
-  kind: IdentityKind
-  state: IdentityState
-  available: boolean
-  /** Why it cannot serve now, or null. */
-  blockedBy: 'rate_limited' | 'challenge' | 'auth_refused' | 'breaker' | 'no_token' | null
-  failures: number
-  inFlight: number
-  tokenExpiresAt: string | null
-  cooldownUntil: string | null
-  rateLimitedUntil: string | null
-  challengedUntil: string | null
-  proxy: boolean
-  lastError: string | null
-  lastErrorAt: string | null
-  lastSuccess: string | null
 }
 
 /** Tokens closer than this to expiry are refreshed. */
@@ -364,20 +339,6 @@ export class IdentityPool {
     this.changed()
   }
 
-  counts (): PoolCounts {
-    let healthy = 0
-    let degraded = 0
-    let down = 0
-    for (const i of this.identities) {
-      const h = this.store.health(i.id)
-      if (h.state === 'down') down++
-      // A refused credential is not healthy (the original project marked invalid cookies degraded).
-      else if (h.state === 'degraded' || h.authRefused) degraded++
-      else healthy++
-    }
-    return { total: this.identities.length, healthy, degraded, down, initialized: this.initialized }
-  }
-
   /** Identities that can refresh and whose token is missing or expires within the margin. */
   needingRefresh (): Identity[] {
     const limit = this.now() + REFRESH_MARGIN_MS
@@ -389,46 +350,4 @@ export class IdentityPool {
     return i.canRefresh && !this.tokenValid(i, this.now() + 60_000)
   }
 
-  /** The token that expires first, described for /health. */
-  tokenStatus (): TokenStatus {
-    const now = this.now()
-    let first: Identity | undefined
-    for (const i of this.identities) {
-      if (i.token === undefined) continue
-      if (!first || (i.expiresAt ?? 0) < (first.expiresAt ?? 0)) first = i
-    }
-    if (!first) return { valid: false, expired: true, remainingTime: 0, needsRefresh: true, reason: 'No token found' }
-    const remaining = Math.max(0, (first.expiresAt ?? 0) - now)
-    if (remaining === 0) return { valid: false, expired: true, remainingTime: 0, needsRefresh: true, reason: 'Token has expired' }
-    if (remaining < REFRESH_MARGIN_MS) return { valid: true, expired: false, remainingTime: remaining, needsRefresh: true, reason: 'Token expires within 24 hours' }
-    return { valid: true, expired: false, remainingTime: remaining, needsRefresh: false, reason: 'Token is still valid' }
-  }
-
-  view (): IdentityView[] {
-    const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString())
-    const now = this.now()
-    const future = (t: number | undefined) => (t !== undefined && t > now ? iso(t) : null)
-    return this.identities.map((i) => {
-      const h = this.store.health(i.id)
-      const e = this.eligibility(i)
-      return {
-        id: i.id,
-        label: i.label,
-        kind: i.kind,
-        state: h.state,
-        available: isAvailable(e),
-        blockedBy: e.kind === 'blocked' ? e.reason : null,
-        failures: h.failures,
-        inFlight: this.inFlightOf(i),
-        tokenExpiresAt: iso(i.expiresAt),
-        cooldownUntil: future(h.cooldownUntil),
-        rateLimitedUntil: future(h.rateLimitedUntil),
-        challengedUntil: future(h.challengedUntil),
-        proxy: i.proxyUrl !== undefined,
-        lastError: h.lastError ?? null,
-        lastErrorAt: iso(h.lastErrorAt),
-        lastSuccess: iso(h.lastSuccess),
-      }
-    })
-  }
 }

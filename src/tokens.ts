@@ -9,6 +9,7 @@ import type { Identity, IdentityPool } from './pool.js'
 import { UpstreamError } from './errors.js'
 import type { GatewayEvents } from './events.js'
 import { transportError, type UpstreamClient } from './upstream/client.js'
+import { poolCounts } from './pool-view.js'
 
 export interface RefreshResult {
   identity: string
@@ -101,7 +102,7 @@ export class TokenService {
     this.init ??= (async () => {
       await mapLimit(this.pool.needingRefresh(), this.opts.concurrency, (i) => this.refresh(i))
       this.pool.initialized = true
-      const c = this.pool.counts()
+      const c = poolCounts(this.pool)
       this.opts.log.info({ ...c }, 'identity pool initialized')
     })()
     return this.init

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { UpstreamError } from '../src/errors.js'
 import { IdentityPool, makeIdentity, splitAccount, splitProxy, type Identity } from '../src/pool.js'
+import { identityViews, poolCounts, tokenStatus } from '../src/pool-view.js'
 
 function jwt (id: string, expSeconds: number): string {
   const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
@@ -80,7 +81,7 @@ t.test('full breaker cycle: degraded, half-open trial, doubled cooldown, recover
   t.equal(pool.health(a).cooldownUntil, clock.now + 120_000)
   t.equal(logs.filter((l) => l.startsWith('identity state changed')).length, 1, 'the transition is logged once')
   t.match(logs[logs.length - 1], /"to":"degraded"/)
-  t.same(pool.counts(), { total: 2, healthy: 1, degraded: 1, down: 0, initialized: false })
+  t.same(poolCounts(pool), { total: 2, healthy: 1, degraded: 1, down: 0, initialized: false })
 
   for (let k = 0; k < 4; k++) t.equal(pool.acquire().identity, b, 'cooling identities are skipped')
   t.throws(() => pool.acquire(new Set([b.id])), UpstreamError, 'nothing eligible but the cooling one')
@@ -218,15 +219,15 @@ t.test('an identity without any credential is never chosen; neutral outcomes cha
 
 t.test('token status and refresh needs', async (t) => {
   const { pool, clock, ids } = setup(1)
-  t.same(pool.tokenStatus().reason, 'Token is still valid')
+  t.same(tokenStatus(pool, clock.now).reason, 'Token is still valid')
   clock.now = ids[0]!.expiresAt! - 3_600_000
-  t.equal(pool.tokenStatus().reason, 'Token expires within 24 hours')
+  t.equal(tokenStatus(pool, clock.now).reason, 'Token expires within 24 hours')
   t.equal(pool.needingRefresh().length, 0, 'a token-only identity cannot refresh')
   clock.now = ids[0]!.expiresAt! + 1
-  t.equal(pool.tokenStatus().reason, 'Token has expired')
+  t.equal(tokenStatus(pool, clock.now).reason, 'Token has expired')
   const c = makeIdentity({ cookie: 'token=x' })
   const p2 = new IdentityPool([c], { now: () => 0 })
   t.same(p2.needingRefresh(), [c])
   t.equal(p2.needsTokenNow(c), true)
-  t.equal(p2.view()[0]!.kind, 'cookie')
+  t.equal(identityViews(p2, 0)[0]!.kind, 'cookie')
 })
