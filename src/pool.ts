@@ -16,6 +16,7 @@ import type { Credentials } from './upstream/protocol.js'
 import { tokenFromCookie } from './upstream/protocol.js'
 
 export { DEFAULT_POLICY, type IdentityState, type Outcome, type PoolPolicy }
+export { splitAccount, splitProxy } from './entries.js'
 export type IdentityKind = 'cookie' | 'token' | 'account'
 
 /** One configured upstream account: who it is and how to get its token. Its health lives in the store. */
@@ -94,22 +95,6 @@ export function makeIdentity (spec: IdentitySpec): Identity {
     expiresAt: token ? info?.expiresAt : undefined,
     canRefresh: cookie !== undefined || (email !== undefined && password !== undefined),
   }
-}
-
-/**
- * An entry may name its own outbound proxy: `<cookie or email:password>@proxy=http://host:port`.
- * Returns the entry without the suffix and the proxy URL.
- */
-export function splitProxy (entry: string): { value: string; proxyUrl?: string } {
-  const m = /^(.*?)\s*@proxy=(https?:\/\/\S+)\s*$/s.exec(entry)
-  return m ? { value: m[1]!.trim(), proxyUrl: m[2]! } : { value: entry.trim() }
-}
-
-/** `email:password` (the password may contain `:`). */
-export function splitAccount (entry: string): { email: string; password: string } | undefined {
-  const k = entry.indexOf(':')
-  if (k <= 0 || k === entry.length - 1) return undefined
-  return { email: entry.slice(0, k).trim(), password: entry.slice(k + 1) }
 }
 
 export function credentialsOf (i: Identity): Credentials {
