@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { IdentityPool, makeIdentity, splitProxy, type Identity } from '../src/pool.js'
-import { StatePersister, TokenCipher, restorePool, serializePool } from '../src/state.js'
+import { StateKeys, StatePersister, restorePool, serializePool } from '../src/state.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,20 +54,29 @@ export default fp(async (fastify) => {
 
   const file = cfg.stateFile
   if (file) {
-    const cipher = cfg.stateSecret ? new TokenCipher(cfg.stateSecret) : undefined
+    let keys: StateKeys | undefined
+    let rewrite = false
     try {
       const text = await file.load()
       if (text !== undefined) {
-        const r = restorePool(pool, text, cipher)
-        fastify.log.info({ identities: r.identities, tokens: r.tokens }, 'identity pool state restored')
+        const r = restorePool(pool, text, cfg.stateSecret)
+        keys = r.keys
+        rewrite = r.migrated || r.cookieChanged.length > 0
+        for (const label of r.cookieChanged) {
+          fastify.log.info({ identity: label }, 'the cookie changed since the state was saved: challenge cooldown cleared, saved token not used')
+        }
+        fastify.log.info({ identities: r.identities, tokens: r.tokens, ...(r.migrated ? { migrated: true } : {}) }, 'identity pool state restored')
       }
     } catch (err) {
       fastify.log.warn({ err: (err as Error).message }, 'identity pool state not restored')
     }
-    persister = new StatePersister(file, () => serializePool(pool, cipher, cfg.now()), cfg.stateDebounceMs, (err) => {
+    const k = keys ?? new StateKeys(cfg.stateSecret)
+    persister = new StatePersister(file, () => serializePool(pool, k, cfg.now()), cfg.stateDebounceMs, (err) => {
       fastify.log.warn({ err: (err as Error).message }, 'identity pool state could not be saved')
     })
     const p = persister
+    // An old format (or a cookie that changed) is written again at once, not at the next change.
+    if (rewrite) await p.flush(true)
     fastify.addHook('onClose', async () => { await p.flush(true) })
   }
   fastify.decorate('qwenPool', pool)

@@ -1,13 +1,14 @@
 /**
  * Pool state that survives a restart: health states, cooldown deadlines, counters, token expiries,
- * and tokens only when encrypted with a key from `STATE_SECRET`. Never a cookie or a password.
+ * a keyed hash of each cookie (to notice a changed one), and tokens only when encrypted with a key
+ * from `STATE_SECRET` and the file's random salt. Never a cookie or a password.
  *
  * The plugin gets a {@link StateFile}; `src/server.ts` gives it a {@link JsonStateFile}.
  */
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID, scryptSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID, scryptSync } from 'node:crypto'
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { newHealth, type HealthRecord, type IdentityState } from './health.js'
+import { clearCooldowns, newHealth, type HealthRecord, type IdentityState } from './health.js'
 import type { IdentityPool } from './pool.js'
 
 export interface StateFile {
@@ -42,32 +43,66 @@ export class JsonStateFile implements StateFile {
   }
 }
 
-/** AES-256-GCM with a key derived from the secret. */
+/** The salt version-1 files used for every file (a fixed string): read once, then rewritten. */
+const LEGACY_SALT = 'qwen-gateway state v1'
+const TAG_BYTES = 16
+const IV_BYTES = 12
+const SALT_BYTES = 16
+
+/**
+ * AES-256-GCM with a key derived (scrypt) from the secret and the file's salt. A sealed value is
+ * `iv.tag.body` (base64url); the tag must be the full 16 bytes. `aad` (the identity id) binds a
+ * sealed token to its identity: sealed for one, it does not open for another.
+ */
 export class TokenCipher {
   private readonly key: Buffer
 
-  constructor (secret: string) {
-    this.key = scryptSync(secret, 'qwen-gateway state v1', 32)
+  constructor (secret: string, salt: Buffer | string) {
+    this.key = scryptSync(secret, salt, 32)
   }
 
-  encrypt (plain: string): string {
-    const iv = randomBytes(12)
-    const c = createCipheriv('aes-256-gcm', this.key, iv)
+  encrypt (plain: string, aad?: string): string {
+    const iv = randomBytes(IV_BYTES)
+    const c = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES })
+    if (aad !== undefined) c.setAAD(Buffer.from(aad, 'utf8'))
     const body = Buffer.concat([c.update(plain, 'utf8'), c.final()])
     return [iv, c.getAuthTag(), body].map((b) => b.toString('base64url')).join('.')
   }
 
-  /** The plain text, or undefined when the value was not sealed with this key. */
-  decrypt (sealed: string): string | undefined {
-    const [iv, tag, body] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'))
-    if (!iv || !tag || !body) return undefined
+  /** The plain text, or undefined when the value was not sealed with this key (and this `aad`). */
+  decrypt (sealed: string, aad?: string): string | undefined {
+    const parts = sealed.split('.')
+    if (parts.length !== 3) return undefined
+    const [iv, tag, body] = parts.map((p) => Buffer.from(p, 'base64url')) as [Buffer, Buffer, Buffer]
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) return undefined
     try {
-      const d = createDecipheriv('aes-256-gcm', this.key, iv)
+      const d = createDecipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES })
+      if (aad !== undefined) d.setAAD(Buffer.from(aad, 'utf8'))
       d.setAuthTag(tag)
       return Buffer.concat([d.update(body), d.final()]).toString('utf8')
     } catch {
       return undefined
     }
+  }
+}
+
+/**
+ * What one state file is written with: its random salt, the token cipher derived from it and
+ * `STATE_SECRET` (none without a secret), and the keyed hash that notices a changed cookie.
+ */
+export class StateKeys {
+  readonly salt: Buffer
+  readonly cipher: TokenCipher | undefined
+
+  /** A fresh random salt unless the file's own is given. */
+  constructor (secret: string | undefined, salt: Buffer = randomBytes(SALT_BYTES)) {
+    this.salt = salt
+    this.cipher = secret ? new TokenCipher(secret, salt) : undefined
+  }
+
+  /** HMAC-SHA256 of the cookie keyed with the salt: tells a changed cookie apart, never reveals it. */
+  cookieHash (cookie: string): string {
+    return createHmac('sha256', this.salt).update(cookie, 'utf8').digest('base64url')
   }
 }
 
@@ -85,15 +120,19 @@ interface SavedIdentity {
   lastError?: string
   lastErrorAt?: number
   lastSuccess?: number
-  /** Sealed with the STATE_SECRET key. */
+  /** Keyed hash of the identity's cookie ({@link StateKeys.cookieHash}); version 2. */
+  cookieHash?: string
+  /** Sealed with the STATE_SECRET key (version 2: the file's salt, the identity id as associated data). */
   token?: string
 }
 
-interface SavedState { version: 1; savedAt: string; identities: Record<string, SavedIdentity> }
+/** Version 1 (read only): fixed salt, tokens not bound to their identity, no cookie hash. */
+interface SavedStateV1 { version: 1; savedAt: string; identities: Record<string, SavedIdentity> }
+interface SavedState { version: 2; savedAt: string; salt: string; identities: Record<string, SavedIdentity> }
 
 const STATES = new Set<IdentityState>(['healthy', 'degraded', 'down'])
 
-export function serializePool (pool: IdentityPool, cipher: TokenCipher | undefined, now: number): string {
+export function serializePool (pool: IdentityPool, keys: StateKeys, now: number): string {
   const identities: Record<string, SavedIdentity> = {}
   for (const i of pool.identities) {
     const h = pool.health(i)
@@ -106,10 +145,11 @@ export function serializePool (pool: IdentityPool, cipher: TokenCipher | undefin
     if (h.lastError !== undefined) s.lastError = h.lastError
     if (h.lastErrorAt !== undefined) s.lastErrorAt = h.lastErrorAt
     if (h.lastSuccess !== undefined) s.lastSuccess = h.lastSuccess
-    if (cipher && i.token !== undefined) s.token = cipher.encrypt(i.token)
+    if (i.cookie !== undefined) s.cookieHash = keys.cookieHash(i.cookie)
+    if (keys.cipher && i.token !== undefined) s.token = keys.cipher.encrypt(i.token, i.id)
     identities[i.id] = s
   }
-  const state: SavedState = { version: 1, savedAt: new Date(now).toISOString(), identities }
+  const state: SavedState = { version: 2, savedAt: new Date(now).toISOString(), salt: keys.salt.toString('base64url'), identities }
   return JSON.stringify(state, null, 2) + '\n'
 }
 
@@ -122,38 +162,69 @@ export class CorruptStateError extends Error {
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
 
+export interface RestoreResult {
+  /** Identities found in the file. */
+  identities: number
+  /** Sealed tokens restored. */
+  tokens: number
+  /** The file is in an old format: write it again now (it then holds a salt of its own and bound tokens). */
+  migrated: boolean
+  /** Labels of the identities whose cookie changed since the file was written (challenge cleared, token not used). */
+  cookieChanged: string[]
+  /** What to write the file with from now on: the file's own salt (version 2), or a fresh one. */
+  keys: StateKeys
+}
+
 /**
- * Apply saved state to the configured identities (matched by id). Returns how many identities and
- * tokens were restored. Throws CorruptStateError for a file that is not a state file.
+ * Apply saved state to the configured identities (matched by id). Throws CorruptStateError for a
+ * file that is not a state file.
+ *
+ * An identity whose cookie changed since the file was written (the operator passed the anti-bot
+ * check in a browser and pasted the new cookie) keeps its saved health but not its challenge
+ * cooldown nor its refused-credential flag, and its saved token is not used.
  */
-export function restorePool (pool: IdentityPool, text: string, cipher: TokenCipher | undefined): { identities: number; tokens: number } {
+export function restorePool (pool: IdentityPool, text: string, secret: string | undefined): RestoreResult {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (err) {
     throw new CorruptStateError((err as Error).message)
   }
-  const saved = parsed as Partial<SavedState>
-  if (!saved || typeof saved !== 'object' || saved.version !== 1 || !saved.identities || typeof saved.identities !== 'object') {
-    throw new CorruptStateError('not a version 1 state document')
+  const saved = parsed as Partial<SavedState> | Partial<SavedStateV1> | null
+  if (!saved || typeof saved !== 'object' || (saved.version !== 1 && saved.version !== 2) || !saved.identities || typeof saved.identities !== 'object') {
+    throw new CorruptStateError('not a version 1 or 2 state document')
   }
-  let identities = 0
-  let tokens = 0
+  let keys: StateKeys
+  let legacy: TokenCipher | undefined
+  if (saved.version === 2) {
+    const salt = typeof saved.salt === 'string' ? Buffer.from(saved.salt, 'base64url') : undefined
+    if (!salt || salt.length < SALT_BYTES) throw new CorruptStateError('no salt')
+    keys = new StateKeys(secret, salt)
+  } else {
+    keys = new StateKeys(secret)
+    legacy = secret ? new TokenCipher(secret, LEGACY_SALT) : undefined
+  }
+  const result: RestoreResult = { identities: 0, tokens: 0, migrated: saved.version === 1, cookieChanged: [], keys }
   for (const i of pool.identities) {
     const s = saved.identities[i.id] as Partial<SavedIdentity> | undefined
     if (!s || typeof s !== 'object') continue
-    identities++
-    pool.restore(i, restoreOne(s))
-    if (cipher && typeof s.token === 'string') {
-      const token = cipher.decrypt(s.token)
-      if (token !== undefined && i.token === undefined) {
-        i.token = token
-        i.expiresAt = num(s.expiresAt)
-        tokens++
-      }
+    result.identities++
+    const h = restoreOne(s)
+    const cookieChanged = i.cookie !== undefined && typeof s.cookieHash === 'string' && s.cookieHash !== keys.cookieHash(i.cookie)
+    if (cookieChanged) {
+      clearCooldowns(h, 'challenge')
+      result.cookieChanged.push(i.label)
+    }
+    pool.restore(i, h)
+    if (cookieChanged || typeof s.token !== 'string' || i.token !== undefined) continue
+    const token = legacy ? legacy.decrypt(s.token) : keys.cipher?.decrypt(s.token, i.id)
+    if (token !== undefined) {
+      i.token = token
+      i.expiresAt = num(s.expiresAt)
+      result.tokens++
     }
   }
-  return { identities, tokens }
+  return result
 }
 
 function restoreOne (s: Partial<SavedIdentity>): HealthRecord {

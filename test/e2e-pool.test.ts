@@ -346,7 +346,7 @@ t.test('pool state survives a restart', async (t) => {
 
   const saved = await readFile(path, 'utf8')
   const doc = JSON.parse(saved)
-  t.equal(doc.version, 1)
+  t.equal(doc.version, 2)
   t.equal(doc.identities[idOf(a!.id)].state, 'degraded')
   for (const x of [a!, b!]) {
     t.notOk(saved.includes(x.cookie), 'no cookie in the state file')
@@ -373,7 +373,7 @@ t.test('pool state survives a restart', async (t) => {
   t.same(sim.log().filter((e) => e.path.startsWith(AUTHS)), [], 'the restored token served it')
   await h2.app.close()
   t.ok((await stat(`${path}.bak`)).isFile(), 'the previous version is kept as .bak')
-  t.equal(JSON.parse(await readFile(`${path}.bak`, 'utf8')).version, 1)
+  t.equal(JSON.parse(await readFile(`${path}.bak`, 'utf8')).version, 2)
 
   // Without the secret the sealed tokens cannot be used: tokens are fetched at start, states still restored.
   sim.clearLog()
