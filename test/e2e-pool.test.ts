@@ -400,7 +400,7 @@ t.test('a corrupt state file is ignored and rewritten', async (t) => {
   t.same((await health(h)).identityPool, { total: 2, healthy: 2, degraded: 0, down: 0, initialized: true })
   await h.app.close()
   const doc = JSON.parse(await readFile(path, 'utf8'))
-  t.equal(doc.version, 1, 'rewritten as a valid state file')
+  t.equal(doc.version, 2, 'rewritten as a valid state file')
   t.equal(Object.keys(doc.identities).length, 2)
 })
 
