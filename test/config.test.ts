@@ -219,3 +219,27 @@ t.test('COOKIE in config.json is used like the env key (env wins)', async (t) =>
   t.same(loadConfig({ env: { COOKIE: 'token=env' }, readFile: file }).options.cookies, ['token=env'])
   t.same(loadConfig({ env: { COOKIE: '  ' }, readFile: files({ 'cookie.txt': 'token=txt' }) }).options.cookies, ['token=txt'], 'a blank COOKIE is unset')
 })
+
+t.test('config.json token write-back keeps the file mode and exactly one backup (defect 3)', async (t) => {
+  const { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { configTokenWriter } = await import('../src/server.js')
+  for (const mode of [0o600, 0o640]) {
+    const dir = mkdtempSync(join(tmpdir(), 'qg-cfg-'))
+    const path = join(dir, 'config.json')
+    writeFileSync(path, JSON.stringify({ API_KEY: 'k', QWEN_TOKEN: 'token-0' }))
+    chmodSync(path, mode)
+    writeFileSync(`${path}.backup.1700000000000`, '{"QWEN_TOKEN":"ancient"}')
+    writeFileSync(`${path}.tmp`, 'stale', { mode: 0o644 })
+    chmodSync(`${path}.tmp`, 0o644)
+    const write = configTokenWriter(path)
+    for (let i = 1; i <= 3; i++) await write({ identity: 'u-1', token: `token-${i}`, singleCookie: true })
+    t.same(JSON.parse(readFileSync(path, 'utf8')), { API_KEY: 'k', QWEN_TOKEN: 'token-3' })
+    t.equal(statSync(path).mode & 0o777, mode, `config.json keeps mode ${mode.toString(8)}`)
+    t.same(readdirSync(dir).filter((f) => f.startsWith('config.json.')), ['config.json.backup'], 'one backup, no timestamped ones, no temp file')
+    t.equal(JSON.parse(readFileSync(`${path}.backup`, 'utf8')).QWEN_TOKEN, 'token-2', 'the backup holds the previous version')
+    t.equal(statSync(`${path}.backup`).mode & 0o777, mode, 'the backup has the same mode')
+    t.notOk(existsSync(`${path}.tmp`))
+  }
+})
