@@ -1,15 +1,19 @@
 /**
  * Configuration for the standalone server: environment (and `.env`), then `config.json`, then
- * defaults, merged key by key. Cookies come from `COOKIE` when set, else `COOKIE_FILE`, else
- * `cookie.txt`. A bad value stops start-up with a message naming the key.
+ * defaults, merged key by key. Which key feeds which plugin option comes from the options schema
+ * (`env` metadata in `src/options.ts`); the keys here are the server's own settings. Cookies come
+ * from `COOKIE` when set, else `COOKIE_FILE`, else `cookie.txt`. A bad value stops start-up with a
+ * message naming the key.
  *
  * Pure: the caller passes the environment and a file reader, so nothing here touches `process`.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
-import { MAX_TIMER_MS, type AccountOption, type GatewayOptions } from './options.js'
-import { splitAccount, splitProxy } from './pool.js'
-import type { ThinkingOutput } from './openai/transform.js'
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
+import {
+  GatewayOptionsSchema, cleanCookie, cookieProblem, preview, schemaProblem, splitProxy,
+  type AccountOption, type GatewayOptions, type OptionSchema,
+} from './options.js'
+
+export { cleanCookie } from './options.js'
 
 export class ConfigError extends Error {
   constructor (readonly key: string, message: string) {
@@ -18,50 +22,54 @@ export class ConfigError extends Error {
   }
 }
 
-const Bool = Type.Boolean()
-const Int = (min: number) => Type.Integer({ minimum: min })
-/** Durations that become Node timers: setTimeout fires at once beyond 2^31-1 ms (~24.8 days). */
-const Ms = (min: number) => Type.Integer({ minimum: min, maximum: MAX_TIMER_MS })
-const Str = Type.String()
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 
-/** Every key, as documented in `.env.example` and the README. */
-export const ConfigSchema = Type.Object({
-  API_KEY: Type.Optional(Str),
-  API_KEY_FILE: Type.Optional(Str),
-  QWEN_TOKEN: Type.Optional(Str),
-  COOKIE: Type.Optional(Str),
-  COOKIE_FILE: Type.Optional(Str),
-  ACCOUNTS: Type.Optional(Str),
-  ACCOUNTS_FILE: Type.Optional(Str),
-  STATE_FILE: Type.Optional(Str),
-  STATE_SECRET: Type.Optional(Str),
-  BREAKER_DEGRADED_COOLDOWN_MS: Type.Optional(Int(1)),
-  BREAKER_DOWN_COOLDOWN_MS: Type.Optional(Int(1)),
-  BREAKER_MAX_COOLDOWN_MS: Type.Optional(Int(1)),
-  SERVER_MODE: Type.Optional(Bool),
-  DEBUG_MODE: Type.Optional(Bool),
-  LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
-  PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-  SERVER_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-  HOST: Type.Optional(Str),
-  VISION_FALLBACK_MODEL: Type.Optional(Str),
-  AUTO_REFRESH_TOKEN: Type.Optional(Bool),
-  TOKEN_REFRESH_INTERVAL_HOURS: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 3_600_000) })),
-  QWEN_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
-  THINKING_OUTPUT: Type.Optional(Type.Union([Type.Literal('reasoning_content'), Type.Literal('think_tags'), Type.Literal('hidden')])),
-  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Optional(Ms(1)),
-  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Type.Optional(Ms(1)),
-  UPSTREAM_IDLE_TIMEOUT_MS: Type.Optional(Ms(1)),
-  REQUEST_TIMEOUT_MS: Type.Optional(Ms(1)),
-  KEEPALIVE_INTERVAL_MS: Type.Optional(Ms(100)),
-  PROXY_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
-  MODEL_ALIASES: Type.Optional(Type.Record(Type.String(), Type.String())),
-  BODY_LIMIT_BYTES: Type.Optional(Int(1024)),
-  CORS_ORIGINS: Type.Optional(Str),
-  MODELS_CACHE_TTL_MS: Type.Optional(Int(0)),
-  MAX_RETRIES: Type.Optional(Int(0)),
+/** Keys of the standalone server that are not plugin options. */
+export const ServerConfigSchema = Type.Object({
+  PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 8000 })),
+  SERVER_PORT: Type.Optional(Port),
+  HOST: Type.Optional(Type.String({ default: '0.0.0.0' })),
+  LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' })),
+  API_KEY_FILE: Type.Optional(Type.String()),
+  COOKIE_FILE: Type.Optional(Type.String()),
+  ACCOUNTS_FILE: Type.Optional(Type.String()),
+  STATE_FILE: Type.Optional(Type.String({ default: 'data/state.json' })),
 })
-export type ConfigValues = Static<typeof ConfigSchema>
+
+type ServerConfigValues = Static<typeof ServerConfigSchema>
+const SERVER_DEFAULTS = {
+  PORT: ServerConfigSchema.properties.PORT.default as number,
+  HOST: ServerConfigSchema.properties.HOST.default as string,
+  LOG_LEVEL: ServerConfigSchema.properties.LOG_LEVEL.default as string,
+  STATE_FILE: ServerConfigSchema.properties.STATE_FILE.default as string,
+} as const
+
+/** One configuration key that feeds a plugin option (or a field of one, e.g. `poolPolicy.downCooldownMs`). */
+export interface EnvBinding {
+  key: string
+  path: readonly string[]
+  schema: OptionSchema & { default?: unknown }
+}
+
+/** Every `env` key of the options schema, with the option it sets (nested objects are walked). */
+function bindings (schema: TObject, path: readonly string[] = []): EnvBinding[] {
+  const out: EnvBinding[] = []
+  for (const [name, prop] of Object.entries(schema.properties) as Array<[string, OptionSchema]>) {
+    if (prop.env) out.push({ key: prop.env, path: [...path, name], schema: prop })
+    else if (prop.type === 'object' && (prop as TObject).properties) out.push(...bindings(prop as TObject, [...path, name]))
+  }
+  return out
+}
+export const ENV_BINDINGS: readonly EnvBinding[] = Object.freeze(bindings(GatewayOptionsSchema))
+
+/**
+ * Every configuration key with the schema of its value, as documented in `.env.example` and the
+ * README: the server's own keys and the options' `env` keys.
+ */
+export const ConfigSchema: TObject = Type.Object({
+  ...ServerConfigSchema.properties,
+  ...Object.fromEntries(ENV_BINDINGS.map((b) => [b.key, Type.Optional(b.schema)])),
+})
 
 export interface ConfigSources {
   /** Environment variables (with `.env` already merged under them by the caller). */
@@ -91,8 +99,17 @@ const TRUE = new Set(['true', '1', 'yes'])
 const FALSE = new Set(['false', '0', 'no'])
 
 /** Convert one raw value (an env string or a config.json value) to what the schema wants. */
-function coerce (key: string, schema: TSchema, raw: unknown): unknown {
-  const type = (schema as { type?: string }).type
+function coerce (key: string, schema: OptionSchema, raw: unknown): unknown {
+  switch (schema.envFormat) {
+    case 'cookies': return Array.isArray(raw) ? cleanCookieList(key, raw.map(String)) : parseCookies(String(raw), key)
+    case 'accounts': return parseAccounts(key, Array.isArray(raw) ? raw.map(String).join('\n') : String(raw))
+    case 'origins': {
+      if (Array.isArray(raw)) return raw
+      const s = String(raw).trim()
+      return s === '*' ? '*' : s.split(',').map((o) => o.trim()).filter(Boolean)
+    }
+  }
+  const type = schema.type
   if (type === 'boolean') {
     if (typeof raw === 'boolean') return raw
     const s = String(raw).trim().toLowerCase()
@@ -118,6 +135,21 @@ function coerce (key: string, schema: TSchema, raw: unknown): unknown {
   return typeof raw === 'string' ? raw.trim() : raw
 }
 
+/** Coerce and validate one key's raw value. */
+function read (key: string, schema: OptionSchema, raw: unknown): unknown {
+  const value = coerce(key, schema, raw)
+  const problem = schemaProblem(schema, value)
+  if (problem) throw new ConfigError(key, schema.secret ? problem.message : `${problem.message} (got ${preview(value)})`)
+  return value
+}
+
+/** `email:password` (the password may contain `:`). */
+function splitAccount (entry: string): { email: string; password: string } | undefined {
+  const k = entry.indexOf(':')
+  if (k <= 0 || k === entry.length - 1) return undefined
+  return { email: entry.slice(0, k).trim(), password: entry.slice(k + 1) }
+}
+
 /**
  * Sign-in accounts, `email:password` entries separated by `|||` or newlines (`#` comments), each
  * optionally ending in `@proxy=<url>`.
@@ -136,27 +168,28 @@ export function parseAccounts (key: string, text: string): AccountOption[] {
 /**
  * Split a cookie list: on `|||`, on newlines, and on the two characters `\n` (a common way of
  * writing newlines in one-line env files). Blank entries and `#` comments are dropped, and paste
- * damage is cleaned: surrounding quotes, a leading `Cookie:`, stray whitespace.
+ * damage is cleaned (`cleanCookie`): quotes (also when a newline inside them split the value),
+ * a leading `Cookie:`, stray whitespace; non-ASCII characters are percent-encoded. An entry with a
+ * control character stops start-up: `ConfigError` naming `key` and the entry's position.
  */
-export function parseCookies (text: string): string[] {
-  return entries(text, /\|\|\||\n|\\n/).map(cleanCookie).filter((c) => c.length > 0)
+export function parseCookies (text: string, key = 'COOKIE'): string[] {
+  return cleanCookieList(key, entries(text, /\|\|\||\n|\\n/))
+}
+
+function cleanCookieList (key: string, list: string[]): string[] {
+  const out: string[] = []
+  list.forEach((raw, i) => {
+    const c = cleanCookie(raw)
+    const problem = cookieProblem(c)
+    if (problem) throw new ConfigError(key, `cookie entry ${i + 1} ${problem}`)
+    if (c) out.push(c)
+  })
+  return out
 }
 
 /** A list of entries: split, trimmed, blank entries and `#` comments dropped. */
 function entries (text: string, separators: RegExp): string[] {
   return text.replace(/\r/g, '').split(separators).map((e) => e.trim()).filter((e) => e.length > 0 && !e.startsWith('#'))
-}
-
-export function cleanCookie (raw: string): string {
-  const { value, proxyUrl } = splitProxy(raw)
-  const suffix = proxyUrl ? ` @proxy=${proxyUrl}` : ''
-  let c = value.trim()
-  for (let i = 0; i < 2; i++) {
-    if (c.length >= 2 && ((c.startsWith('"') && c.endsWith('"')) || (c.startsWith("'") && c.endsWith("'")))) c = c.slice(1, -1).trim()
-    if (/^cookie\s*:/i.test(c)) c = c.replace(/^cookie\s*:\s*/i, '')
-  }
-  c = c.replace(/\s*;\s*/g, '; ').replace(/;\s*$/, '').trim()
-  return c ? c + suffix : c
 }
 
 function readJson (sources: ConfigSources, path: string): Record<string, unknown> | undefined {
@@ -172,23 +205,37 @@ function readJson (sources: ConfigSources, path: string): Record<string, unknown
   return parsed as Record<string, unknown>
 }
 
+function setPath (target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let t = target
+  for (const p of path.slice(0, -1)) t = (t[p] ??= {}) as Record<string, unknown>
+  t[path[path.length - 1]!] = value
+}
+
 /** Merge env over config.json over defaults and validate every key. */
 export function loadConfig (sources: ConfigSources): LoadedConfig {
   const file = readJson(sources, 'config.json')
-  const values: Record<string, unknown> = {}
-  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+  /** The raw value of a key: a non-empty env value, else config.json's; `undefined` when neither. */
+  const raw = (key: string): unknown => {
     const envRaw = sources.env[key]
-    const raw = envRaw !== undefined && envRaw !== '' ? envRaw : file?.[key]
-    if (raw === undefined || raw === null || raw === '') continue
-    const value = coerce(key, schema, raw)
-    const inner = (schema as TSchema & { anyOf?: TSchema[] })
-    if (!Value.Check(inner, value)) {
-      const first = Value.Errors(inner, value).First()
-      throw new ConfigError(key, `${first?.message ?? 'invalid value'} (got ${JSON.stringify(value)})`)
-    }
-    values[key] = value
+    const r = envRaw !== undefined && envRaw !== '' ? envRaw : file?.[key]
+    return r === null || r === '' ? undefined : r
   }
-  const v = values as ConfigValues
+
+  const server: Record<string, unknown> = {}
+  for (const [key, schema] of Object.entries(ServerConfigSchema.properties) as Array<[string, TSchema]>) {
+    const r = raw(key)
+    if (r !== undefined) server[key] = read(key, schema, r)
+  }
+  const s = server as Partial<ServerConfigValues>
+
+  const options: Record<string, unknown> = {}
+  for (const b of ENV_BINDINGS) {
+    const r = raw(b.key)
+    // A blank COOKIE is unset (cookie files are read then), not an empty list.
+    if (r === undefined || (b.schema.envFormat === 'cookies' && typeof r === 'string' && r.trim() === '')) continue
+    const value = read(b.key, b.schema, r)
+    if (value !== '') setPath(options, b.path, value)
+  }
 
   const readSecret = (key: string, path: string | undefined): string | undefined => {
     if (!path) return undefined
@@ -196,67 +243,40 @@ export function loadConfig (sources: ConfigSources): LoadedConfig {
     if (text === undefined) throw new ConfigError(key, `file ${path} does not exist`)
     return text.trim()
   }
-  const apiKey = v.API_KEY ?? readSecret('API_KEY_FILE', v.API_KEY_FILE)
-
-  let cookies: string[] = []
+  // Secrets from files when their key is unset.
+  if (options.apiKey === undefined) {
+    const apiKey = readSecret('API_KEY_FILE', s.API_KEY_FILE)
+    if (apiKey) options.apiKey = apiKey
+  }
   let cookieSource: LoadedConfig['cookieSource'] = 'none'
-  if (sources.env.COOKIE !== undefined && sources.env.COOKIE.trim() !== '') {
-    cookies = parseCookies(sources.env.COOKIE)
+  if (options.cookies !== undefined) {
     cookieSource = 'COOKIE'
-  } else if (v.COOKIE_FILE) {
-    cookies = parseCookies(readSecret('COOKIE_FILE', v.COOKIE_FILE)!)
+  } else if (s.COOKIE_FILE) {
+    options.cookies = parseCookies(readSecret('COOKIE_FILE', s.COOKIE_FILE)!, 'COOKIE_FILE')
     cookieSource = 'COOKIE_FILE'
   } else {
     const text = sources.readFile('cookie.txt')
-    if (text !== undefined) {
-      cookies = parseCookies(text)
-      cookieSource = cookies.length > 0 ? 'cookie.txt' : 'none'
-    }
+    options.cookies = text === undefined ? [] : parseCookies(text, 'cookie.txt')
+    if ((options.cookies as string[]).length > 0) cookieSource = 'cookie.txt'
+  }
+  if (options.accounts === undefined) {
+    const key = s.ACCOUNTS_FILE ? 'ACCOUNTS_FILE' : 'accounts.txt'
+    const text = s.ACCOUNTS_FILE ? readSecret('ACCOUNTS_FILE', s.ACCOUNTS_FILE) : sources.readFile('accounts.txt')
+    const accounts = text ? parseAccounts(key, text) : []
+    if (accounts.length) options.accounts = accounts
+  } else if ((options.accounts as AccountOption[]).length === 0) {
+    delete options.accounts
   }
 
-  const accountsText = v.ACCOUNTS ?? readSecret('ACCOUNTS_FILE', v.ACCOUNTS_FILE) ?? sources.readFile('accounts.txt')
-  const accounts = accountsText ? parseAccounts(v.ACCOUNTS ? 'ACCOUNTS' : 'ACCOUNTS_FILE', accountsText) : []
-  const policy = {
-    ...(v.BREAKER_DEGRADED_COOLDOWN_MS !== undefined ? { degradedCooldownMs: v.BREAKER_DEGRADED_COOLDOWN_MS } : {}),
-    ...(v.BREAKER_DOWN_COOLDOWN_MS !== undefined ? { downCooldownMs: v.BREAKER_DOWN_COOLDOWN_MS } : {}),
-    ...(v.BREAKER_MAX_COOLDOWN_MS !== undefined ? { maxCooldownMs: v.BREAKER_MAX_COOLDOWN_MS } : {}),
-  }
-
-  const options: GatewayOptions = {
-    cookies,
-    ...(accounts.length ? { accounts } : {}),
-    ...(Object.keys(policy).length ? { poolPolicy: policy } : {}),
-    ...(v.STATE_SECRET ? { stateSecret: v.STATE_SECRET } : {}),
-    ...(apiKey ? { apiKey } : {}),
-    ...(v.QWEN_TOKEN ? { qwenToken: v.QWEN_TOKEN } : {}),
-    ...(v.SERVER_MODE !== undefined ? { serverMode: v.SERVER_MODE } : {}),
-    ...(v.DEBUG_MODE !== undefined ? { debugMode: v.DEBUG_MODE } : {}),
-    ...(v.QWEN_BASE_URL ? { qwenBaseUrl: v.QWEN_BASE_URL } : {}),
-    ...(v.VISION_FALLBACK_MODEL ? { visionFallbackModel: v.VISION_FALLBACK_MODEL } : {}),
-    ...(v.AUTO_REFRESH_TOKEN !== undefined ? { autoRefreshToken: v.AUTO_REFRESH_TOKEN } : {}),
-    ...(v.TOKEN_REFRESH_INTERVAL_HOURS !== undefined ? { tokenRefreshIntervalHours: v.TOKEN_REFRESH_INTERVAL_HOURS } : {}),
-    ...(v.THINKING_OUTPUT ? { thinkingOutput: v.THINKING_OUTPUT as ThinkingOutput } : {}),
-    ...(v.UPSTREAM_CONNECT_TIMEOUT_MS !== undefined ? { upstreamConnectTimeoutMs: v.UPSTREAM_CONNECT_TIMEOUT_MS } : {}),
-    ...(v.UPSTREAM_FIRST_BYTE_TIMEOUT_MS !== undefined ? { upstreamFirstByteTimeoutMs: v.UPSTREAM_FIRST_BYTE_TIMEOUT_MS } : {}),
-    ...(v.UPSTREAM_IDLE_TIMEOUT_MS !== undefined ? { upstreamIdleTimeoutMs: v.UPSTREAM_IDLE_TIMEOUT_MS } : {}),
-    ...(v.REQUEST_TIMEOUT_MS !== undefined ? { requestTimeoutMs: v.REQUEST_TIMEOUT_MS } : {}),
-    ...(v.KEEPALIVE_INTERVAL_MS !== undefined ? { keepAliveIntervalMs: v.KEEPALIVE_INTERVAL_MS } : {}),
-    ...(v.PROXY_URL ? { proxyUrl: v.PROXY_URL } : {}),
-    ...(v.MODEL_ALIASES ? { modelAliases: v.MODEL_ALIASES } : {}),
-    ...(v.BODY_LIMIT_BYTES !== undefined ? { bodyLimitBytes: v.BODY_LIMIT_BYTES } : {}),
-    ...(v.CORS_ORIGINS ? { corsOrigins: v.CORS_ORIGINS === '*' ? '*' : v.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
-    ...(v.MODELS_CACHE_TTL_MS !== undefined ? { modelsCacheTtlMs: v.MODELS_CACHE_TTL_MS } : {}),
-    ...(v.MAX_RETRIES !== undefined ? { maxRetries: v.MAX_RETRIES } : {}),
-  }
   // PORT > SERVER_PORT (env) > SERVER_PORT (config.json) > 8000: the merge above already put the
   // env's SERVER_PORT over the file's.
-  const port = v.PORT ?? v.SERVER_PORT ?? 8000
+  const port = s.PORT ?? s.SERVER_PORT ?? SERVER_DEFAULTS.PORT
   // An explicitly empty STATE_FILE turns persistence off.
-  const stateFile = sources.env.STATE_FILE === '' ? undefined : (v.STATE_FILE ?? 'data/state.json')
+  const stateFile = sources.env.STATE_FILE === '' ? undefined : (s.STATE_FILE ?? SERVER_DEFAULTS.STATE_FILE)
   return {
-    options,
+    options: options as GatewayOptions,
     stateFile,
-    server: { port, host: v.HOST ?? '0.0.0.0', logLevel: v.DEBUG_MODE ? 'debug' : (v.LOG_LEVEL ?? 'info') },
+    server: { port, host: s.HOST ?? SERVER_DEFAULTS.HOST, logLevel: options.debugMode ? 'debug' : (s.LOG_LEVEL ?? SERVER_DEFAULTS.LOG_LEVEL) },
     cookieSource,
     configFile: file !== undefined,
   }

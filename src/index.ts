@@ -17,6 +17,7 @@ const qwenGateway = fp<GatewayOptions>(async function qwenGateway (fastify, opts
 export default qwenGateway
 export { buildServer, qwenGatewayRoot, type BuildOptions } from './build.js'
 export type { GatewayOptions } from './options.js'
+export { OptionsError } from './options.js'
 export {
   AuthenticationError, GatewayError, InvalidRequestError, ModelNotFoundError, RouteNotFoundError,
   UnsupportedParameterError, UpstreamError, toOpenAIError,

@@ -1,14 +1,47 @@
 /**
- * The plugin's options (camelCase) and their defaults. The plugin never reads env or files: the
- * entry points (`src/server.ts`, `src/demo.ts`) build these from configuration.
+ * The plugin's options (camelCase): one TypeBox schema is the source of their type, their defaults,
+ * their validation at registration, and (through the `env` metadata) the environment / config.json
+ * keys the standalone server reads them from (`src/config.ts`). The README's configuration table is
+ * kept in step with it by a test. Adding an option means one entry here and one README row.
+ *
+ * The plugin never reads env or files: the entry points (`src/server.ts`, `src/demo.ts`) build the
+ * options from configuration.
  */
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import type { Dispatcher } from 'undici'
-import type { ThinkingOutput } from './openai/transform.js'
 import type { PoolPolicy } from './pool.js'
 import type { StateFile } from './state.js'
 
-/** A sign-in account (e-mail and password), optionally with its own proxy. */
-export interface AccountOption { email: string; password: string; proxyUrl?: string }
+/** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/** Keywords the options schema carries besides JSON Schema's. */
+export interface OptionMeta {
+  /** The environment (and config.json) key the standalone server reads this option from. */
+  env?: string
+  /**
+   * How that key's text becomes the value when the type alone does not say: `cookies` (a cookie
+   * list, see `parseCookies`), `accounts` (`email:password` entries), `origins` (`*` or a
+   * comma-separated list). Plain strings, numbers, booleans and JSON objects need none.
+   */
+  envFormat?: 'cookies' | 'accounts' | 'origins'
+  /** Embedders' values above `maximum` are lowered to it (durations that become timers); the env key refuses them. */
+  clamp?: boolean
+  /** Never echo the value in an error message. */
+  secret?: boolean
+  /** Unchecked by the schema (functions, objects with methods); only `typeof` is checked. */
+  runtime?: 'function' | 'object'
+}
+export type OptionSchema = TSchema & OptionMeta
+
+/** A plugin option has a wrong type or value; `option` names it (`keepAliveIntervalMs`, `cookies[1]`, …). */
+export class OptionsError extends Error {
+  constructor (readonly option: string, message: string) {
+    super(`Invalid option ${option}: ${message}`)
+    this.name = 'OptionsError'
+  }
+}
 
 /** What `onTokenRefreshed` is told. */
 export interface TokenRefreshedEvent {
@@ -18,124 +51,216 @@ export interface TokenRefreshedEvent {
   singleCookie: boolean
 }
 
-export interface GatewayOptions {
-  /** Gateway access key; empty or unset means open (server mode). */
-  apiKey?: string
-  /** Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. */
-  cookies?: string[]
-  /** Accounts that sign in with e-mail and password. */
-  accounts?: AccountOption[]
-  /** A token for the single configured cookie, or a token-only identity when there is no cookie. */
-  qwenToken?: string
-  /** `true`: the gateway's own identities serve every request. `false`: callers bring theirs. */
-  serverMode?: boolean
-  debugMode?: boolean
-  /** The upstream; the only switch between chat.qwen.ai and the simulator. */
-  qwenBaseUrl?: string
-  visionFallbackModel?: string
-  autoRefreshToken?: boolean
-  tokenRefreshIntervalHours?: number
-  thinkingOutput?: ThinkingOutput
-  upstreamConnectTimeoutMs?: number
-  upstreamFirstByteTimeoutMs?: number
-  upstreamIdleTimeoutMs?: number
-  /** Whole-request budget for one completion. */
-  requestTimeoutMs?: number
-  /** SSE comment sent after this much upstream silence, once the stream is committed. */
-  keepAliveIntervalMs?: number
-  /** Send all upstream traffic through this HTTP(S) proxy. */
-  proxyUrl?: string
-  /** Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`. */
-  modelAliases?: Record<string, string>
-  bodyLimitBytes?: number
-  /** Allowed CORS origins; `*` by default. */
-  corsOrigins?: string | string[]
-  modelsCacheTtlMs?: number
-  /** Cap on buffered upstream bytes (one SSE line, one JSON body, one aggregated answer). */
-  maxBufferBytes?: number
-  /** Retries on other identities before the first byte reaches the client. */
-  maxRetries?: number
-  /** Parallel token fetches at start-up. */
-  startupConcurrency?: number
-  /** Circuit-breaker thresholds and cooldowns. */
-  poolPolicy?: Partial<PoolPolicy>
-  /** Where pool state is saved across restarts (the plugin itself never touches files). */
-  stateFile?: StateFile
-  /** Key for sealing tokens in the saved state; without it tokens are not saved. */
-  stateSecret?: string
-  /** Debounce for state saves. */
-  stateDebounceMs?: number
-  /** Called after an identity's token was refreshed (the standalone server writes config.json). */
-  onTokenRefreshed?: (event: TokenRefreshedEvent) => void | Promise<void>
-  /** An undici dispatcher to use instead of the plugin's own Agent (it is not closed by the plugin). */
-  dispatcher?: Dispatcher
-  /** Clock for tokens, cooldowns and caches (tests). */
-  now?: () => number
-}
+const HTTP_URL = '^https?://\\S+$'
+/** Durations that become Node timers: setTimeout fires at once beyond 2^31-1 ms (~24.8 days). */
+const Ms = (minimum: number, meta: OptionMeta & { default?: number; description?: string }) =>
+  Type.Integer({ minimum, maximum: MAX_TIMER_MS, clamp: true, ...meta })
+/** Options the schema cannot describe (functions, objects with methods): listed, typed, unchecked. */
+const Opaque = <T>(runtime: 'function' | 'object', description: string) =>
+  Type.Unsafe<T>(Type.Any({ runtime, description }))
+
+export const AccountSchema = Type.Object({
+  email: Type.String({ minLength: 1 }),
+  password: Type.String({ minLength: 1 }),
+  proxyUrl: Type.Optional(Type.String({ pattern: HTTP_URL })),
+})
+/** A sign-in account (e-mail and password), optionally with its own proxy. */
+export type AccountOption = Static<typeof AccountSchema>
+
+/**
+ * Circuit-breaker thresholds and cooldowns. The defaults are the pool's own (`DEFAULT_POLICY` in
+ * `src/pool.ts`, kept equal by a test); they are documentation here, not filled in.
+ */
+const PoolPolicySchema = Type.Object({
+  degradeAfter: Type.Optional(Type.Integer({ minimum: 1, default: 3, description: 'Breaker failures until degraded' })),
+  downAfter: Type.Optional(Type.Integer({ minimum: 1, default: 5, description: 'Breaker failures until down' })),
+  degradedCooldownMs: Type.Optional(Type.Integer({ minimum: 1, default: 120_000, env: 'BREAKER_DEGRADED_COOLDOWN_MS', description: 'Cooldown of a degraded identity' })),
+  downCooldownMs: Type.Optional(Type.Integer({ minimum: 1, default: 300_000, env: 'BREAKER_DOWN_COOLDOWN_MS', description: 'Cooldown of a down identity' })),
+  maxCooldownMs: Type.Optional(Type.Integer({ minimum: 1, default: 3_600_000, env: 'BREAKER_MAX_COOLDOWN_MS', description: 'Cap for cooldowns that double after failed trials' })),
+  rateLimitBackoffMs: Type.Optional(Type.Integer({ minimum: 1, default: 60_000, description: 'First rate-limit cooldown when the upstream names no time' })),
+  challengeCooldownMs: Type.Optional(Type.Integer({ minimum: 1, default: 600_000, description: 'First anti-bot cooldown' })),
+})
+
+export const GatewayOptionsSchema = Type.Object({
+  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, description: 'Gateway access key; empty or unset means open (server mode).' })),
+  cookies: Type.Optional(Type.Array(Type.String(), {
+    env: 'COOKIE', envFormat: 'cookies', secret: true, default: [],
+    description: 'Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. Cleaned like COOKIE (quotes, `Cookie:`, non-ASCII percent-encoded); control characters are refused.',
+  })),
+  accounts: Type.Optional(Type.Array(AccountSchema, { env: 'ACCOUNTS', envFormat: 'accounts', secret: true, default: [], description: 'Accounts that sign in with e-mail and password.' })),
+  qwenToken: Type.Optional(Type.String({ env: 'QWEN_TOKEN', secret: true, description: 'A token for the single configured cookie, or a token-only identity when there is no cookie.' })),
+  serverMode: Type.Optional(Type.Boolean({ env: 'SERVER_MODE', default: true, description: "`true`: the gateway's own identities serve every request. `false`: callers bring theirs." })),
+  debugMode: Type.Optional(Type.Boolean({ env: 'DEBUG_MODE', default: false })),
+  qwenBaseUrl: Type.Optional(Type.String({ env: 'QWEN_BASE_URL', pattern: HTTP_URL, default: 'https://chat.qwen.ai', description: 'The upstream; the only switch between chat.qwen.ai and the simulator.' })),
+  visionFallbackModel: Type.Optional(Type.String({ env: 'VISION_FALLBACK_MODEL', default: 'qwen3-vl-plus' })),
+  autoRefreshToken: Type.Optional(Type.Boolean({ env: 'AUTO_REFRESH_TOKEN', default: true })),
+  tokenRefreshIntervalHours: Type.Optional(Type.Number({
+    env: 'TOKEN_REFRESH_INTERVAL_HOURS', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 3_600_000), clamp: true, default: 24,
+  })),
+  thinkingOutput: Type.Optional(Type.Union([Type.Literal('reasoning_content'), Type.Literal('think_tags'), Type.Literal('hidden')], {
+    env: 'THINKING_OUTPUT', default: 'reasoning_content',
+  })),
+  upstreamConnectTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_CONNECT_TIMEOUT_MS', default: 10_000 })),
+  upstreamFirstByteTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', default: 60_000 })),
+  upstreamIdleTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: 120_000, description: 'Longest silence between upstream frames.' })),
+  requestTimeoutMs: Type.Optional(Ms(1, { env: 'REQUEST_TIMEOUT_MS', default: 600_000, description: 'Whole-request budget for one completion.' })),
+  keepAliveIntervalMs: Type.Optional(Ms(100, { env: 'KEEPALIVE_INTERVAL_MS', default: 15_000, description: 'SSE comment sent after this much silence towards the client, once the stream is committed.' })),
+  proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
+  modelAliases: Type.Optional(Type.Record(Type.String(), Type.String(), {
+    env: 'MODEL_ALIASES', default: {}, description: 'Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`.',
+  })),
+  bodyLimitBytes: Type.Optional(Type.Integer({ env: 'BODY_LIMIT_BYTES', minimum: 1024, default: 20 * 1024 * 1024 })),
+  corsOrigins: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], {
+    env: 'CORS_ORIGINS', envFormat: 'origins', default: '*', description: 'Allowed CORS origins; `*` by default.',
+  })),
+  modelsCacheTtlMs: Type.Optional(Type.Integer({ env: 'MODELS_CACHE_TTL_MS', minimum: 0, default: 10 * 60_000 })),
+  maxBufferBytes: Type.Optional(Type.Integer({ minimum: 1, default: 8 * 1024 * 1024, description: 'Cap on buffered upstream bytes (one SSE line, one JSON body, one aggregated answer).' })),
+  maxRetries: Type.Optional(Type.Integer({ env: 'MAX_RETRIES', minimum: 0, default: 2, description: 'Retries on other identities before the first byte reaches the client.' })),
+  startupConcurrency: Type.Optional(Type.Integer({ minimum: 1, default: 4, description: 'Parallel token fetches at start-up.' })),
+  poolPolicy: Type.Optional(Type.Unsafe<Partial<PoolPolicy>>({ ...PoolPolicySchema, default: {} })),
+  stateFile: Type.Optional(Opaque<StateFile>('object', 'Where pool state is saved across restarts (the plugin itself never touches files); `{load, save}`.')),
+  stateSecret: Type.Optional(Type.String({ env: 'STATE_SECRET', secret: true, description: 'Key for sealing tokens in the saved state; without it tokens are not saved.' })),
+  stateDebounceMs: Type.Optional(Ms(0, { default: 1000, description: 'Debounce for state saves.' })),
+  onTokenRefreshed: Type.Optional(Opaque<(event: TokenRefreshedEvent) => void | Promise<void>>('function', "Called after an identity's token was refreshed (the standalone server writes config.json).")),
+  dispatcher: Type.Optional(Opaque<Dispatcher>('object', "An undici dispatcher to use instead of the plugin's own Agent (it is not closed by the plugin).")),
+  now: Type.Optional(Opaque<() => number>('function', 'Clock for tokens, cooldowns and caches (tests); `Date.now` by default.')),
+})
+
+export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
 type OptionalKeys = 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
 export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
-export const DEFAULTS = {
-  cookies: [] as string[],
-  accounts: [] as AccountOption[],
-  serverMode: true,
-  debugMode: false,
-  qwenBaseUrl: 'https://chat.qwen.ai',
-  visionFallbackModel: 'qwen3-vl-plus',
-  autoRefreshToken: true,
-  tokenRefreshIntervalHours: 24,
-  thinkingOutput: 'reasoning_content' as ThinkingOutput,
-  upstreamConnectTimeoutMs: 10_000,
-  upstreamFirstByteTimeoutMs: 60_000,
-  upstreamIdleTimeoutMs: 120_000,
-  requestTimeoutMs: 600_000,
-  keepAliveIntervalMs: 15_000,
-  modelAliases: {} as Record<string, string>,
-  bodyLimitBytes: 20 * 1024 * 1024,
-  corsOrigins: '*' as string | string[],
-  modelsCacheTtlMs: 10 * 60_000,
-  maxBufferBytes: 8 * 1024 * 1024,
-  maxRetries: 2,
-  startupConcurrency: 4,
-  poolPolicy: {} as Partial<PoolPolicy>,
-  stateDebounceMs: 1000,
-} as const
-
+type OptionKey = keyof GatewayOptions
+const PROPERTIES = GatewayOptionsSchema.properties as unknown as Record<OptionKey, OptionSchema & { default?: unknown }>
 /** Every option key: register() options also carry Fastify's own keys (prefix, …), which are not ours. */
-const OPTION_KEYS: ReadonlyArray<keyof GatewayOptions> = [
-  'apiKey', 'cookies', 'qwenToken', 'serverMode', 'debugMode', 'qwenBaseUrl', 'visionFallbackModel',
-  'autoRefreshToken', 'tokenRefreshIntervalHours', 'thinkingOutput', 'upstreamConnectTimeoutMs',
-  'upstreamFirstByteTimeoutMs', 'upstreamIdleTimeoutMs', 'requestTimeoutMs', 'keepAliveIntervalMs', 'proxyUrl',
-  'modelAliases', 'bodyLimitBytes', 'corsOrigins', 'modelsCacheTtlMs', 'maxBufferBytes', 'maxRetries',
-  'startupConcurrency', 'dispatcher', 'now', 'accounts', 'poolPolicy', 'stateFile', 'stateSecret',
-  'stateDebounceMs', 'onTokenRefreshed',
-]
+const OPTION_KEYS = Object.freeze(Object.keys(PROPERTIES) as OptionKey[])
 
-/** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647
+function deepFreeze<T> (v: T): T {
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x)
+    Object.freeze(v)
+  }
+  return v
+}
 
+/** The schema's defaults, one per option that has one (frozen: `resolveOptions` hands out copies). */
+export const DEFAULTS = deepFreeze(Object.fromEntries(
+  OPTION_KEYS.filter((k) => PROPERTIES[k].default !== undefined).map((k) => [k, structuredClone(PROPERTIES[k].default)]),
+)) as Readonly<Omit<ResolvedOptions, OptionalKeys | 'now'>>
+
+/** `/a/b/0` → `a.b[0]`. */
+function optionPath (key: string, pointer: string): string {
+  let out = key
+  for (const part of pointer.split('/').filter(Boolean)) out += /^\d+$/.test(part) ? `[${part}]` : `.${part}`
+  return out
+}
+
+/** The first schema error for `value`, as a message; `undefined` when it is valid. */
+export function schemaProblem (schema: OptionSchema, value: unknown): { path: string; message: string } | undefined {
+  if (schema.runtime) {
+    return typeof value === schema.runtime && value !== null ? undefined : { path: '', message: `expected a ${schema.runtime}` }
+  }
+  if (Value.Check(schema, value)) return undefined
+  const first = Value.Errors(schema, value).First()
+  return { path: first?.path ?? '', message: first?.message ?? 'invalid value' }
+}
+
+/** A short, safe rendering of a refused value for error messages. */
+export function preview (value: unknown): string {
+  let s: string
+  try {
+    s = JSON.stringify(value) ?? String(value)
+  } catch {
+    s = String(value)
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s
+}
+
+/**
+ * Validate the options, fill in the defaults, clean the cookies. Throws `OptionsError` naming the
+ * first bad option; keys that are not options (Fastify's `prefix`, …) are ignored.
+ */
 export function resolveOptions (o: GatewayOptions): ResolvedOptions {
-  const r: ResolvedOptions = {
-    ...DEFAULTS,
-    cookies: [...DEFAULTS.cookies],
-    accounts: [...DEFAULTS.accounts],
-    poolPolicy: { ...DEFAULTS.poolPolicy },
-    modelAliases: { ...DEFAULTS.modelAliases },
-    now: Date.now,
-  }
+  const given: Record<string, unknown> = {}
   for (const k of OPTION_KEYS) {
-    const v = o[k]
-    if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = v
+    let v: unknown = o[k]
+    if (v === undefined) continue
+    const schema = PROPERTIES[k]
+    if (v === '' && schema.secret) continue
+    if (schema.clamp && typeof v === 'number' && typeof schema.maximum === 'number' && v > schema.maximum) v = schema.maximum
+    const problem = schemaProblem(schema, v)
+    if (problem) throw new OptionsError(optionPath(k, problem.path), schema.secret ? problem.message : `${problem.message} (got ${preview(v)})`)
+    given[k] = v
   }
-  if (r.apiKey === '') delete r.apiKey
-  if (r.qwenToken === '') delete r.qwenToken
-  if (r.stateSecret === '') delete r.stateSecret
-  r.cookies = r.cookies.map((c) => c.trim()).filter((c) => c.length > 0)
+  if (given.cookies) given.cookies = cleanCookieOption(given.cookies as string[])
+  const r = { ...structuredClone(DEFAULTS), now: Date.now, ...given } as ResolvedOptions
   r.qwenBaseUrl = r.qwenBaseUrl.replace(/\/+$/, '')
-  for (const k of ['upstreamConnectTimeoutMs', 'upstreamFirstByteTimeoutMs', 'upstreamIdleTimeoutMs', 'requestTimeoutMs', 'keepAliveIntervalMs', 'stateDebounceMs'] as const) {
-    r[k] = Math.min(r[k], MAX_TIMER_MS)
-  }
-  r.tokenRefreshIntervalHours = Math.min(r.tokenRefreshIntervalHours, MAX_TIMER_MS / 3_600_000)
   return r
+}
+
+function cleanCookieOption (cookies: string[]): string[] {
+  const out: string[] = []
+  cookies.forEach((raw, i) => {
+    const c = cleanCookie(raw)
+    const problem = cookieProblem(c)
+    if (problem) throw new OptionsError(`cookies[${i}]`, problem)
+    if (c) out.push(c)
+  })
+  return out
+}
+
+/**
+ * `<entry> @proxy=http://host:port` → the entry and its proxy (cookie and account entries).
+ * Only http(s) proxies; anything else stays part of the entry.
+ */
+export function splitProxy (entry: string): { value: string; proxyUrl?: string } {
+  const m = /^(.*?)\s*@proxy=(https?:\/\/\S+)\s*$/s.exec(entry)
+  return m ? { value: m[1]!.trim(), proxyUrl: m[2]! } : { value: entry.trim() }
+}
+
+const QUOTES = ['"', "'"]
+const count = (s: string, ch: string): number => s.split(ch).length - 1
+
+/**
+ * Remove paste damage around a cookie: surrounding quotes (also an unpaired one left over when a
+ * newline inside the quotes split the value), a leading `Cookie:`, whitespace.
+ */
+function unwrap (raw: string): string {
+  let c = raw.trim()
+  for (let i = 0; i < 3; i++) {
+    for (const q of QUOTES) {
+      if (c.length >= 2 && c.startsWith(q) && c.endsWith(q)) c = c.slice(1, -1).trim()
+      else if (c.startsWith(q) && count(c, q) % 2 === 1) c = c.slice(1).trim()
+      else if (c.endsWith(q) && count(c, q) % 2 === 1) c = c.slice(0, -1).trim()
+    }
+    c = c.replace(/^cookie\s*:\s*/i, '')
+  }
+  return c
+}
+
+/** Percent-encode (as UTF-8) every non-ASCII run: a header value must be ASCII for the upstream. */
+function encodeNonAscii (s: string): string {
+  return s.replace(/[^\x00-\x7f]+/g, (run) => Array.from(Buffer.from(run, 'utf8'), (b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''))
+}
+
+/**
+ * Clean one pasted cookie: quotes (paired or left over), a leading `Cookie:`, stray whitespace
+ * around `;`, a trailing `;`; non-ASCII characters percent-encoded as UTF-8. An `@proxy=` suffix is
+ * kept. Idempotent. Control characters are left for `cookieProblem` to refuse.
+ */
+export function cleanCookie (raw: string): string {
+  const { value, proxyUrl } = splitProxy(unwrap(raw))
+  let c = unwrap(value)
+  c = c.replace(/\s*;\s*/g, '; ').replace(/;\s*$/, '').trim()
+  c = encodeNonAscii(c)
+  return c ? c + (proxyUrl ? ` @proxy=${proxyUrl}` : '') : c
+}
+
+/** Why a (cleaned) cookie cannot be sent as a header, or `undefined`. Never quotes the cookie. */
+export function cookieProblem (cookie: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  const m = /[\x00-\x08\x0a-\x1f\x7f]/.exec(cookie)
+  if (!m) return undefined
+  return `contains a control character (U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}) at position ${m.index + 1}`
 }

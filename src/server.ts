@@ -4,13 +4,13 @@
  * and simulator entry points that touches `process`.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { copyFile, rename, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { chmod, copyFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseEnv } from 'node:util'
 import { buildServer } from './build.js'
 import { ConfigError, loadConfig } from './config.js'
-import type { TokenRefreshedEvent } from './options.js'
+import { DEFAULTS, OptionsError, type TokenRefreshedEvent } from './options.js'
 import { JsonStateFile } from './state.js'
 
 /** Read a file relative to the working directory, or undefined when it does not exist. */
@@ -27,18 +27,32 @@ export function environment (): Record<string, string | undefined> {
 
 /**
  * The original project's single-cookie behaviour: after a token refresh, when config.json is in
- * use, keep a backup (`config.json.backup.<ms>`) and write the new QWEN_TOKEN into it.
+ * use, keep a backup of it (`config.json.backup`, one, overwritten) and write the new QWEN_TOKEN into
+ * it. The rewritten file and the backup keep the file's mode (a 0600 file holds secrets). Timestamped
+ * backups (`config.json.backup.<ms>`) left by earlier versions hold old tokens and are removed.
+ * (The second parameter is ignored; it was the clock for those timestamps.)
  */
-export function configTokenWriter (path: string, now: () => number = Date.now): (e: TokenRefreshedEvent) => Promise<void> {
+export function configTokenWriter (path: string, _clock?: () => number): (e: TokenRefreshedEvent) => Promise<void> {
   return async (e) => {
     if (!e.singleCookie || !existsSync(path)) return
     const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
     if (config.QWEN_TOKEN === e.token) return
-    await copyFile(path, `${path}.backup.${now()}`)
+    const mode = (await stat(path)).mode & 0o7777
+    const backup = `${path}.backup`
+    await copyFile(path, backup)
+    await chmod(backup, mode)
     config.QWEN_TOKEN = e.token
     const tmp = `${path}.tmp`
-    await writeFile(tmp, JSON.stringify(config, null, 2) + '\n')
+    // A fresh file (never a stale one with a wider mode), created with the mode and set to it exactly.
+    await rm(tmp, { force: true })
+    await writeFile(tmp, JSON.stringify(config, null, 2) + '\n', { mode })
+    await chmod(tmp, mode)
     await rename(tmp, path)
+    const dir = dirname(path)
+    const stalePrefix = `${basename(path)}.backup.`
+    for (const name of await readdir(dir)) {
+      if (name.startsWith(stalePrefix) && /^\d+$/.test(name.slice(stalePrefix.length))) await rm(join(dir, name), { force: true })
+    }
   }
 }
 
@@ -58,16 +72,7 @@ export function closeOnSignals (close: () => Promise<void>, log: { info: (m: str
 }
 
 async function main (): Promise<void> {
-  let loaded
-  try {
-    loaded = loadConfig({ env: environment(), readFile: readRelative })
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
-      process.exit(1)
-    }
-    throw err
-  }
+  const loaded = loadConfig({ env: environment(), readFile: readRelative })
   const app = await buildServer({
     ...loaded.options,
     ...(loaded.stateFile ? { stateFile: new JsonStateFile(resolve(process.cwd(), loaded.stateFile)) } : {}),
@@ -80,7 +85,7 @@ async function main (): Promise<void> {
     configFile: loaded.configFile,
     stateFile: loaded.stateFile ?? null,
     tokensPersisted: loaded.options.stateSecret !== undefined,
-    upstream: loaded.options.qwenBaseUrl ?? 'https://chat.qwen.ai',
+    upstream: loaded.options.qwenBaseUrl ?? DEFAULTS.qwenBaseUrl,
   }, 'configuration loaded')
   closeOnSignals(() => app.close(), app.log)
   await app.listen({ port: loaded.server.port, host: loaded.server.host })
@@ -89,6 +94,11 @@ async function main (): Promise<void> {
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
 if (isMain) {
   main().catch((err: unknown) => {
+    // A bad configuration value: one line naming the key, no stack.
+    if (err instanceof ConfigError || err instanceof OptionsError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(1)
+    }
     process.stderr.write(`qwen-gateway failed to start: ${(err as Error).stack ?? String(err)}\n`)
     process.exit(1)
   })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, cleanCookie, loadConfig, parseCookies } from '../src/config.js'
+import { ConfigError, cleanCookie, loadConfig, parseCookies, type ConfigSources } from '../src/config.js'
 import { resolveOptions } from '../src/options.js'
 
 const files = (map: Record<string, string>) => (p: string) => map[p]
@@ -131,9 +131,115 @@ t.test('.env.example documents every key and is itself a valid configuration', a
   t.equal(c.server.port, 8000)
 })
 
-t.test('the README configuration table names every key', async (t) => {
+/** The README's configuration table: key → documented default (the first `code` span of the cell, if any). */
+function readmeTable (readme: string): Map<string, string | undefined> {
+  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1))
+  const rows = new Map<string, string | undefined>()
+  for (const m of section.matchAll(/^\| `([A-Z0-9_]+)` \|([^|]*)\|/gm)) rows.set(m[1]!, /`([^`]*)`/.exec(m[2]!)?.[1])
+  return rows
+}
+
+/** A schema default as the README writes it; an empty list is "no default". */
+function documented (value: unknown): string | undefined {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return undefined
+  return typeof value === 'object' ? JSON.stringify(value) : String(value)
+}
+
+t.test('the README configuration table has a row for every key, with the schema default', async (t) => {
   const { readFileSync } = await import('node:fs')
   const { ConfigSchema } = await import('../src/config.js')
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  for (const key of Object.keys(ConfigSchema.properties)) t.match(readme, new RegExp(`^\\| \`${key}\` \\|`, 'm'), `${key} is in the table`)
+  const rows = readmeTable(readFileSync(new URL('../README.md', import.meta.url), 'utf8'))
+  const keys = Object.keys(ConfigSchema.properties)
+  t.ok(keys.length >= 34, 'every option key and server key')
+  for (const key of keys) {
+    t.ok(rows.has(key), `${key} is in the table`)
+    t.equal(rows.get(key), documented((ConfigSchema.properties[key] as { default?: unknown }).default), `${key}: documented default is the schema default`)
+  }
+  for (const key of rows.keys()) t.ok(keys.includes(key), `${key} in the table is a configuration key`)
+})
+
+t.test('the README table test notices a missing row and a wrong default', async (t) => {
+  const rows = readmeTable('## Configuration\n\n| Key | Default | Meaning |\n|---|---|---|\n| `A` | `1` | x |\n| `B` | (empty) | y \\| z |\n\n## Next\n| `C` | `3` | z |\n')
+  t.same([...rows], [['A', '1'], ['B', undefined]])
+  t.equal(documented({}), '{}')
+  t.equal(documented([]), undefined)
+})
+
+t.test('pasted cookies: quotes around a value with a trailing newline are one cookie (defect 17)', async (t) => {
+  const cases = [
+    '"token=abc; x=y"\n',
+    '"token=abc; x=y"\\n',
+    '\'"token=abc; x=y"\\n\'',
+    '"token=abc; x=y\n"',
+    '"token=abc; x=y\\n"',
+    '"token=abc; x=y\r\n"\r\n',
+    'Cookie: "token=abc; x=y\n"',
+  ]
+  for (const COOKIE of cases) t.same(loadConfig({ env: { COOKIE }, readFile: files({}) }).options.cookies, ['token=abc; x=y'], JSON.stringify(COOKIE))
+  t.same(parseCookies('"token=a; b=1\n"|||"token=c\n"'), ['token=a; b=1', 'token=c'], 'several quoted entries')
+  t.same(parseCookies('token=a; q="v"\ntoken=b'), ['token=a; q="v"', 'token=b'], 'a quoted cookie value is kept')
+  t.same(loadConfig({ env: {}, readFile: files({ 'cookie.txt': '"token=f\n"\n' }) }).options.cookies, ['token=f'], 'the same in cookie.txt')
+})
+
+t.test('pasted cookies: non-ASCII values are percent-encoded as UTF-8 (defect 17)', async (t) => {
+  const c = loadConfig({ env: { COOKIE: 'token=abc; lang=中文; n=café' }, readFile: files({}) })
+  t.same(c.options.cookies, ['token=abc; lang=%E4%B8%AD%E6%96%87; n=caf%C3%A9'])
+  t.equal(decodeURIComponent(c.options.cookies![0]!.split('lang=')[1]!.split(';')[0]!), '中文')
+  t.doesNotThrow(() => new Headers({ cookie: c.options.cookies![0]! }), 'a valid header value')
+  t.equal(cleanCookie(cleanCookie('lang=中文')), 'lang=%E4%B8%AD%E6%96%87', 'cleaning twice changes nothing')
+})
+
+t.test('pasted cookies: control characters stop start-up naming the entry, never printing it (defect 17)', async (t) => {
+  const cases: Array<[ConfigSources, string, string]> = [
+    [{ env: { COOKIE: 'token=a|||token=sec\u0000ret' }, readFile: files({}) }, 'COOKIE', 'cookie entry 2'],
+    [{ env: { COOKIE: '\u0007token=secret' }, readFile: files({}) }, 'COOKIE', 'cookie entry 1'],
+    [{ env: { COOKIE_FILE: 'c.txt' }, readFile: files({ 'c.txt': '# first\ntoken=a\ntoken=b\ntoken=sec\u001bret\n' }) }, 'COOKIE_FILE', 'cookie entry 3'],
+    [{ env: {}, readFile: files({ 'cookie.txt': 'token=sec\u007fret' }) }, 'cookie.txt', 'cookie entry 1'],
+  ]
+  for (const [sources, key, entry] of cases) {
+    try {
+      loadConfig(sources)
+      t.fail(`${key} should be refused`)
+    } catch (err) {
+      t.type(err, ConfigError)
+      t.equal((err as ConfigError).key, key)
+      t.match((err as Error).message, entry)
+      t.match((err as Error).message, /control character/)
+      t.notMatch((err as Error).message, /secret|token/, 'the cookie is not printed')
+    }
+  }
+  t.same(loadConfig({ env: { COOKIE: 'token=a;\tx=1' }, readFile: files({}) }).options.cookies, ['token=a; x=1'], 'a tab is whitespace, not refused')
+})
+
+t.test('COOKIE in config.json is used like the env key (env wins)', async (t) => {
+  const file = files({ 'config.json': JSON.stringify({ COOKIE: 'token=file' }), 'cookie.txt': 'token=txt' })
+  const c = loadConfig({ env: {}, readFile: file })
+  t.same(c.options.cookies, ['token=file'])
+  t.equal(c.cookieSource, 'COOKIE')
+  t.same(loadConfig({ env: { COOKIE: 'token=env' }, readFile: file }).options.cookies, ['token=env'])
+  t.same(loadConfig({ env: { COOKIE: '  ' }, readFile: files({ 'cookie.txt': 'token=txt' }) }).options.cookies, ['token=txt'], 'a blank COOKIE is unset')
+})
+
+t.test('config.json token write-back keeps the file mode and exactly one backup (defect 3)', async (t) => {
+  const { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { configTokenWriter } = await import('../src/server.js')
+  for (const mode of [0o600, 0o640]) {
+    const dir = mkdtempSync(join(tmpdir(), 'qg-cfg-'))
+    const path = join(dir, 'config.json')
+    writeFileSync(path, JSON.stringify({ API_KEY: 'k', QWEN_TOKEN: 'token-0' }))
+    chmodSync(path, mode)
+    writeFileSync(`${path}.backup.1700000000000`, '{"QWEN_TOKEN":"ancient"}')
+    writeFileSync(`${path}.tmp`, 'stale', { mode: 0o644 })
+    chmodSync(`${path}.tmp`, 0o644)
+    const write = configTokenWriter(path)
+    for (let i = 1; i <= 3; i++) await write({ identity: 'u-1', token: `token-${i}`, singleCookie: true })
+    t.same(JSON.parse(readFileSync(path, 'utf8')), { API_KEY: 'k', QWEN_TOKEN: 'token-3' })
+    t.equal(statSync(path).mode & 0o777, mode, `config.json keeps mode ${mode.toString(8)}`)
+    t.same(readdirSync(dir).filter((f) => f.startsWith('config.json.')), ['config.json.backup'], 'one backup, no timestamped ones, no temp file')
+    t.equal(JSON.parse(readFileSync(`${path}.backup`, 'utf8')).QWEN_TOKEN, 'token-2', 'the backup holds the previous version')
+    t.equal(statSync(`${path}.backup`).mode & 0o777, mode, 'the backup has the same mode')
+    t.notOk(existsSync(`${path}.tmp`))
+  }
 })
