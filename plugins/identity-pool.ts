@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import { IdentityPool, makeIdentity, splitProxy, type Identity } from '../src/pool.js'
+import { splitProxy } from '../src/entries.js'
+import { IdentityPool, makeIdentity, type Identity } from '../src/pool.js'
 import { StateKeys, StatePersister, restorePool, serializePool } from '../src/state.js'
 
 declare module 'fastify' {

@@ -9,9 +9,10 @@
  */
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import {
-  GatewayOptionsSchema, cleanCookie, cookieProblem, preview, schemaProblem, splitProxy,
+  GatewayOptionsSchema, cleanCookie, cookieProblem, preview, schemaProblem,
   type AccountOption, type GatewayOptions, type OptionSchema,
 } from './options.js'
+import { splitAccount, splitProxy } from './entries.js'
 
 export { cleanCookie } from './options.js'
 
@@ -141,13 +142,6 @@ function read (key: string, schema: OptionSchema, raw: unknown): unknown {
   const problem = schemaProblem(schema, value)
   if (problem) throw new ConfigError(key, schema.secret ? problem.message : `${problem.message} (got ${preview(value)})`)
   return value
-}
-
-/** `email:password` (the password may contain `:`). */
-function splitAccount (entry: string): { email: string; password: string } | undefined {
-  const k = entry.indexOf(':')
-  if (k <= 0 || k === entry.length - 1) return undefined
-  return { email: entry.slice(0, k).trim(), password: entry.slice(k + 1) }
 }
 
 /**

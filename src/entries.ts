@@ -2,7 +2,8 @@
 
 /**
  * An entry may name its own outbound proxy: `<cookie or email:password>@proxy=http://host:port`.
- * Returns the entry without the suffix and the proxy URL.
+ * Returns the entry without the suffix and the proxy URL. Only http(s) proxies; anything else stays
+ * part of the entry.
  */
 export function splitProxy (entry: string): { value: string; proxyUrl?: string } {
   const m = /^(.*?)\s*@proxy=(https?:\/\/\S+)\s*$/s.exec(entry)

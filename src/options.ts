@@ -10,7 +10,10 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Dispatcher } from 'undici'
-import type { PoolPolicy } from './pool.js'
+import { splitProxy } from './entries.js'
+import type { PoolPolicy } from './health.js'
+
+export { splitProxy }
 import type { StateFile } from './state.js'
 
 /** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
@@ -208,15 +211,6 @@ function cleanCookieOption (cookies: string[]): string[] {
     if (c) out.push(c)
   })
   return out
-}
-
-/**
- * `<entry> @proxy=http://host:port` → the entry and its proxy (cookie and account entries).
- * Only http(s) proxies; anything else stays part of the entry.
- */
-export function splitProxy (entry: string): { value: string; proxyUrl?: string } {
-  const m = /^(.*?)\s*@proxy=(https?:\/\/\S+)\s*$/s.exec(entry)
-  return m ? { value: m[1]!.trim(), proxyUrl: m[2]! } : { value: entry.trim() }
 }
 
 const QUOTES = ['"', "'"]

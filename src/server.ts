@@ -32,7 +32,7 @@ export function environment (): Record<string, string | undefined> {
  * backups (`config.json.backup.<ms>`) left by earlier versions hold old tokens and are removed.
  * (The second parameter is ignored; it was the clock for those timestamps.)
  */
-export function configTokenWriter (path: string, _clock?: () => number): (e: TokenRefreshedEvent) => Promise<void> {
+export function configTokenWriter (path: string): (e: TokenRefreshedEvent) => Promise<void> {
   return async (e) => {
     if (!e.singleCookie || !existsSync(path)) return
     const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>

@@ -332,7 +332,7 @@ t.test('the persister debounces bursts into one write', async (t) => {
 t.test('config.json token write-back keeps a backup (single-cookie deployments only)', async (t) => {
   const dir = tmp()
   const path = join(dir, 'config.json')
-  const write = configTokenWriter(path, () => 1234)
+  const write = configTokenWriter(path)
   await write({ identity: 'u-1', token: 'new-token', singleCookie: true })
   t.notOk(existsSync(path), 'no config.json in use: nothing written')
   writeFileSync(path, JSON.stringify({ API_KEY: 'k', QWEN_TOKEN: 'old-token' }))
@@ -340,7 +340,7 @@ t.test('config.json token write-back keeps a backup (single-cookie deployments o
   t.equal(JSON.parse(readFileSync(path, 'utf8')).QWEN_TOKEN, 'old-token', 'pools do not write config.json')
   await write({ identity: 'u-1', token: 'new-token', singleCookie: true })
   t.same(JSON.parse(readFileSync(path, 'utf8')), { API_KEY: 'k', QWEN_TOKEN: 'new-token' })
-  t.equal(JSON.parse(readFileSync(`${path}.backup.1234`, 'utf8')).QWEN_TOKEN, 'old-token')
+  t.equal(JSON.parse(readFileSync(`${path}.backup`, 'utf8')).QWEN_TOKEN, 'old-token')
 })
 
 t.test('accounts and proxies in configuration', async (t) => {
