@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
 import { UpstreamError } from '../errors.js'
-import { SseLineTooLongError, SseParser } from '../sse.js'
+import { SseParser } from '../sse.js'
 import {
   PATHS, buildHeaders, classifyBody, classifyErrorObject, completionBody, completionPath,
   modelsOf, newChatBody, readFrame, sessionOf, signinBody,
@@ -21,7 +21,7 @@ export interface UpstreamClientOptions {
   firstByteTimeoutMs: number
   /** Longest silence between two body chunks. */
   idleTimeoutMs: number
-  /** Cap on buffered upstream bytes: one SSE line, one JSON body. */
+  /** Cap on buffered upstream bytes: one SSE line, one SSE event, one JSON body (UpstreamError `limit` beyond). */
   maxBufferBytes: number
   /** The dispatcher for an identity's own proxy (kept and closed by the owner). */
   proxyDispatcher?: (proxyUrl: string) => Dispatcher
@@ -59,7 +59,6 @@ export function problemToError (p: UpstreamProblem): UpstreamError {
 /** Map a transport error (undici) to the gateway error; aborts are passed through untouched. */
 export function transportError (err: unknown): unknown {
   if (err instanceof UpstreamError) return err
-  if (err instanceof SseLineTooLongError) return new UpstreamError('upstream_error', err.message, { cause: err })
   const e = err as { name?: string; code?: string; message?: string }
   if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return err
   if (err instanceof undiciErrors.HeadersTimeoutError || e?.code === 'UND_ERR_HEADERS_TIMEOUT') {
@@ -88,7 +87,7 @@ async function readText (body: Dispatcher.ResponseData['body'], cap: number): Pr
     size += chunk.length
     if (size > cap) {
       body.destroy()
-      throw new UpstreamError('upstream_error', `An upstream response exceeded ${cap} bytes`)
+      throw new UpstreamError('limit', `An upstream response exceeded ${cap} bytes`)
     }
     chunks.push(chunk)
   }
