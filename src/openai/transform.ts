@@ -161,7 +161,6 @@ export class CompletionTransformer {
     }
     const fitted = this.counter.fit(text, max)
     if (fitted.length < text.length) {
-      this.closeThink()
       this.finishReason = 'length'
       this.ended = true
     }
@@ -172,19 +171,19 @@ export class CompletionTransformer {
     const mode = this.opts.thinkingOutput
     const t = this.capped(text)
     this.reasoningCounter.add(t)
-    if (mode === 'hidden' || !t) return
+    if (mode === 'hidden' || !t) {
+      if (this.ended) this.closeThink()
+      return
+    }
     if (mode === 'reasoning_content') {
       this.events.push({ kind: 'reasoning', text: t })
     } else {
-      if (!this.thinkOpen && !this.ended) {
-        this.thinkOpen = true
-        this.events.push({ kind: 'content', text: THINK_OPEN + t })
-      } else if (this.thinkOpen) {
-        this.events.push({ kind: 'content', text: t })
-      } else {
-        // Cut by max_tokens on this very piece: open and close around it.
-        this.events.push({ kind: 'content', text: THINK_OPEN + t + THINK_CLOSE })
-      }
+      // Open the block on its first piece; a cut by max_tokens on this very piece closes it after
+      // the piece (once: the block was still open, so this piece goes inside it).
+      let text = this.thinkOpen ? t : THINK_OPEN + t
+      this.thinkOpen = !this.ended
+      if (this.ended) text += THINK_CLOSE
+      this.events.push({ kind: 'content', text })
     }
   }
 
