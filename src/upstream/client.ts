@@ -9,10 +9,11 @@ import { UpstreamError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import {
   PATHS, buildHeaders, classifyBody, classifyErrorObject, completionBody, completionPath,
-  modelsOf, newChatBody, readFrame, sessionOf, signinBody,
+  modelsOf, newChatBody, problemToError, readFrame, sessionOf, signinBody,
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
-  type UpstreamProblem,
 } from './protocol.js'
+
+export { problemToError }
 
 export interface UpstreamClientOptions {
   baseUrl: string
@@ -42,18 +43,6 @@ function sessionToken (body: unknown, what: string): TokenResult {
   const session = sessionOf(body)
   if (!session) throw new UpstreamError('auth_failed', `The upstream ${what} answer carried no token`)
   return session
-}
-
-/** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
-export function problemToError (p: UpstreamProblem): UpstreamError {
-  switch (p.kind) {
-    case 'rate_limited': return new UpstreamError('rate_limited', `Upstream rate limit: ${p.message}`, p.retryAfterMs === undefined ? {} : { retryAfterMs: p.retryAfterMs })
-    case 'unauthorized': return new UpstreamError('auth_failed', `Upstream authentication failed: ${p.message}`)
-    case 'challenge': return new UpstreamError('challenge', `${p.message}; open chat.qwen.ai in a browser with this account, pass the check, then refresh its cookie`)
-    case 'bad_request': return new UpstreamError('bad_request', `The upstream rejected the request: ${p.message}`)
-    case 'not_found': return new UpstreamError('bad_request', `The upstream did not find what the request named: ${p.message}`)
-    case 'server': return new UpstreamError('upstream_error', p.message)
-  }
 }
 
 /** Map a transport error (undici) to the gateway error; aborts are passed through untouched. */

@@ -7,6 +7,7 @@
  * validates requests with its own code.
  */
 import { createHash, randomUUID } from 'node:crypto'
+import { UpstreamError } from '../errors.js'
 
 // ---------------------------------------------------------------------------------------------
 // Endpoints
@@ -316,6 +317,18 @@ export function classifyBody (status: number, contentType: string, text: string)
   if (status === 404) return { kind: 'not_found', message: 'the upstream answered HTTP 404' }
   const snippet = text.slice(0, 200).replace(/\s+/g, ' ')
   return { kind: 'server', message: `the upstream answered HTTP ${status}${snippet ? `: ${snippet}` : ' with an empty body'}` }
+}
+
+/** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
+export function problemToError (p: UpstreamProblem): UpstreamError {
+  switch (p.kind) {
+    case 'rate_limited': return new UpstreamError('rate_limited', `Upstream rate limit: ${p.message}`, p.retryAfterMs === undefined ? {} : { retryAfterMs: p.retryAfterMs })
+    case 'unauthorized': return new UpstreamError('auth_failed', `Upstream authentication failed: ${p.message}`)
+    case 'challenge': return new UpstreamError('challenge', `${p.message}; open chat.qwen.ai in a browser with this account, pass the check, then refresh its cookie`)
+    case 'bad_request': return new UpstreamError('bad_request', `The upstream rejected the request: ${p.message}`)
+    case 'not_found': return new UpstreamError('bad_request', `The upstream did not find what the request named: ${p.message}`)
+    case 'server': return new UpstreamError('upstream_error', p.message)
+  }
 }
 
 /** Classify a parsed JSON object that signals an error; `undefined` when it does not look like one. */
