@@ -8,9 +8,9 @@ import { errors as undiciErrors } from 'undici'
 import { UpstreamError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import {
-  PATHS, buildHeaders, classifyBody, classifyErrorObject, completionBody, completionPath,
-  modelsOf, newChatBody, problemToError, readFrame, sessionOf, signinBody,
-  type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
+  PATHS, buildHeaders, chatPath, chatsOf, chatsPath, classifyBody, classifyErrorObject, completionBody,
+  completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, sessionOf, signinBody,
+  type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
 
 export { problemToError }
@@ -34,6 +34,11 @@ export interface CallOptions {
   /** Route this call through an identity's own HTTP(S) proxy. */
   proxyUrl?: string | undefined
   requestId?: string
+}
+
+export interface ListChatsOptions extends CallOptions {
+  /** Page of the list, 1 (newest) by default. */
+  page?: number
 }
 
 export interface TokenResult { token: string; expiresAt?: number }
@@ -220,6 +225,32 @@ export class UpstreamClient {
     const id = body.data?.id
     if (typeof id !== 'string' || !id) throw new UpstreamError('upstream_error', 'The upstream did not return a chat id')
     return id
+  }
+
+  /** E6: one page of the account's chats, newest first (an empty page: past the end). */
+  async listChats (cred: Credentials, o: ListChatsOptions = {}): Promise<UpstreamChat[]> {
+    const page = o.page ?? 1
+    if (!Number.isInteger(page) || page < 1) throw new RangeError(`listChats: page must be a positive integer, got ${page}`)
+    const list = chatsOf(await this.json('GET', chatsPath(page), cred, undefined, o))
+    if (!list) throw new UpstreamError('upstream_error', 'The upstream chat list has no data array')
+    return list
+  }
+
+  /**
+   * E8: delete a chat. True when it was deleted, false when the upstream says it does not exist
+   * (already deleted); any other answer throws an UpstreamError.
+   */
+  async deleteChat (cred: Credentials, chatId: string, o: CallOptions = {}): Promise<boolean> {
+    const res = await this.call('DELETE', chatPath(chatId), cred, undefined, o)
+    let text: string
+    try {
+      text = await readText(res.body, this.opts.maxBufferBytes)
+    } catch (err) {
+      throw failure(err, o)
+    }
+    const answer = deleteAnswer(res.statusCode, String(res.headers['content-type'] ?? ''), text)
+    if (answer.kind === 'problem') throw problemToError(answer.problem)
+    return answer.kind === 'deleted'
   }
 
   /**

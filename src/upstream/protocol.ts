@@ -24,12 +24,22 @@ export const PATHS = {
   newChat: '/api/v2/chats/new',
   /** E5: one turn in a chat; `?chat_id=` is added by {@link completionPath}. */
   completions: '/api/v2/chat/completions',
-  /** E6: list chats, `?page=N`. */
+  /** E6: list chats, `?page=N`; E7/E8: one chat below it (`/api/v2/chats/<id>`). */
   chats: '/api/v2/chats/',
 } as const
 
 export function completionPath (chatId: string): string {
   return `${PATHS.completions}?chat_id=${encodeURIComponent(chatId)}`
+}
+
+/** E6: one page of the account's chats, page 1 = newest. */
+export function chatsPath (page: number): string {
+  return `${PATHS.chats}?page=${page}`
+}
+
+/** E7 (GET) / E8 (DELETE): one chat. */
+export function chatPath (chatId: string): string {
+  return PATHS.chats + encodeURIComponent(chatId)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,6 +387,68 @@ export function modelsOf (body: unknown): UpstreamModel[] | undefined {
   const list = Array.isArray(data) ? data : (data as { data?: unknown } | undefined)?.data
   if (!Array.isArray(list)) return undefined
   return list.filter((m): m is UpstreamModel => !!m && typeof (m as UpstreamModel).id === 'string')
+}
+
+/** One entry of an E6 chat list (times in milliseconds). */
+export interface UpstreamChat {
+  id: string
+  title?: string
+  createdAt?: number
+  updatedAt?: number
+  chatType?: string
+}
+
+/**
+ * The chats of an E6 answer: `{success: true, data: [{id, title, created_at, updated_at, chat_type}]}`
+ * (times in seconds). `undefined` when `data` is not an array; entries without an id are skipped.
+ */
+export function chatsOf (body: unknown): UpstreamChat[] | undefined {
+  const data = (body as { data?: unknown } | undefined)?.data
+  if (!Array.isArray(data)) return undefined
+  const out: UpstreamChat[] = []
+  for (const item of data) {
+    const c = item as Record<string, unknown> | null
+    if (!c || typeof c.id !== 'string' || !c.id) continue
+    const chat: UpstreamChat = { id: c.id }
+    if (typeof c.title === 'string') chat.title = c.title
+    if (typeof c.created_at === 'number') chat.createdAt = c.created_at * 1000
+    if (typeof c.updated_at === 'number') chat.updatedAt = c.updated_at * 1000
+    if (typeof c.chat_type === 'string') chat.chatType = c.chat_type
+    out.push(chat)
+  }
+  return out
+}
+
+/** What an E8 (delete chat) answer means. */
+export type DeleteAnswer = { kind: 'deleted' } | { kind: 'not_found' } | { kind: 'problem'; problem: UpstreamProblem }
+
+/**
+ * Read an E8 answer. Deleted: HTTP 204, an empty 2xx body, or a 2xx JSON body that is not an error
+ * (`{success: true, data: true}`; the 2026 site answers `data: {status: true}`, so an explicit
+ * `data: false` or `data.status: false` is a refusal). A `Not_Found` answer (any status) means the
+ * chat is already gone. Anything else is a problem, classified like every other body.
+ */
+export function deleteAnswer (status: number, contentType: string, text: string): DeleteAnswer {
+  const ok = status >= 200 && status < 300
+  if (ok && (status === 204 || text.trim() === '')) return { kind: 'deleted' }
+  const problem = ok && contentType.includes('json') ? deleteRefusal(text) : classifyBody(status, contentType, text)
+  if (!problem) return { kind: 'deleted' }
+  return problem.kind === 'not_found' ? { kind: 'not_found' } : { kind: 'problem', problem }
+}
+
+/** What is wrong with a 2xx JSON answer to E8, if anything. */
+function deleteRefusal (text: string): UpstreamProblem | undefined {
+  let body: unknown
+  try { body = JSON.parse(text) } catch { body = undefined }
+  if (!body || typeof body !== 'object') return { kind: 'server', message: 'the upstream answered a chat deletion with a body that is not JSON' }
+  const b = body as Record<string, unknown>
+  const p = classifyErrorObject(b)
+  if (p) return p
+  const data = b.data
+  if (data === false || (typeof data === 'object' && data !== null && (data as { status?: unknown }).status === false)) {
+    return { kind: 'server', message: 'the upstream did not delete the chat' }
+  }
+  return undefined
 }
 
 /** The capability flags and limits the gateway relies on (§1.4). */
