@@ -9,7 +9,7 @@ import { UpstreamError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import {
   PATHS, buildHeaders, chatPath, chatsOf, chatsPath, classifyBody, classifyErrorObject, completionBody,
-  completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, sessionOf, signinBody,
+  completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, redactForLog, sessionOf, signinBody,
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
 
@@ -27,6 +27,31 @@ export interface UpstreamClientOptions {
   /** The dispatcher for an identity's own proxy (kept and closed by the owner). */
   proxyDispatcher?: (proxyUrl: string) => Dispatcher
   now?: () => number
+  /**
+   * Debug logging of upstream traffic (pino-compatible; `fastify.log` in the plugin): each call's
+   * status, request and non-stream bodies, and every frame of a completion stream, redacted (no
+   * token, cookie or other secret) and truncated. Never headers. Whether debug is on is checked once
+   * per upstream call; when it is off nothing is formatted.
+   */
+  logger?: UpstreamLogger
+}
+
+/**
+ * The part of a pino logger the client uses. Without `isLevelEnabled`, `level` decides (`debug` or
+ * `trace`); a logger with neither (Fastify's no-op logger) logs nothing.
+ */
+export interface UpstreamLogger {
+  debug (obj: object, msg?: string): void
+  isLevelEnabled? (level: string): boolean
+  level?: string
+}
+
+/** One upstream answer with what its debug log lines need. */
+interface Answer {
+  res: Dispatcher.ResponseData
+  requestId: string
+  /** Set when debug logging is on for this call. */
+  log: UpstreamLogger | undefined
 }
 
 export interface CallOptions {
@@ -100,16 +125,18 @@ export class CompletionStream {
   /** `[DONE]` seen. */
   private done = false
 
-  constructor (private readonly body: Dispatcher.ResponseData['body'], maxLine: number) {
+  /** `onFrame` sees every event's data before it is parsed (debug logging). */
+  constructor (private readonly body: Dispatcher.ResponseData['body'], maxBytes: number, onFrame?: (data: string) => void) {
     this.iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
     this.parser = new SseParser((data) => {
+      onFrame?.(data)
       if (data === '[DONE]') { this.done = true; return }
       let frame: unknown
       try { frame = JSON.parse(data) } catch {
         throw new UpstreamError('upstream_error', `The upstream sent a frame that is not JSON: ${data.slice(0, 120)}`)
       }
       if (frame && typeof frame === 'object') this.batch.push(frame as Frame)
-    }, maxLine)
+    }, maxBytes)
   }
 
   /** The next batch of frames, or `null` at the end of the stream. Throws on transport errors. */
@@ -161,35 +188,62 @@ export class UpstreamClient {
 
   private now (): number { return (this.opts.now ?? Date.now)() }
 
-  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Dispatcher.ResponseData> {
+  /** The logger when debug logging is on (checked once per upstream call). */
+  private debugLogger (): UpstreamLogger | undefined {
+    const l = this.opts.logger
+    if (!l) return undefined
+    const on = typeof l.isLevelEnabled === 'function' ? l.isLevelEnabled('debug') : l.level === 'debug' || l.level === 'trace'
+    return on ? l : undefined
+  }
+
+  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Answer> {
     const json = body !== undefined
+    const requestId = o.requestId ?? randomUUID()
+    const log = this.debugLogger()
+    const fullPath = this.basePath + path
+    const payload = json ? JSON.stringify(body) : null
+    if (log) log.debug({ requestId, method, path: fullPath, ...(payload ? { body: redactForLog(payload) } : {}) }, 'upstream request')
     try {
       const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
-      return await dispatcher.request({
+      const res = await dispatcher.request({
         origin: this.origin,
-        path: this.basePath + path,
+        path: fullPath,
         method,
-        headers: buildHeaders(cred, o.requestId ?? randomUUID(), json),
-        body: json ? JSON.stringify(body) : null,
+        headers: buildHeaders(cred, requestId, json),
+        body: payload,
         signal: o.signal ?? null,
         headersTimeout: this.opts.firstByteTimeoutMs,
         bodyTimeout: this.opts.idleTimeoutMs,
       })
+      if (log) log.debug({ requestId, status: res.statusCode, contentType: res.headers['content-type'] }, 'upstream response')
+      return { res, requestId, log }
     } catch (err) {
-      throw failure(err, o)
+      const e = failure(err, o)
+      if (log) log.debug({ requestId, error: (e as Error)?.message ?? String(e) }, 'upstream request failed')
+      throw e
     }
+  }
+
+  /** A whole non-stream body as text (capped), logged at debug level. */
+  private async text (a: Answer, o: CallOptions): Promise<string> {
+    let text: string
+    try {
+      text = await readText(a.res.body, this.opts.maxBufferBytes)
+    } catch (err) {
+      const e = failure(err, o)
+      if (a.log) a.log.debug({ requestId: a.requestId, error: (e as Error)?.message ?? String(e) }, 'upstream body failed')
+      throw e
+    }
+    if (a.log) a.log.debug({ requestId: a.requestId, body: redactForLog(text) }, 'upstream body')
+    return text
   }
 
   /** A JSON call: non-2xx, non-JSON or `success:false` bodies become UpstreamErrors. */
   private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<T> {
-    const res = await this.call(method, path, cred, body, o)
+    const a = await this.call(method, path, cred, body, o)
+    const { res } = a
     const ct = String(res.headers['content-type'] ?? '')
-    let text: string
-    try {
-      text = await readText(res.body, this.opts.maxBufferBytes)
-    } catch (err) {
-      throw failure(err, o)
-    }
+    const text = await this.text(a, o)
     if (res.statusCode >= 200 && res.statusCode < 300 && ct.includes('json')) {
       let parsed: unknown
       try { parsed = JSON.parse(text) } catch { parsed = undefined }
@@ -241,14 +295,9 @@ export class UpstreamClient {
    * (already deleted); any other answer throws an UpstreamError.
    */
   async deleteChat (cred: Credentials, chatId: string, o: CallOptions = {}): Promise<boolean> {
-    const res = await this.call('DELETE', chatPath(chatId), cred, undefined, o)
-    let text: string
-    try {
-      text = await readText(res.body, this.opts.maxBufferBytes)
-    } catch (err) {
-      throw failure(err, o)
-    }
-    const answer = deleteAnswer(res.statusCode, String(res.headers['content-type'] ?? ''), text)
+    const a = await this.call('DELETE', chatPath(chatId), cred, undefined, o)
+    const text = await this.text(a, o)
+    const answer = deleteAnswer(a.res.statusCode, String(a.res.headers['content-type'] ?? ''), text)
     if (answer.kind === 'problem') throw problemToError(answer.problem)
     return answer.kind === 'deleted'
   }
@@ -259,18 +308,14 @@ export class UpstreamClient {
    * UpstreamError, so the caller can still answer with an HTTP status or try another identity.
    */
   async openCompletion (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<{ stream: CompletionStream; first: Frame[] }> {
-    const res = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
+    const a = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
+    const { res, log, requestId } = a
     const ct = String(res.headers['content-type'] ?? '')
     if (res.statusCode !== 200 || !ct.includes('text/event-stream')) {
-      let text: string
-      try {
-        text = await readText(res.body, this.opts.maxBufferBytes)
-      } catch (err) {
-        throw failure(err, o)
-      }
-      throw problemToError(classifyBody(res.statusCode, ct, text))
+      throw problemToError(classifyBody(res.statusCode, ct, await this.text(a, o)))
     }
-    const stream = new CompletionStream(res.body, this.opts.maxBufferBytes)
+    const onFrame = log ? (data: string) => log.debug({ requestId, frame: redactForLog(data) }, 'upstream frame') : undefined
+    const stream = new CompletionStream(res.body, this.opts.maxBufferBytes, onFrame)
     try {
       return { stream, first: await this.untilCommit(stream) }
     } catch (err) {

@@ -91,6 +91,29 @@ export function tokenFromCookie (cookie: string): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Secrets in bodies (debug logging)
+// ---------------------------------------------------------------------------------------------
+
+/** JSON string values of these keys are secrets (tokens in E1/E2 answers, passwords, STS keys, …). */
+const SECRET_FIELD = /"(token|access_token|refresh_token|id_token|password|cookie|authorization|api_key|apikey|secret|access_key_secret|accesskeysecret|security_token|securitytoken|key)"\s*:\s*"(?:[^"\\]|\\.)*"/gi
+/** JWTs anywhere (the session token, and the `key=` of signed CDN URLs). */
+const JWT = /eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g
+/** Signatures and tokens in query strings of signed URLs. */
+const SECRET_PARAM = /([?&](?:key|token|signature|x-oss-signature|security-token|x-oss-security-token|ossaccesskeyid)=)[^&"'\s\\]+/gi
+
+/** Longest body or frame text a debug log line carries. */
+export const LOG_TEXT_MAX = 300
+
+/**
+ * An upstream body or frame made fit for a debug log: secrets replaced by `[redacted]` (first, over
+ * the whole text, so a secret is never half-cut and then missed), then cut to `max` characters.
+ */
+export function redactForLog (text: string, max = LOG_TEXT_MAX): string {
+  const s = text.replace(JWT, '[redacted]').replace(SECRET_FIELD, '"$1":"[redacted]"').replace(SECRET_PARAM, '$1[redacted]')
+  return s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bodies
 // ---------------------------------------------------------------------------------------------
 
