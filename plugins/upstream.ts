@@ -54,6 +54,8 @@ export default fp(async (fastify) => {
       return d
     },
     now: cfg.now,
+    // At debug level (DEBUG_MODE), upstream calls and frames are logged, redacted.
+    logger: fastify.log,
   }))
   fastify.addHook('onClose', async () => {
     await Promise.all(owned.map(closeDispatcher))

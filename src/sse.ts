@@ -6,14 +6,12 @@
  * chunks is decoded only once its line is complete. Lines end in LF or CRLF. `data:` lines are
  * joined with "\n" and dispatched on the blank line that ends an event; comments (`:`) and the
  * other fields (`event`, `id`, `retry`) are ignored because the upstream does not use them.
+ *
+ * Memory is bounded by one budget, `maxBytes`: the unfinished line and the data of the event being
+ * assembled together never exceed it. Going over it (one endless line, or endless short `data:`
+ * lines that never end the event) throws an UpstreamError of kind `limit`.
  */
-
-export class SseLineTooLongError extends Error {
-  constructor (limit: number) {
-    super(`an upstream SSE line exceeded ${limit} bytes`)
-    this.name = 'SseLineTooLongError'
-  }
-}
+import { UpstreamError } from './errors.js'
 
 const LF = 0x0a
 const CR = 0x0d
@@ -25,12 +23,14 @@ export class SseParser {
   private pending: Buffer[] = []
   private pendingLength = 0
   private data: string[] = []
+  /** Bytes of the event being assembled (its data lines and the line feeds that will join them). */
+  private dataBytes = 0
   /** Number of events dispatched so far. */
   events = 0
 
   constructor (
     private readonly onData: (data: string) => void,
-    private readonly maxLineBytes = 8 * 1024 * 1024,
+    private readonly maxBytes = 8 * 1024 * 1024,
   ) {}
 
   push (chunk: Buffer): void {
@@ -52,7 +52,8 @@ export class SseParser {
     if (start < chunk.length) {
       const rest = chunk.subarray(start)
       this.pendingLength += rest.length
-      if (this.pendingLength > this.maxLineBytes) throw new SseLineTooLongError(this.maxLineBytes)
+      if (this.pendingLength > this.maxBytes) throw tooLarge('line', this.maxBytes)
+      if (this.pendingLength + this.dataBytes > this.maxBytes) throw tooLarge('event', this.maxBytes)
       this.pending.push(rest)
     }
   }
@@ -75,6 +76,8 @@ export class SseParser {
     if (buf[0] === COLON) return
     if (end >= 5 && buf[4] === COLON && buf.compare(DATA, 0, 4, 0, 4) === 0) {
       const from = end > 5 && buf[5] === SPACE ? 6 : 5
+      this.dataBytes += end - from + (this.data.length > 0 ? 1 : 0)
+      if (this.dataBytes > this.maxBytes) throw tooLarge('event', this.maxBytes)
       this.data.push(buf.toString('utf8', from, end))
     }
   }
@@ -83,7 +86,12 @@ export class SseParser {
     if (this.data.length === 0) return
     const data = this.data.length === 1 ? this.data[0]! : this.data.join('\n')
     this.data = []
+    this.dataBytes = 0
     this.events++
     this.onData(data)
   }
+}
+
+function tooLarge (what: 'line' | 'event', limit: number): UpstreamError {
+  return new UpstreamError('limit', `an upstream SSE ${what} exceeded ${limit} bytes`)
 }

@@ -1,5 +1,6 @@
-import t from 'tap'
-import { SseLineTooLongError, SseParser } from '../src/sse.js'
+import t, { type Test } from 'tap'
+import { UpstreamError } from '../src/errors.js'
+import { SseParser } from '../src/sse.js'
 
 function parseAll (chunks: Buffer[]): string[] {
   const out: string[] = []
@@ -59,7 +60,56 @@ t.test('counts dispatched events', async (t) => {
   t.equal(p.events, 2)
 })
 
+function limitError (t: Test, fn: () => void, what: RegExp): void {
+  try {
+    fn()
+    t.fail('no error thrown')
+  } catch (err) {
+    t.ok(err instanceof UpstreamError, 'an UpstreamError')
+    const e = err as UpstreamError
+    t.equal(e.kind, 'limit')
+    t.equal(e.statusCode, 502)
+    t.equal(e.code, 'upstream_response_too_large')
+    t.equal(e.retryable, false)
+    t.match(e.message, what)
+  }
+}
+
 t.test('refuses a line longer than the cap', async (t) => {
   const p = new SseParser(() => {}, 16)
-  t.throws(() => p.push(Buffer.from('data: ' + 'x'.repeat(32))), SseLineTooLongError)
+  limitError(t, () => p.push(Buffer.from('data: ' + 'x'.repeat(32))), /SSE line exceeded 16 bytes/)
+})
+
+t.test('refuses an event whose data lines add up to more than the cap (no blank line ever comes)', async (t) => {
+  const got: string[] = []
+  const p = new SseParser((d) => got.push(d), 64)
+  // Short lines, each far below the cap: only the event as a whole is too large.
+  limitError(t, () => {
+    for (let i = 0; i < 100; i++) p.push(Buffer.from('data: 0123456789\n'))
+  }, /SSE event exceeded 64 bytes/)
+  t.same(got, [], 'nothing was dispatched')
+})
+
+t.test('the event cap counts an unfinished line together with the data already held', async (t) => {
+  const p = new SseParser(() => {}, 32)
+  p.push(Buffer.from('data: 0123456789012345678\n')) // 19 bytes of data held
+  limitError(t, () => p.push(Buffer.from('data: 0123456789')), /SSE event exceeded 32 bytes/)
+})
+
+t.test('events at the cap pass, and the budget starts again with every event', async (t) => {
+  const got: string[] = []
+  const p = new SseParser((d) => got.push(d), 21)
+  // Two lines of 10 bytes joined by "\n": exactly 21 bytes of event data.
+  for (let i = 0; i < 50; i++) p.push(Buffer.from('data: 0123456789\ndata: abcdefghij\n\n'))
+  p.end()
+  t.equal(got.length, 50)
+  t.equal(got[0], '0123456789\nabcdefghij')
+})
+
+t.test('comments and other fields between data lines are never held', async (t) => {
+  const got: string[] = []
+  const p = new SseParser((d) => got.push(d), 32)
+  for (let i = 0; i < 100; i++) p.push(Buffer.from(': keep-alive\nevent: x\n'))
+  p.push(Buffer.from('data: ok\n\n'))
+  t.same(got, ['ok'])
 })

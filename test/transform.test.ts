@@ -121,3 +121,20 @@ t.test('only the upstream finished frame (or a cut) ends the answer', async (t) 
   t.equal(tr.finishReason, null)
   t.equal(tr.upstreamFinished, false)
 })
+
+t.test('think_tags with max_tokens: one <think> block, closed once, whichever piece the cut falls in', async (t) => {
+  const opts = { maxTokens: 3, thinkingOutput: 'think_tags' as const }
+  // The cut falls in the second reasoning piece, while the block is already open.
+  const second = run([created, think('abcd'), think('efghijklmnop'), answer('x'), finished], opts)
+  t.equal(second.content, '<think>\nabcdefghijkl\n</think>\n\n')
+  t.equal(second.tr.finishReason, 'length')
+  // The cut leaves nothing of the piece that crosses the limit.
+  const exact = run([created, think('abcdefgh'), think('ijkl'), think('mnop'), answer('x'), finished], opts)
+  t.equal(exact.content, '<think>\nabcdefghijkl\n</think>\n\n')
+  const none = run([created, think('abcdefghijkl'), think('m'), answer('x'), finished], opts)
+  t.equal(none.content, '<think>\nabcdefghijkl\n</think>\n\n')
+  for (const r of [second, exact, none]) {
+    t.equal(r.content.split('<think>').length, 2, 'exactly one opening tag')
+    t.equal(r.content.split('</think>').length, 2, 'exactly one closing tag')
+  }
+})

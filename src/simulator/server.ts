@@ -15,6 +15,8 @@ import type {
 const BODY_LIMIT = 20 * 1024 * 1024
 const CHATS_PAGE_SIZE = 20
 const DONE = 'data: [DONE]\n\n'
+/** 4 KiB of short `data:` lines with no blank line between them (scenario `floodAfterFrames`). */
+const FLOOD = 'data: {"flood":1}\n'.repeat(227)
 const DEFAULT_ERROR_FRAME = { error: { code: 'internal_error', details: 'Internal error!' } }
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
 const CHAT_MODES = new Set(['normal', 'guest', 'community', 'local'])
@@ -412,6 +414,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
   /** Write one turn's event stream as the scenario says. */
   async function stream (ctx: Ctx, chat: Chat, plan: TurnPlan, sc: Scenario): Promise<void> {
     const { res, entry } = ctx
+    if (sc.floodAfterFrames !== undefined) return flood(ctx, chat, plan, sc.floodAfterFrames, sc.pauseMs ?? 50)
     const open = (f: string[]): string[] => (sc.hang ? f.slice(0, -1) : f)
     let frames = open(turnFrames(plan))
     if (sc.interleave) {
@@ -475,6 +478,18 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       res.end()
     }
     // hang: the connection stays open until the client leaves or the simulator closes.
+  }
+
+  /** The first k frames of the turn, a pause, then an event that never ends, until the connection closes. */
+  async function flood (ctx: Ctx, chat: Chat, plan: TurnPlan, k: number, pauseMs: number): Promise<void> {
+    const frames = turnFrames(plan).slice(0, k)
+    if (k > 0) chat.turns.push({ userId: plan.userId, responseId: plan.responseId })
+    ctx.entry.status = 200
+    ctx.res.writeHead(200, SSE_HEADERS)
+    await ctx.flush(frames.join(''))
+    ctx.entry.framesSent = frames.length
+    if (k > 0) await ctx.sleep(pauseMs)
+    while (!ctx.closed) await ctx.flush(FLOOD)
   }
 
   function ownChat (ctx: Ctx, acct: Account): Chat | undefined {

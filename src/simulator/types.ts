@@ -117,6 +117,12 @@ export interface Scenario {
    * the client aborts or the simulator closes (idle-timeout tests).
    */
   hang?: boolean
+  /**
+   * After k frames and a pause (`pauseMs`, default 50), write short `data:` lines that never end the
+   * event (no blank line) until the client goes away or the simulator closes (tests of the
+   * gateway's SSE event cap).
+   */
+  floodAfterFrames?: number
 }
 
 export interface SimChatInfo {

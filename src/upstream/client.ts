@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
 import { UpstreamError } from '../errors.js'
-import { SseLineTooLongError, SseParser } from '../sse.js'
+import { SseParser } from '../sse.js'
 import {
-  PATHS, buildHeaders, classifyBody, classifyErrorObject, completionBody, completionPath,
-  modelsOf, newChatBody, readFrame, sessionOf, signinBody,
-  type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamModel,
-  type UpstreamProblem,
+  PATHS, buildHeaders, chatPath, chatsOf, chatsPath, classifyBody, classifyErrorObject, completionBody,
+  completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, redactForLog, sessionOf, signinBody,
+  type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
+
+export { problemToError }
 
 export interface UpstreamClientOptions {
   baseUrl: string
@@ -21,11 +22,36 @@ export interface UpstreamClientOptions {
   firstByteTimeoutMs: number
   /** Longest silence between two body chunks. */
   idleTimeoutMs: number
-  /** Cap on buffered upstream bytes: one SSE line, one JSON body. */
+  /** Cap on buffered upstream bytes: one SSE line, one SSE event, one JSON body (UpstreamError `limit` beyond). */
   maxBufferBytes: number
   /** The dispatcher for an identity's own proxy (kept and closed by the owner). */
   proxyDispatcher?: (proxyUrl: string) => Dispatcher
   now?: () => number
+  /**
+   * Debug logging of upstream traffic (pino-compatible; `fastify.log` in the plugin): each call's
+   * status, request and non-stream bodies, and every frame of a completion stream, redacted (no
+   * token, cookie or other secret) and truncated. Never headers. Whether debug is on is checked once
+   * per upstream call; when it is off nothing is formatted.
+   */
+  logger?: UpstreamLogger
+}
+
+/**
+ * The part of a pino logger the client uses. Without `isLevelEnabled`, `level` decides (`debug` or
+ * `trace`); a logger with neither (Fastify's no-op logger) logs nothing.
+ */
+export interface UpstreamLogger {
+  debug (obj: object, msg?: string): void
+  isLevelEnabled? (level: string): boolean
+  level?: string
+}
+
+/** One upstream answer with what its debug log lines need. */
+interface Answer {
+  res: Dispatcher.ResponseData
+  requestId: string
+  /** Set when debug logging is on for this call. */
+  log: UpstreamLogger | undefined
 }
 
 export interface CallOptions {
@@ -33,6 +59,11 @@ export interface CallOptions {
   /** Route this call through an identity's own HTTP(S) proxy. */
   proxyUrl?: string | undefined
   requestId?: string
+}
+
+export interface ListChatsOptions extends CallOptions {
+  /** Page of the list, 1 (newest) by default. */
+  page?: number
 }
 
 export interface TokenResult { token: string; expiresAt?: number }
@@ -44,22 +75,9 @@ function sessionToken (body: unknown, what: string): TokenResult {
   return session
 }
 
-/** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
-export function problemToError (p: UpstreamProblem): UpstreamError {
-  switch (p.kind) {
-    case 'rate_limited': return new UpstreamError('rate_limited', `Upstream rate limit: ${p.message}`, p.retryAfterMs === undefined ? {} : { retryAfterMs: p.retryAfterMs })
-    case 'unauthorized': return new UpstreamError('auth_failed', `Upstream authentication failed: ${p.message}`)
-    case 'challenge': return new UpstreamError('challenge', `${p.message}; open chat.qwen.ai in a browser with this account, pass the check, then refresh its cookie`)
-    case 'bad_request': return new UpstreamError('bad_request', `The upstream rejected the request: ${p.message}`)
-    case 'not_found': return new UpstreamError('bad_request', `The upstream did not find what the request named: ${p.message}`)
-    case 'server': return new UpstreamError('upstream_error', p.message)
-  }
-}
-
 /** Map a transport error (undici) to the gateway error; aborts are passed through untouched. */
 export function transportError (err: unknown): unknown {
   if (err instanceof UpstreamError) return err
-  if (err instanceof SseLineTooLongError) return new UpstreamError('upstream_error', err.message, { cause: err })
   const e = err as { name?: string; code?: string; message?: string }
   if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return err
   if (err instanceof undiciErrors.HeadersTimeoutError || e?.code === 'UND_ERR_HEADERS_TIMEOUT') {
@@ -88,7 +106,7 @@ async function readText (body: Dispatcher.ResponseData['body'], cap: number): Pr
     size += chunk.length
     if (size > cap) {
       body.destroy()
-      throw new UpstreamError('upstream_error', `An upstream response exceeded ${cap} bytes`)
+      throw new UpstreamError('limit', `An upstream response exceeded ${cap} bytes`)
     }
     chunks.push(chunk)
   }
@@ -107,16 +125,18 @@ export class CompletionStream {
   /** `[DONE]` seen. */
   private done = false
 
-  constructor (private readonly body: Dispatcher.ResponseData['body'], maxLine: number) {
+  /** `onFrame` sees every event's data before it is parsed (debug logging). */
+  constructor (private readonly body: Dispatcher.ResponseData['body'], maxBytes: number, onFrame?: (data: string) => void) {
     this.iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
     this.parser = new SseParser((data) => {
+      onFrame?.(data)
       if (data === '[DONE]') { this.done = true; return }
       let frame: unknown
       try { frame = JSON.parse(data) } catch {
         throw new UpstreamError('upstream_error', `The upstream sent a frame that is not JSON: ${data.slice(0, 120)}`)
       }
       if (frame && typeof frame === 'object') this.batch.push(frame as Frame)
-    }, maxLine)
+    }, maxBytes)
   }
 
   /** The next batch of frames, or `null` at the end of the stream. Throws on transport errors. */
@@ -168,35 +188,62 @@ export class UpstreamClient {
 
   private now (): number { return (this.opts.now ?? Date.now)() }
 
-  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Dispatcher.ResponseData> {
+  /** The logger when debug logging is on (checked once per upstream call). */
+  private debugLogger (): UpstreamLogger | undefined {
+    const l = this.opts.logger
+    if (!l) return undefined
+    const on = typeof l.isLevelEnabled === 'function' ? l.isLevelEnabled('debug') : l.level === 'debug' || l.level === 'trace'
+    return on ? l : undefined
+  }
+
+  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Answer> {
     const json = body !== undefined
+    const requestId = o.requestId ?? randomUUID()
+    const log = this.debugLogger()
+    const fullPath = this.basePath + path
+    const payload = json ? JSON.stringify(body) : null
+    if (log) log.debug({ requestId, method, path: fullPath, ...(payload ? { body: redactForLog(payload) } : {}) }, 'upstream request')
     try {
       const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
-      return await dispatcher.request({
+      const res = await dispatcher.request({
         origin: this.origin,
-        path: this.basePath + path,
+        path: fullPath,
         method,
-        headers: buildHeaders(cred, o.requestId ?? randomUUID(), json),
-        body: json ? JSON.stringify(body) : null,
+        headers: buildHeaders(cred, requestId, json),
+        body: payload,
         signal: o.signal ?? null,
         headersTimeout: this.opts.firstByteTimeoutMs,
         bodyTimeout: this.opts.idleTimeoutMs,
       })
+      if (log) log.debug({ requestId, status: res.statusCode, contentType: res.headers['content-type'] }, 'upstream response')
+      return { res, requestId, log }
     } catch (err) {
-      throw failure(err, o)
+      const e = failure(err, o)
+      if (log) log.debug({ requestId, error: (e as Error)?.message ?? String(e) }, 'upstream request failed')
+      throw e
     }
+  }
+
+  /** A whole non-stream body as text (capped), logged at debug level. */
+  private async text (a: Answer, o: CallOptions): Promise<string> {
+    let text: string
+    try {
+      text = await readText(a.res.body, this.opts.maxBufferBytes)
+    } catch (err) {
+      const e = failure(err, o)
+      if (a.log) a.log.debug({ requestId: a.requestId, error: (e as Error)?.message ?? String(e) }, 'upstream body failed')
+      throw e
+    }
+    if (a.log) a.log.debug({ requestId: a.requestId, body: redactForLog(text) }, 'upstream body')
+    return text
   }
 
   /** A JSON call: non-2xx, non-JSON or `success:false` bodies become UpstreamErrors. */
   private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<T> {
-    const res = await this.call(method, path, cred, body, o)
+    const a = await this.call(method, path, cred, body, o)
+    const { res } = a
     const ct = String(res.headers['content-type'] ?? '')
-    let text: string
-    try {
-      text = await readText(res.body, this.opts.maxBufferBytes)
-    } catch (err) {
-      throw failure(err, o)
-    }
+    const text = await this.text(a, o)
     if (res.statusCode >= 200 && res.statusCode < 300 && ct.includes('json')) {
       let parsed: unknown
       try { parsed = JSON.parse(text) } catch { parsed = undefined }
@@ -234,24 +281,41 @@ export class UpstreamClient {
     return id
   }
 
+  /** E6: one page of the account's chats, newest first (an empty page: past the end). */
+  async listChats (cred: Credentials, o: ListChatsOptions = {}): Promise<UpstreamChat[]> {
+    const page = o.page ?? 1
+    if (!Number.isInteger(page) || page < 1) throw new RangeError(`listChats: page must be a positive integer, got ${page}`)
+    const list = chatsOf(await this.json('GET', chatsPath(page), cred, undefined, o))
+    if (!list) throw new UpstreamError('upstream_error', 'The upstream chat list has no data array')
+    return list
+  }
+
+  /**
+   * E8: delete a chat. True when it was deleted, false when the upstream says it does not exist
+   * (already deleted); any other answer throws an UpstreamError.
+   */
+  async deleteChat (cred: Credentials, chatId: string, o: CallOptions = {}): Promise<boolean> {
+    const a = await this.call('DELETE', chatPath(chatId), cred, undefined, o)
+    const text = await this.text(a, o)
+    const answer = deleteAnswer(a.res.statusCode, String(a.res.headers['content-type'] ?? ''), text)
+    if (answer.kind === 'problem') throw problemToError(answer.problem)
+    return answer.kind === 'deleted'
+  }
+
   /**
    * E5: start a turn and read up to its commit point (see `untilCommit`). Everything that can go
    * wrong before it (HTTP status, JSON/HTML bodies on 200, error frames, empty streams) throws an
    * UpstreamError, so the caller can still answer with an HTTP status or try another identity.
    */
   async openCompletion (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<{ stream: CompletionStream; first: Frame[] }> {
-    const res = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
+    const a = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
+    const { res, log, requestId } = a
     const ct = String(res.headers['content-type'] ?? '')
     if (res.statusCode !== 200 || !ct.includes('text/event-stream')) {
-      let text: string
-      try {
-        text = await readText(res.body, this.opts.maxBufferBytes)
-      } catch (err) {
-        throw failure(err, o)
-      }
-      throw problemToError(classifyBody(res.statusCode, ct, text))
+      throw problemToError(classifyBody(res.statusCode, ct, await this.text(a, o)))
     }
-    const stream = new CompletionStream(res.body, this.opts.maxBufferBytes)
+    const onFrame = log ? (data: string) => log.debug({ requestId, frame: redactForLog(data) }, 'upstream frame') : undefined
+    const stream = new CompletionStream(res.body, this.opts.maxBufferBytes, onFrame)
     try {
       return { stream, first: await this.untilCommit(stream) }
     } catch (err) {

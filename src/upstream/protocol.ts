@@ -7,6 +7,7 @@
  * validates requests with its own code.
  */
 import { createHash, randomUUID } from 'node:crypto'
+import { UpstreamError } from '../errors.js'
 
 // ---------------------------------------------------------------------------------------------
 // Endpoints
@@ -23,12 +24,22 @@ export const PATHS = {
   newChat: '/api/v2/chats/new',
   /** E5: one turn in a chat; `?chat_id=` is added by {@link completionPath}. */
   completions: '/api/v2/chat/completions',
-  /** E6: list chats, `?page=N`. */
+  /** E6: list chats, `?page=N`; E7/E8: one chat below it (`/api/v2/chats/<id>`). */
   chats: '/api/v2/chats/',
 } as const
 
 export function completionPath (chatId: string): string {
   return `${PATHS.completions}?chat_id=${encodeURIComponent(chatId)}`
+}
+
+/** E6: one page of the account's chats, page 1 = newest. */
+export function chatsPath (page: number): string {
+  return `${PATHS.chats}?page=${page}`
+}
+
+/** E7 (GET) / E8 (DELETE): one chat. */
+export function chatPath (chatId: string): string {
+  return PATHS.chats + encodeURIComponent(chatId)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -77,6 +88,29 @@ export function buildHeaders (cred: Credentials, requestId: string, json: boolea
 export function tokenFromCookie (cookie: string): string | undefined {
   const m = /(?:^|;\s*)token=([^;\s]+)/.exec(cookie)
   return m ? m[1] : undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets in bodies (debug logging)
+// ---------------------------------------------------------------------------------------------
+
+/** JSON string values of these keys are secrets (tokens in E1/E2 answers, passwords, STS keys, …). */
+const SECRET_FIELD = /"(token|access_token|refresh_token|id_token|password|cookie|authorization|api_key|apikey|secret|access_key_secret|accesskeysecret|security_token|securitytoken|key)"\s*:\s*"(?:[^"\\]|\\.)*"/gi
+/** JWTs anywhere (the session token, and the `key=` of signed CDN URLs). */
+const JWT = /eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g
+/** Signatures and tokens in query strings of signed URLs. */
+const SECRET_PARAM = /([?&](?:key|token|signature|x-oss-signature|security-token|x-oss-security-token|ossaccesskeyid)=)[^&"'\s\\]+/gi
+
+/** Longest body or frame text a debug log line carries. */
+export const LOG_TEXT_MAX = 300
+
+/**
+ * An upstream body or frame made fit for a debug log: secrets replaced by `[redacted]` (first, over
+ * the whole text, so a secret is never half-cut and then missed), then cut to `max` characters.
+ */
+export function redactForLog (text: string, max = LOG_TEXT_MAX): string {
+  const s = text.replace(JWT, '[redacted]').replace(SECRET_FIELD, '"$1":"[redacted]"').replace(SECRET_PARAM, '$1[redacted]')
+  return s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +352,18 @@ export function classifyBody (status: number, contentType: string, text: string)
   return { kind: 'server', message: `the upstream answered HTTP ${status}${snippet ? `: ${snippet}` : ' with an empty body'}` }
 }
 
+/** Map an UpstreamProblem (decoded body) to the gateway error a client will see. */
+export function problemToError (p: UpstreamProblem): UpstreamError {
+  switch (p.kind) {
+    case 'rate_limited': return new UpstreamError('rate_limited', `Upstream rate limit: ${p.message}`, p.retryAfterMs === undefined ? {} : { retryAfterMs: p.retryAfterMs })
+    case 'unauthorized': return new UpstreamError('auth_failed', `Upstream authentication failed: ${p.message}`)
+    case 'challenge': return new UpstreamError('challenge', `${p.message}; open chat.qwen.ai in a browser with this account, pass the check, then refresh its cookie`)
+    case 'bad_request': return new UpstreamError('bad_request', `The upstream rejected the request: ${p.message}`)
+    case 'not_found': return new UpstreamError('bad_request', `The upstream did not find what the request named: ${p.message}`)
+    case 'server': return new UpstreamError('upstream_error', p.message)
+  }
+}
+
 /** Classify a parsed JSON object that signals an error; `undefined` when it does not look like one. */
 export function classifyErrorObject (b: Record<string, unknown>): UpstreamProblem | undefined {
   const ret = b.ret
@@ -364,6 +410,68 @@ export function modelsOf (body: unknown): UpstreamModel[] | undefined {
   const list = Array.isArray(data) ? data : (data as { data?: unknown } | undefined)?.data
   if (!Array.isArray(list)) return undefined
   return list.filter((m): m is UpstreamModel => !!m && typeof (m as UpstreamModel).id === 'string')
+}
+
+/** One entry of an E6 chat list (times in milliseconds). */
+export interface UpstreamChat {
+  id: string
+  title?: string
+  createdAt?: number
+  updatedAt?: number
+  chatType?: string
+}
+
+/**
+ * The chats of an E6 answer: `{success: true, data: [{id, title, created_at, updated_at, chat_type}]}`
+ * (times in seconds). `undefined` when `data` is not an array; entries without an id are skipped.
+ */
+export function chatsOf (body: unknown): UpstreamChat[] | undefined {
+  const data = (body as { data?: unknown } | undefined)?.data
+  if (!Array.isArray(data)) return undefined
+  const out: UpstreamChat[] = []
+  for (const item of data) {
+    const c = item as Record<string, unknown> | null
+    if (!c || typeof c.id !== 'string' || !c.id) continue
+    const chat: UpstreamChat = { id: c.id }
+    if (typeof c.title === 'string') chat.title = c.title
+    if (typeof c.created_at === 'number') chat.createdAt = c.created_at * 1000
+    if (typeof c.updated_at === 'number') chat.updatedAt = c.updated_at * 1000
+    if (typeof c.chat_type === 'string') chat.chatType = c.chat_type
+    out.push(chat)
+  }
+  return out
+}
+
+/** What an E8 (delete chat) answer means. */
+export type DeleteAnswer = { kind: 'deleted' } | { kind: 'not_found' } | { kind: 'problem'; problem: UpstreamProblem }
+
+/**
+ * Read an E8 answer. Deleted: HTTP 204, an empty 2xx body, or a 2xx JSON body that is not an error
+ * (`{success: true, data: true}`; the 2026 site answers `data: {status: true}`, so an explicit
+ * `data: false` or `data.status: false` is a refusal). A `Not_Found` answer (any status) means the
+ * chat is already gone. Anything else is a problem, classified like every other body.
+ */
+export function deleteAnswer (status: number, contentType: string, text: string): DeleteAnswer {
+  const ok = status >= 200 && status < 300
+  if (ok && (status === 204 || text.trim() === '')) return { kind: 'deleted' }
+  const problem = ok && contentType.includes('json') ? deleteRefusal(text) : classifyBody(status, contentType, text)
+  if (!problem) return { kind: 'deleted' }
+  return problem.kind === 'not_found' ? { kind: 'not_found' } : { kind: 'problem', problem }
+}
+
+/** What is wrong with a 2xx JSON answer to E8, if anything. */
+function deleteRefusal (text: string): UpstreamProblem | undefined {
+  let body: unknown
+  try { body = JSON.parse(text) } catch { body = undefined }
+  if (!body || typeof body !== 'object') return { kind: 'server', message: 'the upstream answered a chat deletion with a body that is not JSON' }
+  const b = body as Record<string, unknown>
+  const p = classifyErrorObject(b)
+  if (p) return p
+  const data = b.data
+  if (data === false || (typeof data === 'object' && data !== null && (data as { status?: unknown }).status === false)) {
+    return { kind: 'server', message: 'the upstream did not delete the chat' }
+  }
+  return undefined
 }
 
 /** The capability flags and limits the gateway relies on (§1.4). */

@@ -1,0 +1,71 @@
+/**
+ * Upstream frames → turn events. Stateful only where the protocol is: the answer is the first
+ * response id seen (frames of a second, interleaved candidate are dropped), and 2026 reasoning
+ * snapshots are turned into increments. What a frame means is decided by `readFrame` in the
+ * protocol module; an error frame throws the gateway's UpstreamError.
+ */
+import { problemToError, readFrame, type Frame } from '../upstream/protocol.js'
+import type { TurnEvent } from './events.js'
+
+const NONE: TurnEvent[] = []
+const ANSWER_PHASE: TurnEvent = Object.freeze({ kind: 'phase', phase: 'answer' })
+
+export class FrameDecoder {
+  /** The answer's response id: from `response.created`, else the first frame that carries one. */
+  responseId: string | undefined
+  /** The upstream said the answer is finished (its `answer`/`finished` frame was decoded). */
+  finished = false
+  private snapshotLength = 0
+  /** The last text frame was an answer frame. */
+  private answering = false
+
+  /** The events of one frame (usage first). Throws an UpstreamError for an error frame. */
+  push (frame: Frame): TurnEvent[] {
+    const f = readFrame(frame)
+    if (f.kind === 'created') {
+      this.responseId ??= f.responseId
+      return NONE
+    }
+    if (f.responseId !== undefined) {
+      if (this.responseId === undefined) this.responseId = f.responseId
+      else if (f.responseId !== this.responseId) return NONE
+    }
+    if (f.kind === 'error') throw problemToError(f.problem!)
+    const out: TurnEvent[] = f.usage ? [{ kind: 'usage', usage: f.usage }] : []
+    switch (f.kind) {
+      case 'search':
+        out.push({ kind: 'search', results: f.results! })
+        break
+      case 'reasoning':
+        if (f.text) this.reasoning(out, f.text)
+        break
+      case 'reasoning_snapshot':
+        if (f.text.length > this.snapshotLength) {
+          this.reasoning(out, f.text.slice(this.snapshotLength))
+          this.snapshotLength = f.text.length
+        }
+        break
+      case 'answer':
+        if (f.text) {
+          if (!this.answering) {
+            this.answering = true
+            out.push(ANSWER_PHASE)
+          }
+          out.push({ kind: 'content', text: f.text })
+        }
+        if (f.finished) {
+          this.finished = true
+          out.push({ kind: 'finish', reason: 'stop', upstream: true })
+        }
+        break
+      default:
+        // Bookkeeping, tool results and image generation are not part of a text completion.
+    }
+    return out
+  }
+
+  private reasoning (out: TurnEvent[], text: string): void {
+    this.answering = false
+    out.push({ kind: 'reasoning', text })
+  }
+}
