@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { ChatLifecycle } from '../src/chats.js'
 import { CompletionRunner } from '../src/completion.js'
+import { credentialsOf } from '../src/pool.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,7 +13,11 @@ declare module 'fastify' {
 /** The completion runner and the chat lifecycle service it creates chats through. */
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
-  const chats = new ChatLifecycle(fastify.qwenUpstream, fastify.qwenEvents)
+  const pool = fastify.qwenPool
+  const chats = new ChatLifecycle(fastify.qwenUpstream, fastify.qwenEvents, (id) => {
+    const i = pool.get(id)
+    return i?.token ? { cred: credentialsOf(i), proxyUrl: i.proxyUrl } : undefined
+  })
   fastify.decorate('qwenCompletions', {
     runner: new CompletionRunner({
       client: fastify.qwenUpstream,

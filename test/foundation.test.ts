@@ -191,6 +191,20 @@ t.test('events: chats, failovers and completions are published per app instance'
   t.equal(done.length, 1)
   t.match(done[0]!.e, { status: 200, outcome: 'ok', attempts: 2, chatId: chats[1].chatId })
   t.same(leak, [], 'another gateway instance sees none of these events')
+
+  // Listing and deleting go through the same service, as the identity that owns the chat.
+  const chatsSvc = h.app.qwenCompletions.chats
+  const deleted: unknown[] = []
+  h.app.qwenEvents.on('chat.deleted', (e) => deleted.push(e))
+  const owner = chats[1].identity as string
+  const listed = await chatsSvc.list(owner)
+  t.ok(listed.some((c) => c.id === chats[1].chatId), 'the owner lists the chat')
+  t.equal(await chatsSvc.delete(chats[1].chatId), true, 'deleted by its remembered owner')
+  t.same(deleted, [{ identity: owner, chatId: chats[1].chatId }])
+  const ownerEmail = h.sim.accounts.find((acc) => idOf(acc.id) === owner)!.email
+  t.notOk(h.sim.chats(ownerEmail).some((c) => c.id === chats[1].chatId), 'gone upstream')
+  t.equal(await chatsSvc.delete(chats[1].chatId, { identityId: owner }), false, 'a second delete finds nothing')
+  await t.rejects(chatsSvc.delete('unknown-chat'), /No known owner/)
 })
 
 t.test('a throw between opening the turn and streaming releases the lease (a trial too) and the upstream body', async (t) => {
