@@ -19,8 +19,10 @@ import refreshTokenRoutes from '../routes/refresh-token.js'
 import rootRoutes from '../routes/root.js'
 import { RouteNotFoundError, toOpenAIError } from './errors.js'
 import type { GatewayOptions } from './options.js'
+import { createValidatorCompiler } from './validation.js'
 
 export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => {
+  fastify.setValidatorCompiler(createValidatorCompiler())
   await fastify.register(configPlugin, opts)
   const cfg = fastify.qwenConfig
   await fastify.register(requestIdPlugin)
