@@ -42,7 +42,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   fastify.setErrorHandler((err, request, reply) => {
     const { status, body, headers } = toOpenAIError(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
-    else request.log.info({ status, code: body.error.code, msg: body.error.message }, 'request rejected')
+    else request.log.info({ status, code: body.error.code, param: body.error.param, error: body.error.message }, 'request rejected')
     return reply.code(status).headers(headers).send(body)
   })
   fastify.setNotFoundHandler((request, reply) => {

@@ -1,7 +1,7 @@
 /** `buildServer()`: a standalone Fastify instance with the gateway at its root, not listening. */
-import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { requestIdFor } from '../plugins/request-id.js'
 import { app } from './app.js'
 import type { GatewayOptions } from './options.js'
 
@@ -40,8 +40,10 @@ export async function buildServer (options: GatewayOptions = {}, build: BuildOpt
     : { level: options.debugMode ? 'debug' : 'info', ...(typeof build.logger === 'object' ? build.logger : {}), redact: REDACT }
   const server = Fastify({
     logger,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => `req_${randomUUID().replace(/-/g, '')}`,
+    // The id in log lines (`reqId`) is the one echoed in `x-request-id`: the caller's when it is a
+    // safe token, otherwise a new one (never the raw header, which may hold anything).
+    requestIdHeader: false,
+    genReqId: requestIdFor,
     trustProxy: true,
     forceCloseConnections: 'idle',
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => COMPLETIONS_PATH.test(req.url ?? '') }),
@@ -50,3 +52,4 @@ export async function buildServer (options: GatewayOptions = {}, build: BuildOpt
   await server.register(qwenGatewayRoot, options)
   return server
 }
+
