@@ -23,8 +23,10 @@ import refreshTokenRoutes from '../routes/refresh-token.js'
 import rootRoutes from '../routes/root.js'
 import { RouteNotFoundError, toOpenAIError } from './errors.js'
 import type { GatewayOptions } from './options.js'
+import { createValidatorCompiler } from './validation.js'
 
 export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => {
+  fastify.setValidatorCompiler(createValidatorCompiler())
   await fastify.register(configPlugin, opts)
   const cfg = fastify.qwenConfig
   await fastify.register(requestIdPlugin)
@@ -48,7 +50,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   fastify.setErrorHandler((err, request, reply) => {
     const { status, body, headers } = toOpenAIError(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
-    else request.log.info({ status, code: body.error.code, msg: body.error.message }, 'request rejected')
+    else request.log.info({ status, code: body.error.code, param: body.error.param, error: body.error.message }, 'request rejected')
     return reply.code(status).headers(headers).send(body)
   })
   fastify.setNotFoundHandler((request, reply) => {

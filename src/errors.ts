@@ -16,6 +16,15 @@ export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null }
 }
 
+/** Longest client-supplied value echoed in an error message; longer ones are cut with an ellipsis. */
+export const ECHO_LIMIT = 100
+
+/** A client-supplied value as it may appear in an error message: at most `max` characters. */
+export function clip (value: unknown, max = ECHO_LIMIT): string {
+  const s = String(value)
+  return s.length <= max ? s : `${s.slice(0, max)}…`
+}
+
 export interface GatewayErrorInit {
   status: number
   type: OpenAIErrorType
@@ -74,7 +83,7 @@ export class AuthenticationError extends GatewayError {
 /** 404 `model_not_found`. */
 export class ModelNotFoundError extends GatewayError {
   constructor (model: string) {
-    super(`The model \`${model}\` does not exist or you do not have access to it.`, {
+    super(`The model \`${clip(model)}\` does not exist or you do not have access to it.`, {
       status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model',
     })
     this.name = 'ModelNotFoundError'
@@ -84,7 +93,7 @@ export class ModelNotFoundError extends GatewayError {
 /** 404 for unknown routes. */
 export class RouteNotFoundError extends GatewayError {
   constructor (method: string, url: string) {
-    super(`Unknown request URL: ${method} ${url.split('?')[0]}`, { status: 404, type: 'invalid_request_error', code: 'unknown_url' })
+    super(`Unknown request URL: ${clip(method, 20)} ${clip(url.split('?')[0], 200)}`, { status: 404, type: 'invalid_request_error', code: 'unknown_url' })
     this.name = 'RouteNotFoundError'
   }
 }
@@ -170,9 +179,15 @@ export function toOpenAIError (err: unknown): { status: number; body: OpenAIErro
     return { status, body: { error: { message: 'Internal server error', type: 'server_error', param: null, code: 'internal_error' } }, headers: {} }
   }
   // Fastify's own client errors (JSON parse, body limit, content type, validation).
-  const code = status === 413 ? 'request_too_large' : (e.validation ? 'invalid_value' : fastifyCode(e.code))
+  const code = status === 413 ? 'request_too_large' : (e.validation ? validationCode(e.validation) : fastifyCode(e.code))
   const type: OpenAIErrorType = status === 404 ? 'not_found_error' : 'invalid_request_error'
-  return { status, body: { error: { message: e.message ?? 'Bad request', type, param: validationParam(e.validation), code } }, headers: {} }
+  return { status, body: { error: { message: clip(e.message ?? 'Bad request', 300), type, param: validationParam(e.validation), code } }, headers: {} }
+}
+
+/** Ajv errors from a compiler other than the gateway's: a wrong JSON type is `invalid_type`. */
+function validationCode (validation: unknown): string {
+  const v = Array.isArray(validation) ? validation[0] as { keyword?: string } | undefined : undefined
+  return v?.keyword === 'type' ? 'invalid_type' : 'invalid_value'
 }
 
 /** `/messages/0/role` → `messages[0].role`; a missing property names itself. */

@@ -2,7 +2,7 @@
  * TypeBox schemas for every route. Request schemas stay permissive (unknown fields are accepted and
  * kept: clients send many); response schemas allow extra fields so nothing is stripped.
  */
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 
 const open = { additionalProperties: true } as const
 
@@ -17,14 +17,126 @@ export const ErrorSchema = Type.Object({
 
 export const ErrorResponses = { '4xx': ErrorSchema, '5xx': ErrorSchema } as const
 
-export const ChatMessageSchema = Type.Object({ role: Type.String() }, open)
+/** `T` or `null`: clients that serialise unset options (Python's `None`) send `null`. */
+const nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
+const opt = <T extends TSchema>(t: T) => Type.Optional(nullable(t))
 
+/**
+ * One content part. Its kind decides which field matters (`text`, `image_url`, …); the parts the
+ * gateway cannot use yet are refused by `prepareChat` with `unsupported_parameter`, after their shape
+ * has been checked here.
+ */
+export const ContentPartSchema = Type.Object({
+  type: Type.String(),
+  text: Type.Optional(Type.String()),
+  refusal: Type.Optional(Type.String()),
+  image_url: Type.Optional(Type.Object({ url: Type.String(), detail: Type.Optional(Type.String()) }, open)),
+  input_audio: Type.Optional(Type.Object({ data: Type.String(), format: Type.String() }, open)),
+  file: Type.Optional(Type.Object({
+    file_data: Type.Optional(Type.String()),
+    file_id: Type.Optional(Type.String()),
+    filename: Type.Optional(Type.String()),
+  }, open)),
+}, open)
+
+const ToolCallSchema = Type.Object({
+  id: Type.Optional(Type.String()),
+  type: Type.Optional(Type.String()),
+  function: Type.Optional(Type.Object({
+    name: Type.Optional(Type.String()),
+    // OpenAI sends a JSON string; some clients send the object itself (folded as JSON).
+    arguments: Type.Optional(Type.Union([Type.String(), Type.Object({}, open)])),
+  }, open)),
+}, open)
+
+const FunctionCallSchema = Type.Object({
+  name: Type.Optional(Type.String()),
+  arguments: Type.Optional(Type.Union([Type.String(), Type.Object({}, open)])),
+}, open)
+
+/** A message of any role; which roles exist is decided by `prepareChat` (`invalid_value`). */
+export const ChatMessageSchema = Type.Object({
+  role: Type.String(),
+  content: opt(Type.Union([Type.String(), Type.Array(ContentPartSchema)])),
+  name: opt(Type.String()),
+  tool_calls: opt(Type.Array(ToolCallSchema)),
+  tool_call_id: opt(Type.String()),
+  function_call: opt(FunctionCallSchema),
+  reasoning_content: opt(Type.String()),
+  refusal: opt(Type.String()),
+  audio: opt(Type.Object({ id: Type.String() }, open)),
+}, open)
+
+const FunctionDefinitionSchema = Type.Object({
+  name: Type.String(),
+  description: Type.Optional(Type.String()),
+  parameters: Type.Optional(Type.Object({}, open)),
+  strict: opt(Type.Boolean()),
+}, open)
+
+export const ToolSchema = Type.Object({
+  type: Type.String(),
+  function: Type.Optional(FunctionDefinitionSchema),
+  custom: Type.Optional(Type.Object({ name: Type.String() }, open)),
+}, open)
+
+/**
+ * `POST /v1/chat/completions`. Every field the OpenAI API defines is type-checked (a wrong type is a
+ * 400 `invalid_type` naming the field); unknown fields are accepted and kept (`additionalProperties`).
+ * What the gateway does with each field, and which values it refuses, is `prepareChat`'s business.
+ */
 export const ChatRequestSchema = Type.Object({
   model: Type.String({ minLength: 1 }),
   messages: Type.Array(ChatMessageSchema, { minItems: 1 }),
-  stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  stream: opt(Type.Boolean()),
+  stream_options: opt(Type.Object({
+    include_usage: opt(Type.Boolean()),
+    include_obfuscation: opt(Type.Boolean()),
+  }, open)),
+  temperature: opt(Type.Number()),
+  top_p: opt(Type.Number()),
+  n: opt(Type.Integer()),
+  stop: opt(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 4 })])),
+  max_tokens: opt(Type.Integer()),
+  max_completion_tokens: opt(Type.Integer()),
+  presence_penalty: opt(Type.Number()),
+  frequency_penalty: opt(Type.Number()),
+  logit_bias: opt(Type.Record(Type.String(), Type.Number())),
+  logprobs: opt(Type.Boolean()),
+  top_logprobs: opt(Type.Integer()),
+  seed: opt(Type.Integer()),
+  user: opt(Type.String()),
+  tools: opt(Type.Array(ToolSchema)),
+  tool_choice: opt(Type.Union([Type.String(), Type.Object({ type: Type.String() }, open)])),
+  parallel_tool_calls: opt(Type.Boolean()),
+  functions: opt(Type.Array(FunctionDefinitionSchema)),
+  function_call: opt(Type.Union([Type.String(), Type.Object({ name: Type.String() }, open)])),
+  response_format: opt(Type.Object({
+    type: Type.String(),
+    json_schema: Type.Optional(Type.Object({
+      name: Type.String(),
+      description: Type.Optional(Type.String()),
+      schema: Type.Optional(Type.Object({}, open)),
+      strict: opt(Type.Boolean()),
+    }, open)),
+  }, open)),
+  reasoning_effort: opt(Type.String()),
+  verbosity: opt(Type.String()),
+  modalities: opt(Type.Array(Type.String())),
+  audio: opt(Type.Object({}, open)),
+  metadata: opt(Type.Object({}, open)),
+  store: opt(Type.Boolean()),
+  service_tier: opt(Type.String()),
+  prediction: opt(Type.Object({ type: Type.String() }, open)),
+  web_search_options: opt(Type.Object({}, open)),
+  prompt_cache_key: opt(Type.String()),
+  prompt_cache_retention: opt(Type.String()),
+  safety_identifier: opt(Type.String()),
 }, open)
-export type ChatRequestBody = Static<typeof ChatRequestSchema>
+/** The validated request body (the route's TypeBox-inferred type). Unknown fields are kept but untyped. */
+export type ChatRequest = Static<typeof ChatRequestSchema>
+export type ChatRequestBody = ChatRequest
+export type ChatMessage = Static<typeof ChatMessageSchema>
 
 const UsageSchema = Type.Object({
   prompt_tokens: Type.Integer(),

@@ -2,38 +2,12 @@
  * OpenAI chat request policy: what is honoured, what is refused with a clear 400, and how the
  * conversation is folded into the single message the upstream accepts per request.
  */
-import { InvalidRequestError, UnsupportedParameterError } from '../errors.js'
+import { InvalidRequestError, UnsupportedParameterError, clip } from '../errors.js'
+import type { ChatMessage, ChatRequest } from '../schemas.js'
 import type { ResolvedModel } from '../models.js'
 
-export interface ChatMessage {
-  role: string
-  content?: unknown
-  name?: unknown
-  tool_calls?: unknown
-  tool_call_id?: unknown
-  function_call?: unknown
-  reasoning_content?: unknown
-  [k: string]: unknown
-}
-
-export interface ChatRequest {
-  model: string
-  messages: ChatMessage[]
-  stream?: boolean | null
-  stream_options?: { include_usage?: boolean | null; [k: string]: unknown } | null
-  stop?: unknown
-  max_tokens?: number | null
-  max_completion_tokens?: number | null
-  reasoning_effort?: string | null
-  n?: number | null
-  tools?: unknown
-  functions?: unknown
-  tool_choice?: unknown
-  response_format?: unknown
-  modalities?: unknown
-  audio?: unknown
-  [k: string]: unknown
-}
+/** The types come from the route schema (`src/schemas.ts`), which has already checked every known field's type. */
+export type { ChatMessage, ChatRequest } from '../schemas.js'
 
 /** The request after validation, in the terms the gateway works with. */
 export interface PreparedChat {
@@ -77,9 +51,9 @@ export function contentText (content: unknown, param: string): string {
     } else if (type === 'refusal' && typeof p!.refusal === 'string') {
       out.push(p!.refusal)
     } else if (typeof type === 'string' && UNSUPPORTED_PARTS[type]) {
-      throw new UnsupportedParameterError(at, `${UNSUPPORTED_PARTS[type]} (content part type \`${type}\`)`)
+      throw new UnsupportedParameterError(at, `${UNSUPPORTED_PARTS[type]} (content part type \`${clip(type)}\`)`)
     } else {
-      throw new InvalidRequestError(`${at} has an unknown content part type \`${String(type)}\``, `${at}.type`)
+      throw new InvalidRequestError(`${at} has an unknown content part type \`${clip(type)}\``, `${at}.type`)
     }
   })
   return out.join('\n')
@@ -108,9 +82,9 @@ export function prepareChat (req: ChatRequest): PreparedChat {
   if (tc === 'required' || (tc !== null && typeof tc === 'object')) {
     throw new UnsupportedParameterError('tool_choice', 'Tool calling is not supported yet; only `tool_choice: "none"` or `"auto"` is accepted')
   }
-  const rf = req.response_format as { type?: unknown } | null | undefined
+  const rf = req.response_format
   if (rf !== undefined && rf !== null && rf.type !== 'text') {
-    throw new UnsupportedParameterError('response_format', `response_format \`${String(rf.type)}\` is not supported yet; only \`text\` is`)
+    throw new UnsupportedParameterError('response_format', `response_format \`${clip(rf.type)}\` is not supported yet; only \`text\` is`)
   }
   if (Array.isArray(req.modalities) && req.modalities.some((m) => m !== 'text')) {
     throw new UnsupportedParameterError('modalities', 'Only the `text` modality is supported')
@@ -120,7 +94,7 @@ export function prepareChat (req: ChatRequest): PreparedChat {
   if (n !== undefined && n > 1) throw new InvalidRequestError('n > 1 is not supported: the upstream produces one answer per request', 'n')
 
   req.messages.forEach((m, i) => {
-    if (!ROLES.has(m.role)) throw new InvalidRequestError(`messages[${i}].role \`${String(m.role)}\` is not one of ${[...ROLES].join(', ')}`, `messages[${i}].role`)
+    if (!ROLES.has(m.role)) throw new InvalidRequestError(`messages[${i}].role \`${clip(m.role)}\` is not one of ${[...ROLES].join(', ')}`, `messages[${i}].role`)
     if (m.role === 'user' && (m.content === undefined || m.content === null)) {
       throw new InvalidRequestError(`messages[${i}].content is required for user messages`, `messages[${i}].content`)
     }
