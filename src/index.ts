@@ -15,7 +15,9 @@ const qwenGateway = fp<GatewayOptions>(async function qwenGateway (fastify, opts
 }, { name: 'qwen-gateway', fastify: '5.x', encapsulate: true })
 
 export default qwenGateway
-export { buildServer, qwenGatewayRoot, type BuildOptions } from './build.js'
+export { buildServer, clientErrorResponse, qwenClientErrorHandler, qwenGatewayRoot, type BuildOptions } from './build.js'
+export { requestIdFor } from '../plugins/request-id.js'
+export { GatewayEvents, type GatewayEventMap, type CompletionEvent } from './events.js'
 export type { GatewayOptions } from './options.js'
 export { OptionsError } from './options.js'
 export {
