@@ -2,33 +2,11 @@
  * Presentation of the pool for `/health`, `/refresh-token` and logs: counts, the token that expires
  * first, and one view per identity. No secrets; nothing here changes state.
  */
-import { isAvailable, type IdentityState } from './health.js'
-import { REFRESH_MARGIN_MS, type Identity, type IdentityKind, type IdentityPool } from './pool.js'
+import { isAvailable } from './health.js'
+import { REFRESH_MARGIN_MS, type Identity, type IdentityPool } from './pool.js'
+import type { IdentityView, PoolCounts, TokenStatus } from './schemas.js'
 
-export interface PoolCounts { total: number; healthy: number; degraded: number; down: number; initialized: boolean }
-
-export interface TokenStatus { valid: boolean; expired: boolean; remainingTime: number; needsRefresh: boolean; reason: string }
-
-/** Public view of one identity (/health with the API key). No secrets. */
-export interface IdentityView {
-  id: string
-  label: string
-  kind: IdentityKind
-  state: IdentityState
-  available: boolean
-  /** Why it cannot serve now, or null. */
-  blockedBy: 'rate_limited' | 'challenge' | 'auth_refused' | 'breaker' | 'no_token' | null
-  failures: number
-  inFlight: number
-  tokenExpiresAt: string | null
-  cooldownUntil: string | null
-  rateLimitedUntil: string | null
-  challengedUntil: string | null
-  proxy: boolean
-  lastError: string | null
-  lastErrorAt: string | null
-  lastSuccess: string | null
-}
+export type { IdentityView, PoolCounts, TokenStatus }
 
 /** Identities by breaker state; a refused credential is not healthy (the original marked invalid cookies degraded). */
 export function poolCounts (pool: IdentityPool): PoolCounts {

@@ -190,13 +190,45 @@ export const ModelListSchema = Type.Object({
 
 export const ModelParamsSchema = Type.Object({ id: Type.String() })
 
-const PoolCountsSchema = Type.Object({
+export const PoolCountsSchema = Type.Object({
   total: Type.Integer(),
   healthy: Type.Integer(),
   degraded: Type.Integer(),
   down: Type.Integer(),
   initialized: Type.Boolean(),
 })
+
+/** Public view of one identity (/health with the API key). No secrets. */
+export const IdentityViewSchema = Type.Object({
+  id: Type.String(),
+  label: Type.String(),
+  kind: Type.Union([Type.Literal('cookie'), Type.Literal('token'), Type.Literal('account')]),
+  state: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('down')]),
+  available: Type.Boolean(),
+  blockedBy: Type.Union([Type.Literal('rate_limited'), Type.Literal('challenge'), Type.Literal('auth_refused'), Type.Literal('breaker'), Type.Literal('no_token'), Type.Null()]),
+  failures: Type.Integer(),
+  inFlight: Type.Integer(),
+  tokenExpiresAt: Type.Union([Type.String(), Type.Null()]),
+  cooldownUntil: Type.Union([Type.String(), Type.Null()]),
+  rateLimitedUntil: Type.Union([Type.String(), Type.Null()]),
+  challengedUntil: Type.Union([Type.String(), Type.Null()]),
+  proxy: Type.Boolean(),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  lastErrorAt: Type.Union([Type.String(), Type.Null()]),
+  lastSuccess: Type.Union([Type.String(), Type.Null()]),
+})
+export type IdentityView = Static<typeof IdentityViewSchema>
+
+/** The token that expires first, for /health. */
+export const TokenStatusSchema = Type.Object({
+  valid: Type.Boolean(),
+  expired: Type.Boolean(),
+  remainingTime: Type.Integer(),
+  needsRefresh: Type.Boolean(),
+  reason: Type.String(),
+})
+export type TokenStatus = Static<typeof TokenStatusSchema>
+export type PoolCounts = Static<typeof PoolCountsSchema>
 
 export const HealthSchema = Type.Object({
   status: Type.Literal('OK'),
@@ -208,39 +240,15 @@ export const HealthSchema = Type.Object({
     debugMode: Type.Boolean(),
     autoRefreshToken: Type.Boolean(),
   }),
-  token: Type.Object({
-    valid: Type.Boolean(),
-    expired: Type.Boolean(),
-    remainingTime: Type.Integer(),
-    formattedTime: Type.String(),
-    needsRefresh: Type.Boolean(),
-    reason: Type.String(),
-  }),
+  token: Type.Composite([TokenStatusSchema, Type.Object({ formattedTime: Type.String() })]),
   identityPool: PoolCountsSchema,
   models: Type.Object({ source: Type.String() }),
   /** Only for callers with the API key (or loopback callers when no key is configured). */
-  identities: Type.Optional(Type.Array(Type.Object({
-    id: Type.String(),
-    label: Type.String(),
-    kind: Type.String(),
-    state: Type.String(),
-    available: Type.Boolean(),
-    blockedBy: Type.Union([Type.Literal('rate_limited'), Type.Literal('challenge'), Type.Literal('auth_refused'), Type.Literal('breaker'), Type.Literal('no_token'), Type.Null()]),
-    failures: Type.Integer(),
-    inFlight: Type.Integer(),
-    tokenExpiresAt: Type.Union([Type.String(), Type.Null()]),
-    cooldownUntil: Type.Union([Type.String(), Type.Null()]),
-    rateLimitedUntil: Type.Union([Type.String(), Type.Null()]),
-    challengedUntil: Type.Union([Type.String(), Type.Null()]),
-    proxy: Type.Boolean(),
-    lastError: Type.Union([Type.String(), Type.Null()]),
-    lastErrorAt: Type.Union([Type.String(), Type.Null()]),
-    lastSuccess: Type.Union([Type.String(), Type.Null()]),
-  }))),
+  identities: Type.Optional(Type.Array(IdentityViewSchema)),
   counters: Type.Optional(Type.Record(Type.String(), Type.Integer())),
 })
 
-const RefreshResultSchema = Type.Object({
+export const RefreshResultSchema = Type.Object({
   identity: Type.String(),
   label: Type.String(),
   success: Type.Boolean(),

@@ -6,21 +6,15 @@ import { createHash } from 'node:crypto'
 import { formatRemaining } from './jwt.js'
 import type { TokenRefreshedEvent } from './options.js'
 import type { Identity, IdentityPool } from './pool.js'
+import type { Static } from '@sinclair/typebox'
 import { UpstreamError } from './errors.js'
+import type { RefreshResultSchema } from './schemas.js'
 import type { GatewayEvents } from './events.js'
 import { transportError, type UpstreamClient } from './upstream/client.js'
 import { poolCounts } from './pool-view.js'
 
-export interface RefreshResult {
-  identity: string
-  label: string
-  success: boolean
-  expiresAt?: string
-  remaining?: string
-  error?: string
-  /** What the upstream said, for callers that map it to a status (not part of any response). */
-  cause?: UpstreamError
-}
+/** One identity's refresh, as `/refresh-token` reports it, plus what the upstream said (for callers that map it to a status; never in a response). */
+export type RefreshResult = Static<typeof RefreshResultSchema> & { cause?: UpstreamError }
 
 interface Logger {
   info: (obj: object, msg?: string) => void
