@@ -18,15 +18,17 @@ export default fp(async (fastify) => {
     ttlMs: cfg.modelsCacheTtlMs,
     aliases: cfg.modelAliases,
     now: cfg.now,
-    fetch: async () => {
+    fetch: async (signal) => {
       // Whatever identity already has a token (the list also answers without one): requests must
       // not wait for every identity's start-up token fetch.
       const identity = pool.peek()
-      return fastify.qwenUpstream.listModels(identity ? credentialsOf(identity) : {}, { proxyUrl: identity?.proxyUrl })
+      return fastify.qwenUpstream.listModels(identity ? credentialsOf(identity) : {}, { proxyUrl: identity?.proxyUrl, signal })
     },
     onError: (err) => fastify.log.warn({ err: (err as Error).message }, 'upstream model list unavailable; serving the last good or built-in list'),
+    onUnknownAlias: (alias, target) => fastify.log.warn({ alias, target }, `MODEL_ALIASES: "${alias}" points to "${target}", which the upstream model list does not offer; the alias is not served`),
   }))
   // Warm the cache once the tokens are there, so the first completion does not wait for the list.
-  fastify.addHook('onReady', async () => { void tokens.ready().then(() => fastify.qwenModels.refresh()) })
-  fastify.addHook('onClose', async () => { await fastify.qwenModels.settled() })
+  fastify.addHook('onReady', async () => { void tokens.ready().then(() => fastify.qwenModels.refresh(), () => {}) })
+  // Abort a running fetch: shutdown never waits for the upstream model list.
+  fastify.addHook('onClose', async () => { fastify.qwenModels.close() })
 }, { name: 'qwen-models', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })

@@ -64,10 +64,32 @@ export interface CatalogOptions {
   ttlMs: number
   aliases: Record<string, string>
   now: () => number
-  /** Fetch the upstream list; errors are reported through `onError` and the old list is kept. */
-  fetch: () => Promise<UpstreamModel[]>
+  /**
+   * Fetch the upstream list; errors are reported through `onError` and the old list is kept. The
+   * signal aborts when the catalogue closes: the fetch must give up then (shutdown never waits for it).
+   */
+  fetch: (signal: AbortSignal) => Promise<UpstreamModel[]>
   onError: (err: unknown) => void
+  /**
+   * How long a caller (a completion, `GET /v1/models`) waits for a fetch that is running while
+   * only the built-in list is known; after that it is served from the built-in list and the fetch
+   * carries on in the background. Default 1500 ms.
+   */
+  waitBudgetMs?: number
+  /**
+   * An alias whose target the fetched upstream list does not serve (unknown model or a variant it
+   * lacks). Called once per alias for each distinct fetched list.
+   */
+  onUnknownAlias?: (alias: string, target: string) => void
 }
+
+export interface WaitOptions {
+  /** The caller's cancellation (client gone, request timeout): waiting stops at once and its reason is thrown. */
+  signal?: AbortSignal | undefined
+}
+
+/** The default of `CatalogOptions.waitBudgetMs`. */
+export const MODEL_LIST_WAIT_MS = 1500
 
 interface Snapshot {
   models: Map<string, ModelInfo>
@@ -76,11 +98,42 @@ interface Snapshot {
   source: 'upstream' | 'builtin'
 }
 
+/** A requested name matched against a list: the model and the variant flags. */
+interface Match { base: string; thinking: boolean; search: boolean; m: ModelInfo | undefined }
+
+/** `name` against `models`: an exact id first, then the name split into base and suffixes (either order). */
+function match (models: Map<string, ModelInfo>, name: string): Match {
+  const exact = models.get(name)
+  if (exact) return { base: name, thinking: false, search: false, m: exact }
+  const { base, thinking, search } = parseModelName(name)
+  return { base, thinking, search, m: models.get(base) }
+}
+
+/** The match names a variant its model has. */
+function serves (x: Match): x is Match & { m: ModelInfo } {
+  return x.m !== undefined && (!x.thinking || x.m.thinking) && (!x.search || x.m.search)
+}
+
+/** The variant's id in the listing (`-thinking` before `-search`). */
+function canonicalId (x: Match & { m: ModelInfo }): string {
+  return x.m.id + (x.thinking ? SUFFIX_THINKING : '') + (x.search ? SUFFIX_SEARCH : '')
+}
+
+function abortError (signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError')
+}
+
 export class ModelCatalog {
   private snapshot: Snapshot
   private inflight: Promise<void> | undefined
+  /** Aborted by `close()`: cancels the running fetch and every wait for it. */
+  private readonly closer = new AbortController()
+  private readonly waitBudgetMs: number
+  /** The fetched list whose unknown aliases were last reported (one warning per distinct list). */
+  private aliasesCheckedFor = ''
 
   constructor (private readonly opts: CatalogOptions) {
+    this.waitBudgetMs = opts.waitBudgetMs ?? MODEL_LIST_WAIT_MS
     this.snapshot = this.build(BUILTIN_MODELS, 'builtin', 0)
   }
 
@@ -97,9 +150,18 @@ export class ModelCatalog {
       if (thinking && search) variants.push(m.id + SUFFIX_THINKING + SUFFIX_SEARCH)
       for (const id of variants) listing.push(this.entry(id, m))
     }
+    const unknown: Array<[string, string]> = []
     for (const [alias, target] of Object.entries(this.opts.aliases)) {
-      const m = models.get(parseModelName(target).base)
-      if (m) listing.push({ ...this.entry(alias, m), alias_for: target })
+      const x = match(models, target)
+      if (serves(x)) listing.push({ ...this.entry(alias, x.m), alias_for: target })
+      else unknown.push([alias, target])
+    }
+    if (source === 'upstream' && unknown.length > 0) {
+      const key = listing.map((e) => e.id).join('\n')
+      if (key !== this.aliasesCheckedFor) {
+        this.aliasesCheckedFor = key
+        for (const [alias, target] of unknown) this.opts.onUnknownAlias?.(alias, target)
+      }
     }
     return { models, listing, fetchedAt, source }
   }
@@ -128,17 +190,21 @@ export class ModelCatalog {
   }
 
   /**
-   * Refresh when stale. Concurrent callers share one upstream call; failures keep the old list. Once
-   * an upstream list exists, a stale one is served while the refresh runs in the background.
+   * Start a fetch when the list is stale (or `force`), unless one is running or the catalogue is
+   * closed; resolves when the running fetch, if any, has finished (it never rejects: failures go to
+   * `onError` and keep the old list).
    */
   async refresh (force = false): Promise<void> {
-    if (!this.inflight && (force || this.stale())) {
+    const signal = this.closer.signal
+    if (!this.inflight && !signal.aborted && (force || this.stale())) {
       this.inflight = (async () => {
         try {
-          const list = await this.opts.fetch()
+          const list = await this.opts.fetch(signal)
+          if (signal.aborted) return
           if (list.length === 0) throw new Error('the upstream model list is empty')
           this.snapshot = this.build(list.map(modelInfo), 'upstream', this.opts.now())
         } catch (err) {
+          if (signal.aborted) return // closing: not a failure of the upstream
           this.lastFailure = this.opts.now()
           this.opts.onError(err)
         } finally {
@@ -146,36 +212,91 @@ export class ModelCatalog {
         }
       })()
     }
-    if (this.inflight && (force || this.snapshot.source === 'builtin')) await this.inflight
+    await this.inflight
   }
 
-  /** Wait for a background refresh, if one is running (tests, shutdown). */
+  /** Wait for a background refresh, if one is running (tests). */
   async settled (): Promise<void> { await this.inflight }
 
-  async list (): Promise<OpenAIModel[]> {
-    await this.refresh()
-    return this.snapshot.listing
+  /**
+   * Stop: abort the running fetch (its result is discarded), release everyone waiting for it and
+   * start no new one. Does not wait for the fetch to unwind.
+   */
+  close (): void {
+    this.closer.abort(new Error('the model catalogue is closed'))
   }
 
-  async get (id: string): Promise<OpenAIModel | undefined> {
-    await this.refresh()
-    return this.snapshot.listing.find((m) => m.id === id)
+  /**
+   * The current list, refreshed when stale. Once an upstream list exists, a stale one is served while
+   * the refresh runs in the background. While only the built-in list is known, wait for the running
+   * fetch, but at most `waitBudgetMs`, and not past the caller's signal (then its reason is thrown) or
+   * the catalogue's close. The fetch itself goes on for the cache.
+   */
+  private async current (o: WaitOptions): Promise<Snapshot> {
+    const signal = o.signal
+    if (signal?.aborted) throw abortError(signal)
+    void this.refresh()
+    const pending = this.inflight
+    if (pending && this.snapshot.source === 'builtin' && this.waitBudgetMs > 0) {
+      let timer: NodeJS.Timeout | undefined
+      let onAbort: (() => void) | undefined
+      const closer = this.closer.signal
+      try {
+        await Promise.race([
+          pending,
+          new Promise<void>((resolve, reject) => {
+            timer = setTimeout(resolve, this.waitBudgetMs)
+            onAbort = () => {
+              if (signal?.aborted) reject(abortError(signal))
+              else resolve()
+            }
+            signal?.addEventListener('abort', onAbort, { once: true })
+            closer.addEventListener('abort', onAbort, { once: true })
+          }),
+        ])
+      } finally {
+        clearTimeout(timer)
+        if (onAbort) {
+          signal?.removeEventListener('abort', onAbort)
+          closer.removeEventListener('abort', onAbort)
+        }
+      }
+    }
+    return this.snapshot
   }
 
-  /** Resolve a requested name, or throw 404 `model_not_found`. */
-  async resolve (requested: string): Promise<ResolvedModel> {
-    await this.refresh()
+  async list (o: WaitOptions = {}): Promise<OpenAIModel[]> {
+    return (await this.current(o)).listing
+  }
+
+  /** An entry of the listing; a variant named with its suffixes in the other order is found too (and keeps the requested id). */
+  async get (id: string, o: WaitOptions = {}): Promise<OpenAIModel | undefined> {
+    const { listing, models } = await this.current(o)
+    const exact = listing.find((m) => m.id === id)
+    if (exact) return exact
+    const x = match(models, id)
+    if (!serves(x)) return undefined
+    const canonical = canonicalId(x)
+    const entry = listing.find((m) => m.id === canonical)
+    return entry && { ...entry, id }
+  }
+
+  /**
+   * Resolve a requested name, or throw 404 `model_not_found`. Waits for the model list at most
+   * `waitBudgetMs` (see `current`); when `o.signal` aborts before or while waiting, throws its reason.
+   */
+  async resolve (requested: string, o: WaitOptions = {}): Promise<ResolvedModel> {
+    const { models, source } = await this.current(o)
     const target = this.opts.aliases[requested] ?? requested
-    const { base, thinking, search } = parseModelName(target)
-    const m = this.snapshot.models.get(base)
-    if (!m && this.snapshot.source === 'builtin') {
+    const x = match(models, target)
+    const { base, thinking, search } = x
+    const chatType: ChatType = search ? 'search' : 't2t'
+    if (!x.m && source === 'builtin') {
       // The upstream list could not be fetched: trust the name rather than fail the request only
       // because of that (the upstream itself will refuse a model it does not have).
-      return { requested, base, thinking, search, chatType: search ? 'search' : 't2t', capabilities: { thinking, search, vision: false } }
+      return { requested, base, thinking, search, chatType, capabilities: { thinking, search, vision: false } }
     }
-    if (!m || (thinking && !m.thinking) || (search && !m.search)) {
-      throw new ModelNotFoundError(requested)
-    }
-    return { requested, base, thinking, search, chatType: search ? 'search' : 't2t', capabilities: { thinking: m.thinking, search: m.search, vision: m.vision } }
+    if (!serves(x)) throw new ModelNotFoundError(requested)
+    return { requested, base, thinking, search, chatType, capabilities: { thinking: x.m.thinking, search: x.m.search, vision: x.m.vision } }
   }
 }

@@ -266,7 +266,10 @@ export class UpstreamClient {
     return sessionToken(await this.json('POST', PATHS.signin, {}, signinBody(email, password), o), 'sign-in')
   }
 
-  /** E3: the model list. */
+  /**
+   * E3: the model list. `o.signal` cancels the call (the model catalogue aborts it when the app
+   * closes); the call then rejects with the signal's reason.
+   */
   async listModels (cred: Credentials, o: CallOptions = {}): Promise<UpstreamModel[]> {
     const list = modelsOf(await this.json('GET', PATHS.models, cred, undefined, o))
     if (!list) throw new UpstreamError('upstream_error', 'The upstream model list has no data array')
