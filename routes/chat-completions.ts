@@ -28,7 +28,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     try {
       const chat = prepareChat(body)
       stream = chat.stream
-      model = await fastify.qwenModels.resolve(body.model)
+      model = await fastify.qwenModels.resolve(body.model, { signal: scope.signal })
       scope.check()
       const req = {
         caller: request.qwenCaller!,

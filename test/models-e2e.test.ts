@@ -100,3 +100,13 @@ t.test('GET /v1/models/:id accepts either suffix order; unknown alias targets ar
   t.ok(ids.includes('gpt-4o'))
   t.notOk(ids.includes('gpt-5'))
 })
+
+t.test('a completion whose request budget is shorter than the list wait answers 504 at its budget', async (t) => {
+  const { url } = await slowModels(t, { requestTimeoutMs: 300 })
+  const start = performance.now()
+  const res = await postJson(`${url}/v1/chat/completions`, { model: 'qwen3-max', messages: [{ role: 'user', content: 'hi' }] })
+  const ms = performance.now() - start
+  t.equal(res.status, 504)
+  t.equal(((await res.json()) as any).error.code, 'upstream_timeout')
+  t.ok(ms < 1200, `answered in ${Math.round(ms)} ms, at the 300 ms budget rather than the 1.5 s list wait`)
+})
