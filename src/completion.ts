@@ -6,21 +6,22 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { ChatLifecycle } from './chats.js'
-import { GatewayError, UpstreamError, toOpenAIError } from './errors.js'
+import { GatewayError, toOpenAIError } from './errors.js'
 import type { GatewayEvents } from './events.js'
+import { gatherAnswer } from './faces/openai-json.js'
 import { SseResponder, type HeaderValues } from './faces/openai-sse.js'
 import type { Outcome } from './health.js'
 import { abortReason } from './lifecycle.js'
 import type { ResolvedModel } from './models.js'
 import { ChunkWriter, DONE, chatCompletion, completionId, type ChatCompletion } from './openai/chunks.js'
 import type { PreparedChat } from './openai/request.js'
-import { CompletionTransformer, type OpenAIUsage, type OutEvent, type ThinkingOutput } from './openai/transform.js'
+import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
 import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
 import { withIdentity } from './turn/open.js'
-import { transportError, type CompletionStream, type UpstreamClient } from './upstream/client.js'
-import type { Frame } from './upstream/protocol.js'
+import { pump, settle, type Opened } from './turn/pump.js'
+import { transportError, type UpstreamClient } from './upstream/client.js'
 
 export { RequestAborted, abortReason } from './lifecycle.js'
 export type { Caller } from './turn/lease.js'
@@ -65,49 +66,6 @@ export interface CompletionRecord {
 
 export function newRecord (): CompletionRecord {
   return { attempts: 0, chatIds: [], outcome: 'error' }
-}
-
-/** An upstream turn whose first frames have arrived. */
-interface Opened {
-  stream: CompletionStream
-  first: Frame[]
-  chatId: string
-}
-
-/** The upstream closed the stream cleanly but never said the answer was finished: not a success. */
-function truncated (): UpstreamError {
-  return new UpstreamError('upstream_error', 'The upstream ended the stream before the answer was finished')
-}
-
-/**
- * Feed the upstream frames through the transformer until the answer ends, handing each network
- * chunk's events to `emit` (including the events of good frames that precede an error frame in
- * the same chunk, before the error is thrown). A stream that ends before the answer does is an
- * error.
- */
-async function pump (opened: Opened, t: CompletionTransformer, emit: (events: OutEvent[]) => Promise<void> | void): Promise<void> {
-  let batch: Frame[] | null = opened.first
-  while (batch) {
-    let failure: unknown
-    try {
-      for (const f of batch) t.push(f)
-    } catch (err) {
-      failure = err
-    }
-    const events = t.events
-    t.events = []
-    await emit(events)
-    if (failure !== undefined) throw failure
-    if (t.ended) return
-    batch = await opened.stream.next()
-  }
-  throw truncated()
-}
-
-/** Give the upstream connection back: drained when the answer finished, cut otherwise. */
-function settle (opened: Opened, t: CompletionTransformer): void {
-  if (t.upstreamFinished) opened.stream.release()
-  else opened.stream.close()
 }
 
 export class CompletionRunner {
@@ -210,7 +168,7 @@ export class CompletionRunner {
       const { lease, value } = await this.withIdentity(req, rec, async (l) => {
         const opened = await this.openTurn(req, rec, l)
         rec.ttftMs = this.d.now() - started
-        return this.gather(req, opened)
+        return gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes)
       })
       lease.release({ kind: 'success' })
       const { t, content, reasoning } = value
@@ -229,29 +187,6 @@ export class CompletionRunner {
       rec.outcome = 'error'
       rec.error = e instanceof GatewayError ? e.message : String(err)
       throw e
-    }
-  }
-
-  /** Read one opened turn to its end; the upstream connection is given back either way. */
-  private async gather (req: CompletionRequest, opened: Opened): Promise<{ t: CompletionTransformer; content: string; reasoning: string }> {
-    const t = this.transformer(req)
-    let content = ''
-    let reasoning = ''
-    try {
-      await pump(opened, t, (events) => {
-        for (const e of events) {
-          if (e.kind === 'content') content += e.text
-          else reasoning += e.text
-        }
-        if (content.length + reasoning.length > this.d.maxBufferBytes) {
-          throw new UpstreamError('limit', `The answer exceeded the gateway's ${this.d.maxBufferBytes}-character buffer for non-streaming answers; use stream: true`)
-        }
-      })
-      return { t, content, reasoning }
-    } catch (err) {
-      throw abortReason(req.signal) ?? transportError(err)
-    } finally {
-      settle(opened, t)
     }
   }
 }
