@@ -36,18 +36,24 @@ const refreshToken: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
     if (targets.length === 0) throw new UpstreamError('no_identity', 'No upstream account is configured: nothing to refresh')
+    const resetAll = request.body.resetCooldowns === true
+    // A token-only identity has nothing to refresh: an explicit reset still applies to it.
+    if (resetAll) for (const i of targets) if (!i.canRefresh) pool.reset(i, 'all')
+    const refreshable = resetAll ? targets.filter((i) => i.canRefresh) : targets
     await fastify.qwenTokens.ready()
-    const results = (await fastify.qwenTokens.refreshAll(targets)).map(({ cause: _, ...r }) => r)
+    const results = (await fastify.qwenTokens.refreshAll(refreshable)).map(({ cause: _, ...r }) => r)
     for (const r of results) {
       const i = pool.get(r.identity)
-      if (r.success && i) pool.reset(i, request.body.resetCooldowns === true ? 'all' : 'challenge')
+      if (r.success && i) pool.reset(i, resetAll ? 'all' : 'challenge')
     }
     const ok = results.filter((r) => r.success).length
-    if (ok === 0) throw new UpstreamError('auth_failed', `Token refresh failed: ${results.map((r) => `${r.identity}: ${r.error}`).join('; ')}`)
+    if (ok === 0 && results.length > 0) throw new UpstreamError('auth_failed', `Token refresh failed: ${results.map((r) => `${r.identity}: ${r.error}`).join('; ')}`)
     const token = tokenStatus(pool, cfg.now())
+    let message = ok === results.length ? 'Token refresh succeeded' : `Token refresh succeeded for ${ok} of ${results.length} identities`
+    if (results.length === 0) message = 'Cooldowns reset; token-only identities have nothing to refresh'
     return {
       success: ok === results.length,
-      message: ok === results.length ? 'Token refresh succeeded' : `Token refresh succeeded for ${ok} of ${results.length} identities`,
+      message,
       timestamp: new Date(cfg.now()).toISOString(),
       results,
       token: { valid: token.valid, remainingTime: token.remainingTime, formattedTime: formatRemaining(token.remainingTime) },

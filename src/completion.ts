@@ -21,7 +21,7 @@ import type { TokenService } from './tokens.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
 import { withIdentity } from './turn/open.js'
 import { pump, settle, type Opened } from './turn/pump.js'
-import { transportError, type UpstreamClient } from './upstream/client.js'
+import type { UpstreamClient } from './upstream/client.js'
 
 export { RequestAborted, abortReason } from './lifecycle.js'
 export type { Caller } from './turn/lease.js'
@@ -143,7 +143,8 @@ export class CompletionRunner {
       if (sse.gone || reason?.kind === 'client_closed') {
         rec.outcome = 'client_closed'
       } else {
-        const e = reason ? reason.toError() : transportError(err)
+        // Upstream failures arrive mapped; anything else is a gateway bug (500 frame, account not blamed).
+        const e = reason ? reason.toError() : err
         if (!reason) outcome = outcomeOf(e)
         const { body } = toOpenAIError(e)
         rec.outcome = 'error'

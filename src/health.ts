@@ -13,7 +13,7 @@
  * - Rate limits and anti-bot challenges have cooldowns of their own (the upstream's time, else a
  *   doubling backoff) and are not breaker failures.
  * - A credential the upstream refused (and a refresh could not fix) keeps the identity out of
- *   rotation until a token is obtained again.
+ *   rotation until a token is obtained again, whatever its expiry says.
  */
 
 export type IdentityState = 'healthy' | 'degraded' | 'down'
@@ -119,7 +119,9 @@ export function eligibility (h: HealthRecord, cred: CredentialState, now: number
     return { kind: 'blocked', reason, until: Math.max(limited ? h.rateLimitedUntil! : 0, challenged ? h.challengedUntil! : 0) }
   }
   if (!cred.canRefresh && !cred.tokenValid) return { kind: 'blocked', reason: 'no_token', until: undefined }
-  if (h.authRefused && !cred.tokenValid) return { kind: 'blocked', reason: 'auth_refused', until: undefined }
+  // Refused even if its token has not expired: only a token fetch that works (the refresh timer,
+  // POST /refresh-token, a restart with a new cookie) brings it back.
+  if (h.authRefused) return { kind: 'blocked', reason: 'auth_refused', until: undefined }
   if (h.state === 'healthy') return { kind: 'ready' }
   if (future(h.cooldownUntil, now)) return { kind: 'blocked', reason: 'breaker', until: h.cooldownUntil }
   if (!h.trialInFlight) return { kind: 'trial' }

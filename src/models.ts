@@ -287,7 +287,7 @@ export class ModelCatalog {
    */
   async resolve (requested: string, o: WaitOptions = {}): Promise<ResolvedModel> {
     const { models, source } = await this.current(o)
-    const target = this.opts.aliases[requested] ?? requested
+    const target = (Object.hasOwn(this.opts.aliases, requested) ? this.opts.aliases[requested]! : requested)
     const x = match(models, target)
     const { base, thinking, search } = x
     const chatType: ChatType = search ? 'search' : 't2t'

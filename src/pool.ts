@@ -287,8 +287,7 @@ export class IdentityPool {
     i.token = token
     i.expiresAt = expiresAt ?? decodeJwt(token)?.expiresAt
     this.counters.refreshes++
-    const h = this.store.health(i.id)
-    if (h.authRefused) this.store.put(i.id, { ...h, authRefused: false })
+    if (this.store.health(i.id).authRefused) this.store.annotate(i.id, { authRefused: false }, this.now())
     this.changed()
   }
 
@@ -304,25 +303,19 @@ export class IdentityPool {
       // Not a breaker failure by itself (a request that met it records one); out of rotation until a fetch succeeds.
       i.token = undefined
       i.expiresAt = undefined
-      const h = this.store.health(i.id)
-      this.store.put(i.id, { ...h, authRefused: true, lastError: message, lastErrorAt: this.now() })
-      this.changed()
+      this.store.annotate(i.id, { authRefused: true, error: message }, this.now())
     } else if (err instanceof UpstreamError && err.kind === 'challenge') {
+      this.counters.challenges++
       this.store.record(i.id, { kind: 'challenge', error: message }, false, this.now())
     } else if (err instanceof UpstreamError && err.kind === 'rate_limited') {
+      this.counters.rateLimited++
       this.store.record(i.id, { kind: 'rate_limited', error: message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) }, false, this.now())
     } else {
       // An outage while fetching a token says nothing new about the account: note it, count nothing.
-      this.store.record(i.id, { kind: 'neutral' }, false, this.now())
-      this.noteError(i, message)
+      this.store.annotate(i.id, { error: message }, this.now())
     }
   }
 
-  private noteError (i: Identity, message: string): void {
-    const h = this.store.health(i.id)
-    this.store.put(i.id, { ...h, lastError: message, lastErrorAt: this.now() })
-    this.changed()
-  }
 
   /** Identities that can refresh and whose token is missing or expires within the margin. */
   needingRefresh (): Identity[] {

@@ -15,6 +15,9 @@ export type Picked =
   /** Nothing can serve: every candidate's eligibility, for the caller to explain why. */
   | { ok: false; verdicts: Array<{ id: string; e: Eligibility }> }
 
+/** What a token fetch adds to a record: the credential was refused (or works again), or an error. */
+export interface HealthNote { authRefused?: boolean; error?: string }
+
 /** A change of an identity's health (after an outcome, a cooldown reset, or a restore). */
 export interface HealthChange { id: string; applied: Applied; health: Readonly<HealthRecord> }
 
@@ -31,8 +34,10 @@ export interface IdentityHealthStore {
   reset: (id: string, which: 'challenge' | 'all') => Transition | undefined
   /** The current record (a fresh healthy one for an unknown id). */
   health: (id: string) => Readonly<HealthRecord>
-  /** Replace a record (restoring saved state). */
+  /** Replace a record (restoring saved state at start-up; no trial is in flight then). */
   put: (id: string, record: HealthRecord) => void
+  /** Note what a token fetch found (a refused credential, or the last error), without an outcome. */
+  annotate: (id: string, note: HealthNote, now: number) => void
   /** Every record, for persistence and presentation. */
   snapshot: () => Record<string, HealthRecord>
   /** Called after every change; returns the unsubscribe function. */
@@ -113,6 +118,17 @@ class MemoryHealthStore implements IdentityHealthStore {
 
   put (id: string, record: HealthRecord): void {
     this.records.set(id, { ...record, trialInFlight: false })
+  }
+
+  annotate (id: string, note: HealthNote, now: number): void {
+    const h = this.get(id)
+    const before = { ...h }
+    if (note.authRefused !== undefined) h.authRefused = note.authRefused
+    if (note.error !== undefined) {
+      h.lastError = note.error
+      h.lastErrorAt = now
+    }
+    if (changed(before, h)) this.emit(id, {}, h)
   }
 
   snapshot (): Record<string, HealthRecord> {

@@ -259,3 +259,82 @@ t.test('state writes: successes on healthy accounts and neutral outcomes write n
   t.equal(saved.authRefused, true, 'the refused credential is in the saved state')
   t.match(saved.lastError, /auth|token|expired|session/i)
 })
+
+t.test('review fixes: token fetches inside a request', async (t) => {
+  t.test('a challenge met by the token fetch of a request is recorded once', async (t) => {
+    let clock = Date.now()
+    const now = () => clock
+    const h = await harness(t, { sim: { demoAccounts: 1, now }, gateway: { now, maxRetries: 0 } })
+    const email = h.sim.accounts[0]!.email
+    h.sim.revokeTokens(email)
+    h.sim.queue(email, { endpoint: 'auths', fail: 'challenge_json' })
+    const res = await complete(h)
+    t.equal(res.status, 503)
+    t.equal(((await res.json()) as any).error.code, 'upstream_challenge')
+    const rec = h.app.qwenPool.health(h.app.qwenPool.identities[0]!)
+    t.equal(rec.challenges, 1, 'one challenge, not two')
+    t.equal(rec.challengedUntil, clock + 600_000, 'the first challenge cooldown (10 min), not a doubled one')
+  })
+
+  t.test('a pool token fetch stops waiting at the request budget', async (t) => {
+    const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { requestTimeoutMs: 300, maxRetries: 0 } })
+    const email = h.sim.accounts[0]!.email
+    h.sim.revokeTokens(email)
+    h.sim.queue(email, { endpoint: 'auths', firstByteDelayMs: 3000 })
+    const started = Date.now()
+    const res = await complete(h)
+    t.equal(res.status, 504)
+    t.ok(Date.now() - started < 2000, `answered at the budget (${Date.now() - started} ms), not after the slow token fetch`)
+  })
+
+  t.test('client mode: an outage while re-fetching the caller token is not their fault', async (t) => {
+    const sim = await startSim(t, { demoAccounts: 1 })
+    const h = await harness(t, { simulator: sim, gateway: { serverMode: false, cookies: [] } })
+    const auth = { authorization: `Bearer ;${sim.accounts[0]!.cookie}` }
+    t.equal((await complete(h, {}, auth)).status, 200)
+    sim.revokeTokens(sim.accounts[0]!.email)
+    sim.queue(sim.accounts[0]!.email, { endpoint: 'auths', fail: { status: 500 } })
+    const res = await complete(h, {}, auth)
+    t.equal(res.status, 502, 'an upstream 5xx, not 401')
+    t.equal(((await res.json()) as any).error.code, 'upstream_error')
+  })
+})
+
+t.test('review fixes: a token-only identity whose token is refused is taken out of rotation; resetCooldowns brings it back', async (t) => {
+  const sim = await startSim(t, { demoAccounts: 1 })
+  const token = /token=([^;]+)/.exec(sim.accounts[0]!.cookie)![1]!
+  const h = await harness(t, { simulator: sim, gateway: { cookies: [], qwenToken: token, maxRetries: 0 } })
+  sim.expireSession(sim.accounts[0]!.email)
+  const first = await complete(h)
+  t.equal(first.status, 503)
+  t.equal(((await first.json()) as any).error.code, 'upstream_auth_failed')
+  sim.clearLog()
+  const second = await complete(h)
+  t.equal(second.status, 503)
+  t.same(sim.log().filter((e) => e.path === COMPLETIONS || e.path === '/api/v2/chats/new'), [], 'not chosen again while refused, although its token has not expired')
+  const j = await health(h)
+  t.equal(j.identities[0].available, false)
+  t.equal(j.identities[0].blockedBy, 'auth_refused')
+  const reset = await postJson(`${h.url}/refresh-token`, { identity: j.identities[0].id, resetCooldowns: true })
+  t.equal(reset.status, 200, 'a token-only identity can be reset although it has nothing to refresh')
+  t.match(((await reset.json()) as any).message, /reset/i)
+  t.equal((await health(h)).identities[0].blockedBy, null)
+})
+
+t.test('review fixes: model names that are Object.prototype keys are unknown models', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  for (const model of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const res = await complete(h, { model })
+    t.equal(res.status, 404, model)
+    t.equal(((await res.json()) as any).error.code, 'model_not_found')
+  }
+})
+
+t.test('review fixes: a gateway bug while collecting an answer is not blamed on the account', async (t) => {
+  const { gatherAnswer } = await import('../src/faces/openai-json.js')
+  const closed: string[] = []
+  const opened = { first: [{}], chatId: 'c', stream: { next: async () => null, release: () => closed.push('release'), close: () => closed.push('close') } } as any
+  const t2 = { push: () => { throw new TypeError('bug in a stage') }, events: [], ended: false, upstreamFinished: false } as any
+  await t.rejects(gatherAnswer(opened, t2, new AbortController().signal, 1000), TypeError, 'the bug comes out as itself, not as an upstream failure')
+  t.same(closed, ['close'], 'the upstream body is cut')
+})

@@ -16,7 +16,7 @@ t.test('eligibility: one rule for every state', async (t) => {
     ['expired cooldowns are ignored', h({ rateLimitedUntil: NOW - 1, challengedUntil: NOW }), cred, { kind: 'ready' }],
     ['token-only, expired', h({}), { canRefresh: false, tokenValid: false }, { kind: 'blocked', reason: 'no_token', until: undefined }],
     ['refused credential, no token', h({ authRefused: true }), { canRefresh: true, tokenValid: false }, { kind: 'blocked', reason: 'auth_refused', until: undefined }],
-    ['refused before, token obtained since', h({ authRefused: true }), cred, { kind: 'ready' }],
+    ['refused, although its token has not expired', h({ authRefused: true }), cred, { kind: 'blocked', reason: 'auth_refused', until: undefined }],
     ['token not fetched yet: fetched on first use', h({}), { canRefresh: true, tokenValid: false }, { kind: 'ready' }],
     ['degraded, cooling', h({ state: 'degraded', cooldownUntil: NOW + 3 }), cred, { kind: 'blocked', reason: 'breaker', until: NOW + 3 }],
     ['degraded, cooled: trial', h({ state: 'degraded', cooldownUntil: NOW - 1 }), cred, { kind: 'trial' }],
@@ -76,4 +76,13 @@ t.test('the memory store: round-robin pick, trials marked, changes published onc
   off()
   store.reset('b', 'all')
   t.equal(changes.length, 1, 'unsubscribed')
+})
+
+t.test('annotating a record during a trial does not open a second trial', async (t) => {
+  const store = new MemoryStore(DEFAULT_POLICY).identities
+  store.put('d', h({ state: 'down', failures: 5, cooldownUntil: NOW - 1 }))
+  t.same(store.pick([{ id: 'd', cred }], new Set(), NOW), { ok: true, id: 'd', trial: true })
+  store.annotate('d', { error: 'token fetch: upstream 502' }, NOW)
+  t.same(store.pick([{ id: 'd', cred }], new Set(), NOW), { ok: false, verdicts: [{ id: 'd', e: { kind: 'blocked', reason: 'breaker', until: undefined } }] })
+  t.equal(store.health('d').lastError, 'token fetch: upstream 502')
 })

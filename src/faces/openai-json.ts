@@ -6,7 +6,6 @@ import { UpstreamError } from '../errors.js'
 import { abortReason } from '../lifecycle.js'
 import type { CompletionTransformer } from '../openai/transform.js'
 import { pump, settle, type Opened } from '../turn/pump.js'
-import { transportError } from '../upstream/client.js'
 
 export interface GatheredAnswer { t: CompletionTransformer; content: string; reasoning: string }
 
@@ -25,7 +24,9 @@ export async function gatherAnswer (opened: Opened, t: CompletionTransformer, si
     })
     return { t, content, reasoning }
   } catch (err) {
-    throw abortReason(signal) ?? transportError(err)
+    // Upstream failures arrive mapped (UpstreamError); anything else is the gateway's own bug and
+    // must not be blamed on the account or failed over.
+    throw abortReason(signal) ?? err
   } finally {
     settle(opened, t)
   }

@@ -7,7 +7,7 @@
 import { GatewayError, UpstreamError } from '../errors.js'
 import type { Outcome } from '../health.js'
 import { credentialsOf, type IdentityPool, type Lease as PoolLease } from '../pool.js'
-import type { TokenService } from '../tokens.js'
+import { untilAborted, type RefreshResult, type TokenService } from '../tokens.js'
 import type { Credentials } from '../upstream/protocol.js'
 
 /** Who a request runs as: the gateway's pool (server mode) or the caller's own credentials. */
@@ -55,6 +55,8 @@ export function outcomeOf (err: unknown): Outcome {
 class PoolCredentialLease implements CredentialLease {
   cred: Credentials
   private released = false
+  /** A token fetch in this attempt met a challenge or a rate limit: the token service recorded it already. */
+  private recorded = false
 
   constructor (private readonly pool: IdentityPool, private readonly tokens: TokenService, private readonly lease: PoolLease) {
     this.cred = credentialsOf(lease.identity)
@@ -64,18 +66,25 @@ class PoolCredentialLease implements CredentialLease {
   get label (): string { return this.lease.identity.label }
   get proxyUrl (): string | undefined { return this.lease.identity.proxyUrl }
 
-  async prepare (): Promise<void> {
+  /** Fetch this identity's token (shared with any fetch in progress), but never past the request's signal. */
+  private async fetchToken (signal: AbortSignal): Promise<RefreshResult> {
+    const r = await untilAborted(this.tokens.refresh(this.lease.identity), signal)
+    if (!r.success && (r.cause?.kind === 'challenge' || r.cause?.kind === 'rate_limited')) this.recorded = true
+    return r
+  }
+
+  async prepare (signal: AbortSignal): Promise<void> {
     const i = this.lease.identity
     if (!this.pool.needsTokenNow(i)) return
-    const r = await this.tokens.refresh(i)
+    const r = await this.fetchToken(signal)
     if (!r.success) throw r.cause ?? new UpstreamError('auth_failed', `No valid token for ${i.label}: ${r.error}`)
     this.cred = credentialsOf(i)
   }
 
-  async refresh (cause: UpstreamError): Promise<void> {
+  async refresh (cause: UpstreamError, signal: AbortSignal): Promise<void> {
     const i = this.lease.identity
     if (!i.canRefresh) throw cause
-    const r = await this.tokens.refresh(i)
+    const r = await this.fetchToken(signal)
     // A refresh that met a challenge, a rate limit or an outage says more than "unauthorized".
     if (!r.success) throw r.cause && r.cause.kind !== 'auth_failed' ? r.cause : cause
     this.cred = credentialsOf(i)
@@ -84,7 +93,8 @@ class PoolCredentialLease implements CredentialLease {
   release (outcome: Outcome): void {
     if (this.released) return
     this.released = true
-    this.pool.release(this.lease, outcome)
+    // What a token fetch met was recorded once already; do not count it twice.
+    this.pool.release(this.lease, this.recorded && outcome.kind !== 'success' ? { kind: 'neutral' } : outcome)
   }
 }
 
@@ -142,8 +152,9 @@ class ClientCredentialLease implements CredentialLease {
     try {
       this.cred = { token: await this.tokens.clientToken(this.cookie, { force: true, signal }), cookie: this.cookie }
     } catch (err) {
-      if (signal.aborted) throw err
-      throw callerRefused(cause)
+      // Only a refusal is the caller's to fix; an outage or a challenge while re-fetching is reported as such.
+      if (err instanceof UpstreamError && err.kind === 'auth_failed') throw callerRefused(cause)
+      throw err
     }
   }
 
