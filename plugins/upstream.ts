@@ -54,6 +54,8 @@ export default fp(async (fastify) => {
       return d
     },
     now: cfg.now,
+    webVersion: cfg.upstreamWebVersion,
+    bodyLimitBytes: cfg.upstreamBodyLimitBytes,
     // At debug level (DEBUG_MODE), upstream calls and frames are logged, redacted.
     logger: fastify.log,
   }))

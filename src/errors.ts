@@ -109,6 +109,8 @@ export type UpstreamErrorKind =
   | 'no_identity'
   /** A cap the gateway itself imposes (buffered answer, SSE line or event): says nothing about the account. */
   | 'limit'
+  /** The upstream finished an answer with no text (no reasoning cut, no stop cut, no tool call). */
+  | 'empty_answer'
 
 /** Cap for `retry-after` on a 429 that clients should wait out (DECISIONS "Error mapping"). */
 export const RETRY_AFTER_CAP_S = 60
@@ -123,12 +125,18 @@ export class UpstreamError extends GatewayError {
   readonly retryable: boolean
   /** Rate limits: how long the upstream asked to wait. */
   readonly retryAfterMs: number | undefined
+  /**
+   * The failure is the request's fault, not the account's (e.g. a captcha answered to a body close to
+   * the upstream's size limit): no cooldown, no failover.
+   */
+  readonly requestCaused: boolean
 
-  constructor (kind: UpstreamErrorKind, message: string, opts: { retryAfterMs?: number; cause?: unknown } = {}) {
+  constructor (kind: UpstreamErrorKind, message: string, opts: { retryAfterMs?: number; cause?: unknown; requestCaused?: boolean } = {}) {
     super(message, { ...withRetryAfter(mapKind(kind, opts.retryAfterMs), opts.retryAfterMs), ...(opts.cause === undefined ? {} : { cause: opts.cause }) })
     this.name = 'UpstreamError'
     this.kind = kind
-    this.retryable = kind !== 'bad_request' && kind !== 'no_identity' && kind !== 'limit'
+    this.requestCaused = opts.requestCaused === true
+    this.retryable = !this.requestCaused && kind !== 'bad_request' && kind !== 'no_identity' && kind !== 'limit'
     this.retryAfterMs = opts.retryAfterMs
   }
 }
@@ -167,6 +175,8 @@ function mapKind (kind: UpstreamErrorKind, retryAfterMs?: number): GatewayErrorI
       return { status: 502, type: 'server_error', code: 'upstream_error' }
     case 'limit':
       return { status: 502, type: 'server_error', code: 'upstream_response_too_large' }
+    case 'empty_answer':
+      return { status: 502, type: 'server_error', code: 'upstream_empty_answer' }
   }
 }
 

@@ -12,8 +12,13 @@ export interface ModelCapabilities { thinking: boolean; search: boolean; vision:
 export interface ResolvedModel {
   /** The name the client asked for (echoed back in responses). */
   requested: string
-  /** The upstream model id. */
+  /** The upstream model id (a dated id when the upstream lists one under a clean name). */
   base: string
+  /**
+   * The upstream refuses thinking off for this model (`think_skip.enable === false`): thinking is sent
+   * on whatever the name or `reasoning_effort` say, so reasoning shows even under the base id.
+   */
+  mustThink?: boolean
   thinking: boolean
   search: boolean
   chatType: ChatType
@@ -139,8 +144,23 @@ export class ModelCatalog {
 
   get source (): 'upstream' | 'builtin' { return this.snapshot.source }
 
-  private build (list: readonly ModelInfo[], source: Snapshot['source'], fetchedAt: number): Snapshot {
+  private build (given: readonly ModelInfo[], source: Snapshot['source'], fetchedAt: number): Snapshot {
+    // A dated id whose clean name another model already has keeps its dated id.
+    const plain = new Set(given.filter((m) => m.upstreamId === undefined).map((m) => m.id))
+    const seen = new Set<string>()
+    const list: ModelInfo[] = []
+    for (const m of given) {
+      let e = m
+      if (m.upstreamId !== undefined && (plain.has(m.id) || seen.has(m.id))) {
+        e = { ...m, id: m.upstreamId }
+        delete e.upstreamId
+      }
+      seen.add(e.id)
+      list.push(e)
+    }
     const models = new Map(list.map((m) => [m.id, m]))
+    // Both forms are accepted in requests: the clean name and the dated id.
+    for (const m of list) if (m.upstreamId !== undefined && !models.has(m.upstreamId)) models.set(m.upstreamId, m)
     const listing: OpenAIModel[] = []
     for (const m of list) {
       const { thinking, search } = m
@@ -297,6 +317,10 @@ export class ModelCatalog {
       return { requested, base, thinking, search, chatType, capabilities: { thinking, search, vision: false } }
     }
     if (!serves(x)) throw new ModelNotFoundError(requested)
-    return { requested, base, thinking, search, chatType, capabilities: { thinking: x.m.thinking, search: x.m.search, vision: x.m.vision } }
+    const m = x.m
+    return {
+      requested, base: m.upstreamId ?? m.id, thinking, search, chatType, capabilities: { thinking: m.thinking, search: m.search, vision: m.vision },
+      ...(m.mustThink ? { mustThink: true } : {}),
+    }
   }
 }

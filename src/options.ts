@@ -108,6 +108,14 @@ export const GatewayOptionsSchema = Type.Object({
   upstreamIdleTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: 120_000, description: 'Longest silence between upstream frames.' })),
   requestTimeoutMs: Type.Optional(Ms(1, { env: 'REQUEST_TIMEOUT_MS', default: 600_000, description: 'Whole-request budget for one completion.' })),
   keepAliveIntervalMs: Type.Optional(Ms(100, { env: 'KEEPALIVE_INTERVAL_MS', default: 15_000, description: 'SSE comment sent after this much silence towards the client, once the stream is committed.' })),
+  upstreamWebVersion: Type.Optional(Type.String({
+    env: 'UPSTREAM_WEB_VERSION', minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: '0.2.81',
+    description: 'The `version` header: the chat.qwen.ai web app version the gateway presents itself as.',
+  })),
+  upstreamBodyLimitBytes: Type.Optional(Type.Integer({
+    env: 'UPSTREAM_BODY_LIMIT_BYTES', minimum: 1024, default: 100_000,
+    description: 'Largest upstream completion body; larger conversations get 400 `context_length_exceeded` (the upstream answers bodies above ~120 KB with a captcha).',
+  })),
   proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
   modelAliases: Type.Optional(Type.Record(Type.String(), Type.String(), {
     env: 'MODEL_ALIASES', default: {}, description: 'Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`.',

@@ -87,6 +87,8 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     upstreamFirstByteTimeoutMs: 60_000,
     upstreamIdleTimeoutMs: 120_000,
     requestTimeoutMs: 600_000,
+    upstreamWebVersion: '0.2.81',
+    upstreamBodyLimitBytes: 100_000,
     keepAliveIntervalMs: 15_000,
     modelAliases: {},
     bodyLimitBytes: 20 * 1024 * 1024,
@@ -136,6 +138,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     QWEN_BASE_URL: ['http://127.0.0.1:9', 'http://127.0.0.1:9'],
     VISION_FALLBACK_MODEL: ['qwen3-vl-max', 'qwen3-vl-max'],
     TOKEN_REFRESH_INTERVAL_HOURS: ['6', 6],
+    UPSTREAM_WEB_VERSION: ['0.2.99', '0.2.99'],
   }
   for (const b of ENV_BINDINGS) {
     const [text, want] = sample[b.key] ?? [String(Number(b.schema.default) + 1000), Number(b.schema.default) + 1000]

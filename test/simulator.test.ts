@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import type { Frame } from '../src/upstream/protocol.js'
@@ -18,8 +18,11 @@ async function sim (tt: Test, opts?: SimulatorOptions): Promise<Simulator> {
 
 interface Call { token?: string; cookie?: string; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal }
 
+/** The 2026 web app's headers (PROTOCOL-2026 §2), sent by default. */
+const WEB_HEADERS = (): Record<string, string> => ({ source: 'web', version: '0.2.81', 'x-request-id': randomUUID() })
+
 async function call (s: Simulator, method: string, path: string, c: Call = {}) {
-  const headers: Record<string, string> = { ...c.headers }
+  const headers: Record<string, string> = { ...WEB_HEADERS(), ...c.headers }
   if (c.token) headers.authorization = `Bearer ${c.token}`
   if (c.cookie) headers.cookie = c.cookie
   if (c.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json'
@@ -59,6 +62,7 @@ function turn (chatId: string, o: Turn = {}): Record<string, unknown> {
   const chatType = o.chatType ?? 't2t'
   return {
     stream: true,
+    version: '2.1',
     incremental_output: true,
     chat_id: chatId,
     chat_mode: 'normal',
@@ -463,7 +467,7 @@ t.test('dropAfterFrames cuts the connection', async (t) => {
   const chatId = await newChat(s, token)
   s.queue(s.accounts[0]!.email, { dropAfterFrames: 3 })
   const res = await request(`${s.url}/api/v2/chat/completions?chat_id=${chatId}`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher,
+    method: 'POST', headers: { ...WEB_HEADERS(), authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher,
   })
   t.equal(res.statusCode, 200)
   let received = ''
@@ -495,7 +499,7 @@ t.test('splitBytes splits multi-byte characters across writes', async (t) => {
   const chatId = await newChat(s, token)
   s.queue(s.accounts[0]!.email, { splitBytes: 1, answer: '你好🚀' })
   const res = await request(`${s.url}/api/v2/chat/completions?chat_id=${chatId}`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher,
+    method: 'POST', headers: { ...WEB_HEADERS(), authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher,
   })
   const chunks: Buffer[] = []
   for await (const c of res.body) chunks.push(c as Buffer)
@@ -529,7 +533,7 @@ t.test('the log records a client abort mid-stream', async (t) => {
   s.queue(s.accounts[0]!.email, { frameDelayMs: 30 })
   const ac = new AbortController()
   const res = await request(`${s.url}/api/v2/chat/completions?chat_id=${chatId}`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher, signal: ac.signal,
+    method: 'POST', headers: { ...WEB_HEADERS(), authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher, signal: ac.signal,
   })
   await t.rejects(async () => {
     for await (const _ of res.body) ac.abort()
@@ -549,7 +553,7 @@ t.test('hang keeps the stream open until the client leaves; close() ends it too'
   s.queue(s.accounts[0]!.email, { hang: true, answer: 'partial' }, { hang: true })
   const ac = new AbortController()
   const res = await request(`${s.url}/api/v2/chat/completions?chat_id=${chatId}`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher, signal: ac.signal,
+    method: 'POST', headers: { ...WEB_HEADERS(), authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId)), dispatcher, signal: ac.signal,
   })
   let got = ''
   await t.rejects(async () => {
@@ -565,7 +569,7 @@ t.test('hang keeps the stream open until the client leaves; close() ends it too'
   // A second hanging stream is ended by close() without being counted as a client abort.
   const parent = s.chats(s.accounts[0]!.email)[0]!.lastResponseId
   const res2 = await request(`${s.url}/api/v2/chat/completions?chat_id=${chatId}`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId, { parent })), dispatcher,
+    method: 'POST', headers: { ...WEB_HEADERS(), authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(turn(chatId, { parent })), dispatcher,
   })
   const reading = (async () => { for await (const _ of res2.body); })()
   await waitFor(() => s.log().find((e) => e.framesSent > 5 && !e.aborted))

@@ -118,6 +118,7 @@ export function prepareChat (req: ChatRequest): PreparedChat {
 
 /** Whether the upstream turn runs with thinking on. */
 export function thinkingFor (model: ResolvedModel, override: boolean | undefined): boolean {
+  if (model.mustThink) return true
   if (!model.capabilities.thinking) return false
   return override ?? model.thinking
 }

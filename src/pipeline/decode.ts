@@ -1,18 +1,23 @@
 /**
- * Upstream frames → turn events. Stateful only where the protocol is: the answer is the first
- * response id seen (frames of a second, interleaved candidate are dropped), and 2026 reasoning
+ * Upstream frames → turn events. Stateful only where the protocol is: the answer is candidate "0"
+ * (frames of a second, interleaved candidate are dropped; see `CandidateLock`), and 2026 reasoning
  * snapshots are turned into increments. What a frame means is decided by `readFrame` in the
- * protocol module; an error frame throws the gateway's UpstreamError.
+ * protocol module; an error frame throws the gateway's UpstreamError, and so does an answer that
+ * finishes without any text (502 `upstream_empty_answer`).
  */
-import { problemToError, readFrame, type Frame } from '../upstream/protocol.js'
+import { UpstreamError } from '../errors.js'
+import { CandidateLock, problemToError, readFrame, type Frame } from '../upstream/protocol.js'
 import type { TurnEvent } from './events.js'
 
 const NONE: TurnEvent[] = []
 const ANSWER_PHASE: TurnEvent = Object.freeze({ kind: 'phase', phase: 'answer' })
 
 export class FrameDecoder {
-  /** The answer's response id: from `response.created`, else the first frame that carries one. */
-  responseId: string | undefined
+  private readonly lock = new CandidateLock()
+  /** The answer's response id (the parent of a next turn): candidate "0", else the first that sent a delta. */
+  get responseId (): string | undefined { return this.lock.responseId }
+  /** Answer text was decoded. */
+  private answered = false
   /** The upstream said the answer is finished (its `answer`/`finished` frame was decoded). */
   finished = false
   private snapshotLength = 0
@@ -22,14 +27,8 @@ export class FrameDecoder {
   /** The events of one frame (usage first). Throws an UpstreamError for an error frame. */
   push (frame: Frame): TurnEvent[] {
     const f = readFrame(frame)
-    if (f.kind === 'created') {
-      this.responseId ??= f.responseId
-      return NONE
-    }
-    if (f.responseId !== undefined) {
-      if (this.responseId === undefined) this.responseId = f.responseId
-      else if (f.responseId !== this.responseId) return NONE
-    }
+    // An error frame tagged with the other candidate's id is that candidate's business.
+    if (!this.lock.accepts(f)) return NONE
     if (f.kind === 'error') throw problemToError(f.problem!)
     const out: TurnEvent[] = f.usage ? [{ kind: 'usage', usage: f.usage }] : []
     switch (f.kind) {
@@ -52,8 +51,11 @@ export class FrameDecoder {
             out.push(ANSWER_PHASE)
           }
           out.push({ kind: 'content', text: f.text })
+          this.answered = true
         }
         if (f.finished) {
+          // Reaching here means no stage cut the answer (a cut ends the turn before the next frame).
+          if (!this.answered) throw new UpstreamError('empty_answer', 'The upstream finished the answer without any text')
           this.finished = true
           out.push({ kind: 'finish', reason: 'stop', upstream: true })
         }

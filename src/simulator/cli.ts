@@ -1,6 +1,7 @@
 /**
  * `npm run sim`: run the upstream simulator standalone.
  * Port: `--port N`, else `SIM_PORT`, else 8787. Host: `SIM_HOST`, else 127.0.0.1.
+ * Site rules: `SIM_SITE` = `2026` (default) or `2025`.
  */
 import { startSimulator } from './index.js'
 
@@ -15,8 +16,18 @@ function port (): number {
   return n
 }
 
-const sim = await startSimulator({ port: port(), host: process.env.SIM_HOST ?? '127.0.0.1' })
-console.log(`qwen upstream simulator listening on ${sim.url}`)
+function site (): '2025' | '2026' {
+  const raw = process.env.SIM_SITE ?? '2026'
+  if (raw !== '2025' && raw !== '2026') {
+    console.error(`invalid SIM_SITE: ${raw} (2026 or 2025)`)
+    process.exit(1)
+  }
+  return raw
+}
+
+const simSite = site()
+const sim = await startSimulator({ port: port(), host: process.env.SIM_HOST ?? '127.0.0.1', site: simSite })
+console.log(`qwen upstream simulator (${simSite} site rules) listening on ${sim.url}`)
 for (const a of sim.accounts) {
   console.log(`\n  ${a.email}  password: ${a.password}\n  cookie: ${a.cookie}`)
 }

@@ -8,13 +8,21 @@
  *   GET    /api/v1/auths/                      session user + freshly minted JWT; `token` cookie only
  *   POST   /api/v1/auths/signin                {email, password: sha256 hex} → same shape
  *   GET    /api/models                         {"data":[model…]}; no auth (a Bearer, if sent, must be valid)
+ *   GET    /api/v2/models/                     (2026) the same list wrapped: {success, data:{data:[model…]}}
  *   POST   /api/v2/chats/new                   {models, chat_type, chat_mode, timestamp} → {success, data:{id}}
  *   POST   /api/v2/chat/completions?chat_id=   one user message → text/event-stream of frames
  *   GET    /api/v2/chats/?page=N               the account's chats, newest first, 20 per page
  *   GET    /api/v2/chats/<id>                  chat detail (ids and roles of the turns)
  *   DELETE /api/v2/chats/<id>                  {success:true, data:true}
  * Authenticated endpoints take `Authorization: Bearer <jwt>` (which wins when present) or the
- * `token=<jwt>` cookie. JWTs are HS256 `{id, last_password_change, exp}`; signature and expiry are
+ * `token=<jwt>` cookie.
+ *
+ * Site rules (`SimulatorOptions.site`, `SIM_SITE`): `2026` (default) enforces PROTOCOL-2026 §7 on top
+ * of the 2025 rules: `source: web`, `version` and `x-request-id` headers on chats/new and completions
+ * (else 200 + Bad_Request); `version: "2.1"`; `chatId`/`parentId`, when sent, equal to
+ * `chat_id`/`parent_id`; thinking on for `think_skip` models (else `invalid_input`); a body of
+ * 128 KiB or more gets the bare FAIL_SYS_USER_VALIDATE captcha JSON with HTTP 200; dated ids and
+ * `think_skip` in the model list. `2025` keeps the older rules and list. JWTs are HS256 `{id, last_password_change, exp}`; signature and expiry are
  * checked on every request. Every upstream request is recorded in the log (`SimLogEntry`).
  *
  * Control routes (JSON in and out, no auth, not logged), for other processes (demo, CLI, benchmarks):

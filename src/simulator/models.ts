@@ -7,6 +7,8 @@ export interface SimModel {
   /** undefined: the model cannot think. */
   thinkingFormat: 'detail' | 'summary' | undefined
   chatTypes: readonly string[]
+  /** `info.meta.think_skip.enable === false`: thinking must be on (2026 rule). */
+  mustThink: boolean
   /** The upstream object served by `/api/models`. */
   wire: UpstreamModel
 }
@@ -21,7 +23,13 @@ interface Spec {
   media?: boolean
   context: number
   generation: number
+  /** `info.meta.think_skip` (2026 lists only). */
+  thinkSkip?: boolean
+  /** Only in the 2026 catalogue. */
+  only2026?: boolean
 }
+
+export type SimSite = '2025' | '2026'
 
 const SPECS: readonly Spec[] = [
   { id: 'qwen3-max', name: 'Qwen3-Max', thinking: 'detail', search: true, vision: true, media: true, context: 262144, generation: 32768 },
@@ -30,6 +38,9 @@ const SPECS: readonly Spec[] = [
   { id: 'qwen3-vl-plus', name: 'Qwen3-VL-235B-A22B', thinking: 'detail', vision: true, context: 262144, generation: 32768 },
   { id: 'qwq-32b', name: 'QwQ-32B', thinking: 'detail', context: 131072, generation: 38912 },
   { id: 'qwen3.5-plus', name: 'Qwen3.5-Plus', thinking: 'summary', search: true, vision: true, context: 1000000, generation: 65536 },
+  // 2026: a dated id under a clean name, and a model that must think (PROTOCOL-2026 §4).
+  { id: 'qwen3.5-max-2026-03-08', name: 'Qwen3.5-Max-Preview', thinking: 'summary', search: true, context: 262144, generation: 65536, thinkSkip: true, only2026: true },
+  { id: 'qwen3.8-max-preview', name: 'Qwen3.8-Max-Preview', thinking: 'summary', search: true, context: 262144, generation: 65536, thinkSkip: false, only2026: true },
 ]
 
 const CREATED_AT = 1_750_000_000
@@ -72,6 +83,7 @@ function wire (s: Spec): UpstreamModel {
         auto_thinking: think,
         auto_search: s.search === true,
         ...(think ? { thinking_format: s.thinking } : {}),
+        ...(s.thinkSkip !== undefined ? { think_skip: { enable: s.thinkSkip } } : {}),
       },
       access_control: null,
       is_active: true,
@@ -84,10 +96,10 @@ function wire (s: Spec): UpstreamModel {
   }
 }
 
-/** A fresh catalogue (each simulator owns its copy). */
-export function modelCatalog (): Map<string, SimModel> {
-  return new Map(SPECS.map((s) => {
+/** A fresh catalogue of one site's models (each simulator owns its copy). */
+export function modelCatalog (site: SimSite = '2026'): Map<string, SimModel> {
+  return new Map(SPECS.filter((s) => site === '2026' || !s.only2026).map((s) => {
     const w = wire(s)
-    return [s.id, { id: s.id, thinkingFormat: s.thinking, chatTypes: w.info!.meta!.chat_type!, wire: w }]
+    return [s.id, { id: s.id, thinkingFormat: s.thinking, chatTypes: w.info!.meta!.chat_type!, mustThink: s.thinkSkip === false, wire: w }]
   }))
 }

@@ -13,6 +13,13 @@ import type {
 } from './types.js'
 
 const BODY_LIMIT = 20 * 1024 * 1024
+/** 2026: a completion body of this size or more gets the WAF captcha (PROTOCOL-2026 §3, threshold UNSURE). */
+const CAPTCHA_BODY_BYTES = 128 * 1024
+/** The bare WAF answer to an oversized body (PROTOCOL-2026 §3, #147), sent without SSE framing. */
+const SIZE_CAPTCHA = JSON.stringify({
+  ret: ['FAIL_SYS_USER_VALIDATE', 'RGV587_ERROR::SM::哎哟喂,被挤爆啦,请稍后重试'],
+  data: { url: 'https://chat.qwen.ai:443//api/v2/chat/completions/_____tmd_____/punish?x5secdata=c2ltdWxhdGVk&x5step=2&action=captcha&pureCaptcha=' },
+})
 const CHATS_PAGE_SIZE = 20
 const DONE = 'data: [DONE]\n\n'
 /** 4 KiB of short `data:` lines with no blank line between them (scenario `floodAfterFrames`). */
@@ -65,6 +72,8 @@ interface Ctx {
   closed: boolean
   /** The simulator cut the connection on purpose (not an abort). */
   dropped: boolean
+  /** Bytes of the request body read by `jsonBody`. */
+  bodyBytes: number
   /** Resolves after ms, or at once when the response closes. */
   sleep(ms: number): Promise<void>
   /** Write and wait until flushed (backpressure), or until the response closes. */
@@ -115,8 +124,12 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
   const frameChars = Math.max(1, opts.frameChars ?? 6)
   const logLimit = Math.max(1, opts.logLimit ?? 1000)
   const emitDone = opts.emitDone ?? false
-  const catalog = modelCatalog()
+  const site = opts.site ?? '2026'
+  const is2026 = site === '2026'
+  const catalog = modelCatalog(site)
   const modelsBody = JSON.stringify({ data: [...catalog.values()].map((m) => m.wire) })
+  /** `/api/v2/models/` (2026): the same list, wrapped. */
+  const modelsV2Body = JSON.stringify({ success: true, request_id: randomUUID(), data: { data: [...catalog.values()].map((m) => m.wire) } })
 
   const accounts: SimAccount[] = []
   const byEmail = new Map<string, Account>()
@@ -230,7 +243,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     let timer: NodeJS.Timeout | undefined
     let wake: (() => void) | undefined
     const ctx: Ctx = {
-      req, res, url, entry: logEntry(req, url), closed: false, dropped: false,
+      req, res, url, entry: logEntry(req, url), closed: false, dropped: false, bodyBytes: 0,
       sleep: (ms) => ms > 0 && !ctx.closed
         ? new Promise((resolve) => { wake = resolve; timer = setTimeout(resolve, ms) })
         : Promise.resolve(),
@@ -260,6 +273,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const raw = await readBody(ctx.req)
     if (raw === undefined) return undefined
     if (raw === null) return void reply(ctx, jsonReply(413, { detail: 'Request Entity Too Large' }))
+    ctx.bodyBytes = raw.length
     let body: unknown
     try {
       body = JSON.parse(raw.toString('utf8'))
@@ -320,13 +334,27 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       }
     }
     if (acct && await preamble(ctx, take(acct, 'models'))) return
-    reply(ctx, { status: 200, contentType: 'application/json', body: modelsBody })
+    reply(ctx, { status: 200, contentType: 'application/json', body: ctx.url.pathname === PATHS.models ? modelsBody : modelsV2Body })
+  }
+
+  /**
+   * 2026: the web app's headers on chats/new and completions (`source: web`, a `version`, an
+   * `x-request-id`); answers 200 + Bad_Request and returns false when one is missing. Never a
+   * particular `version` value, never `bx-*` (PROTOCOL-2026 §7.2).
+   */
+  function webHeaders (ctx: Ctx): boolean {
+    if (!is2026) return true
+    const h = ctx.req.headers
+    const missing = h.source !== 'web' ? 'source' : !h.version ? 'version' : !h['x-request-id'] ? 'x-request-id' : undefined
+    if (missing === undefined) return true
+    reply(ctx, badRequest(`Invalid request header ${missing}.`))
+    return false
   }
 
   async function newChat (ctx: Ctx): Promise<void> {
     const acct = authenticate(ctx, false)
     const body = acct && await jsonBody(ctx)
-    if (!acct || !body) return
+    if (!acct || !body || !webHeaders(ctx)) return
     const { models: ids, chat_type: chatType, chat_mode: mode, timestamp } = body
     if (!Array.isArray(ids) || ids.length === 0 || !ids.every((m) => typeof m === 'string')) {
       return reply(ctx, invalidRequest("Field 'models': Input should be a non-empty list of strings"))
@@ -352,10 +380,25 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const acct = authenticate(ctx, false)
     const body = acct && await jsonBody(ctx)
     if (!acct || !body) return
+    if (is2026 && ctx.bodyBytes >= CAPTCHA_BODY_BYTES) {
+      // The WAF answers before the application sees anything: HTTP 200, bare JSON, no SSE framing.
+      ctx.entry.status = 200
+      ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'content-length': Buffer.byteLength(SIZE_CAPTCHA) })
+      ctx.res.end(SIZE_CAPTCHA)
+      return
+    }
+    if (!webHeaders(ctx)) return
     const chatId = ctx.url.searchParams.get('chat_id')
     if (!chatId) return reply(ctx, invalidRequest("Field 'chat_id' (query): Field required"))
     if (typeof body.chat_id !== 'string') return reply(ctx, invalidRequest("Field 'chat_id': Field required"))
     if (body.chat_id !== chatId) return reply(ctx, badRequest('Invalid input chat_id does not match the chat_id query parameter.'))
+    if (is2026) {
+      if (body.version !== '2.1') return reply(ctx, badRequest(`Invalid input version ${String(body.version)} is not supported.`))
+      if (body.chatId !== undefined && body.chatId !== chatId) return reply(ctx, badRequest('Invalid input chatId does not match chat_id.'))
+      if (body.parentId !== undefined && (body.parentId ?? null) !== (body.parent_id ?? null)) {
+        return reply(ctx, badRequest('Invalid input parentId does not match parent_id.'))
+      }
+    }
     const chat = acct.chats.get(chatId)
     if (!chat) return reply(ctx, appError(404, 'Not_Found', 'Chat not found'))
     if (body.stream !== true) return reply(ctx, badRequest('Invalid input stream must be true.'))
@@ -374,6 +417,10 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     if (!model) return reply(ctx, badRequest(`Invalid input model ${String(body.model)} is not exist.`))
     if (!model.chatTypes.includes(m.chat_type)) {
       return reply(ctx, badRequest(`Invalid input chat_type ${m.chat_type} is not supported by model ${model.id}.`))
+    }
+    if (is2026 && model.mustThink && fc.thinking_enabled !== true) {
+      // PROTOCOL-2026 §3: the exact body is UNSURE.
+      return reply(ctx, appError(200, 'invalid_input', `Model ${model.id} requires thinking to be enabled.`))
     }
     const parent = body.parent_id ?? null
     if (parent !== null && typeof parent !== 'string') {
@@ -418,8 +465,8 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const open = (f: string[]): string[] => (sc.hang ? f.slice(0, -1) : f)
     let frames = open(turnFrames(plan))
     if (sc.interleave) {
-      const second = turnFrames({ ...plan, responseId: randomUUID(), responseIndex: '1', answer: `(another candidate) ${plan.answer}` })
-      frames = interleaveFrames(frames, open(second))
+      const second = open(turnFrames({ ...plan, responseId: randomUUID(), responseIndex: '1', answer: `(another candidate) ${plan.answer}` }))
+      frames = sc.interleave === 'reversed' ? interleaveFrames(second, frames) : interleaveFrames(frames, second)
     }
     const drop = sc.dropAfterFrames
     const cut = drop ?? sc.errorAfterFrames
@@ -545,6 +592,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     [`GET ${PATHS.auths}`, auths],
     [`POST ${PATHS.signin}`, signin],
     [`GET ${PATHS.models}`, models],
+    ...(is2026 ? [[`GET ${PATHS.modelsV2}`, models] as [string, Handler]] : []),
     [`POST ${PATHS.newChat}`, newChat],
     [`POST ${PATHS.completions}`, completion],
     [`GET ${PATHS.chats}`, listChats],

@@ -19,6 +19,14 @@ export interface SimAccount {
 }
 
 export interface SimulatorOptions {
+  /**
+   * Which site's rules to enforce (`SIM_SITE`). `2026` (default): PROTOCOL-2026 §7 — the
+   * `source`/`version`/`x-request-id` headers on chats/new and completions, the `version: "2.1"` body,
+   * `chatId`/`parentId` equal to `chat_id`/`parent_id`, forced thinking for `think_skip` models
+   * (`invalid_input`), the captcha for bodies of 128 KiB or more, `/api/v2/models/`, dated ids.
+   * `2025`: the older rules only.
+   */
+  site?: '2025' | '2026'
   /** Default 127.0.0.1. */
   host?: string
   /** Default 0 (ephemeral). */
@@ -104,8 +112,11 @@ export interface Scenario {
   errorAfterFrames?: number
   /** Default `{"error":{"code":"internal_error","details":"Internal error!"}}`. */
   errorFrame?: unknown
-  /** A second candidate (response_index "1") whose frames are interleaved with the first's. */
-  interleave?: boolean
+  /**
+   * A second candidate (response_index "1") whose frames are interleaved with the first's;
+   * `'reversed'`: the second candidate's `response.created` and frames come first.
+   */
+  interleave?: boolean | 'reversed'
   /** Write the body in writes of this many bytes, with a setImmediate between writes. */
   splitBytes?: number
   /** Override `emitDone` for this response. */

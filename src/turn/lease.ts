@@ -39,7 +39,7 @@ export interface LeaseSource {
 
 /** What an upstream failure says about the identity that met it. */
 export function outcomeOf (err: unknown): Outcome {
-  if (!(err instanceof UpstreamError)) return { kind: 'neutral' }
+  if (!(err instanceof UpstreamError) || err.requestCaused) return { kind: 'neutral' }
   switch (err.kind) {
     case 'rate_limited': return { kind: 'rate_limited', error: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) }
     case 'challenge': return { kind: 'challenge', error: err.message }

@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
-import { UpstreamError } from '../errors.js'
+import { InvalidRequestError, UpstreamError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import {
-  PATHS, buildHeaders, chatPath, chatsOf, chatsPath, classifyBody, classifyErrorObject, completionBody,
-  completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, redactForLog, sessionOf, signinBody,
+  BODY_NEAR_LIMIT, DEFAULT_WEB_VERSION, NEW_CHAT_PAGE, PATHS, buildHeaders, chatPage, chatPath, chatsOf, chatsPath, classifyBody,
+  classifyErrorObject, completionBody, completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, redactForLog,
+  sessionOf, signinBody, CandidateLock,
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
 
@@ -27,6 +28,13 @@ export interface UpstreamClientOptions {
   /** The dispatcher for an identity's own proxy (kept and closed by the owner). */
   proxyDispatcher?: (proxyUrl: string) => Dispatcher
   now?: () => number
+  /** The `version` header (the web app's version, `UPSTREAM_WEB_VERSION`); default `0.2.81`. */
+  webVersion?: string
+  /**
+   * Largest serialized completion body sent upstream (`UPSTREAM_BODY_LIMIT_BYTES`); larger ones are
+   * refused with 400 `context_length_exceeded` before they are sent. Default 100,000.
+   */
+  bodyLimitBytes?: number
   /**
    * Debug logging of upstream traffic (pino-compatible; `fastify.log` in the plugin): each call's
    * status, request and non-stream bodies, and every frame of a completion stream, redacted (no
@@ -67,6 +75,13 @@ export interface ListChatsOptions extends CallOptions {
 }
 
 export interface TokenResult { token: string; expiresAt?: number }
+
+/** Default of `UpstreamClientOptions.bodyLimitBytes`. */
+export const DEFAULT_BODY_LIMIT_BYTES = 100_000
+
+/** Where a call comes from in the web app, and what it accepts. */
+interface CallPage { page: string; accept?: string }
+const ROOT_PAGE: CallPage = { page: '/' }
 
 /** The token (and its expiry) from an E1/E2 answer. */
 function sessionToken (body: unknown, what: string): TokenResult {
@@ -126,7 +141,7 @@ export class CompletionStream {
   private done = false
 
   /** `onFrame` sees every event's data before it is parsed (debug logging). */
-  constructor (private readonly body: Dispatcher.ResponseData['body'], maxBytes: number, onFrame?: (data: string) => void) {
+  constructor (private readonly body: Dispatcher.ResponseData['body'], private readonly maxBytes: number, onFrame?: (data: string) => void) {
     this.iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
     this.parser = new SseParser((data) => {
       onFrame?.(data)
@@ -137,6 +152,49 @@ export class CompletionStream {
       }
       if (frame && typeof frame === 'object') this.batch.push(frame as Frame)
     }, maxBytes)
+  }
+
+  /**
+   * Before the first frame: when the body does not start like an event stream (its first non-blank
+   * byte is `{`, `[` or `<`), the whole body as text (capped), else undefined and the bytes go to the
+   * SSE parser as usual.
+   */
+  async unframed (): Promise<string | undefined> {
+    let head: Buffer | undefined
+    const rest: Buffer[] = []
+    let size = 0
+    for (;;) {
+      let r: IteratorResult<Buffer>
+      try {
+        r = await this.iterator.next()
+      } catch (err) {
+        throw transportError(err)
+      }
+      if (r.done) {
+        this.ended = true
+        if (!head) return undefined
+        return Buffer.concat(rest, size).toString('utf8')
+      }
+      if (!head) {
+        const text = r.value.toString('latin1', 0, Math.min(r.value.length, 64)).trimStart()
+        if (text === '') {
+          // Only blank so far: let the parser have it (blank lines are nothing to SSE).
+          this.parser.push(r.value)
+          continue
+        }
+        if (!'{[<'.includes(text[0]!)) {
+          this.parser.push(r.value)
+          return undefined
+        }
+        head = r.value
+      }
+      size += r.value.length
+      if (size > this.maxBytes) {
+        this.body.destroy()
+        throw new UpstreamError('limit', `An upstream response exceeded ${this.maxBytes} bytes`)
+      }
+      rest.push(r.value)
+    }
   }
 
   /** The next batch of frames, or `null` at the end of the stream. Throws on transport errors. */
@@ -196,12 +254,12 @@ export class UpstreamClient {
     return on ? l : undefined
   }
 
-  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<Answer> {
-    const json = body !== undefined
+  private async call (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions, from: CallPage = ROOT_PAGE): Promise<Answer> {
+    const payload = body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body)
+    const json = payload !== null
     const requestId = o.requestId ?? randomUUID()
     const log = this.debugLogger()
     const fullPath = this.basePath + path
-    const payload = json ? JSON.stringify(body) : null
     if (log) log.debug({ requestId, method, path: fullPath, ...(payload ? { body: redactForLog(payload) } : {}) }, 'upstream request')
     try {
       const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
@@ -209,7 +267,10 @@ export class UpstreamClient {
         origin: this.origin,
         path: fullPath,
         method,
-        headers: buildHeaders(cred, requestId, json),
+        headers: buildHeaders(cred, {
+          requestId, json, webVersion: this.opts.webVersion ?? DEFAULT_WEB_VERSION, page: from.page, now: this.now(),
+          ...(from.accept ? { accept: from.accept } : {}),
+        }),
         body: payload,
         signal: o.signal ?? null,
         headersTimeout: this.opts.firstByteTimeoutMs,
@@ -239,8 +300,8 @@ export class UpstreamClient {
   }
 
   /** A JSON call: non-2xx, non-JSON or `success:false` bodies become UpstreamErrors. */
-  private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<T> {
-    const a = await this.call(method, path, cred, body, o)
+  private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions, from?: CallPage): Promise<T> {
+    const a = await this.call(method, path, cred, body, o, from)
     const { res } = a
     const ct = String(res.headers['content-type'] ?? '')
     const text = await this.text(a, o)
@@ -271,14 +332,30 @@ export class UpstreamClient {
    * closes); the call then rejects with the signal's reason.
    */
   async listModels (cred: Credentials, o: CallOptions = {}): Promise<UpstreamModel[]> {
-    const list = modelsOf(await this.json('GET', PATHS.models, cred, undefined, o))
-    if (!list) throw new UpstreamError('upstream_error', 'The upstream model list has no data array')
+    // Primary: `/api/models` (flat; both eras). Fallback: `/api/v2/models/` (wrapped; 2026).
+    try {
+      return await this.modelList(PATHS.models, cred, o)
+    } catch (err) {
+      // Only an endpoint that is missing or answers another shape is worth the other path.
+      if (o.signal?.aborted || !(err instanceof UpstreamError) || (err.kind !== 'bad_request' && err.kind !== 'upstream_error')) throw err
+      try {
+        return await this.modelList(PATHS.modelsV2, cred, o)
+      } catch (second) {
+        if (o.signal?.aborted) throw second
+        throw err
+      }
+    }
+  }
+
+  private async modelList (path: string, cred: Credentials, o: CallOptions): Promise<UpstreamModel[]> {
+    const list = modelsOf(await this.json('GET', path, cred, undefined, o))
+    if (!list) throw new UpstreamError('upstream_error', `The upstream model list (${path}) has no data array`)
     return list
   }
 
   /** E4: a new chat; returns its id. */
   async createChat (cred: Credentials, model: string, chatType: ChatType, o: CallOptions = {}): Promise<string> {
-    const body = await this.json<{ data?: { id?: unknown } }>('POST', PATHS.newChat, cred, newChatBody(model, chatType, this.now()), o)
+    const body = await this.json<{ data?: { id?: unknown } }>('POST', PATHS.newChat, cred, newChatBody(model, chatType, this.now()), o, { page: NEW_CHAT_PAGE })
     const id = body.data?.id
     if (typeof id !== 'string' || !id) throw new UpstreamError('upstream_error', 'The upstream did not return a chat id')
     return id
@@ -311,15 +388,33 @@ export class UpstreamClient {
    * UpstreamError, so the caller can still answer with an HTTP status or try another identity.
    */
   async openCompletion (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<{ stream: CompletionStream; first: Frame[] }> {
-    const a = await this.call('POST', completionPath(turn.chatId), cred, completionBody(turn, this.now()), o)
+    const payload = JSON.stringify(completionBody(turn, this.now()))
+    const size = Buffer.byteLength(payload)
+    const limit = this.opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
+    if (size > limit) {
+      throw new InvalidRequestError(
+        `The conversation is too long for the upstream: its request body would be ${size} bytes, above the limit of ${limit} (UPSTREAM_BODY_LIMIT_BYTES); the upstream answers larger bodies with an anti-bot captcha. Shorten the messages.`,
+        'messages', 'context_length_exceeded')
+    }
+    const a = await this.call('POST', completionPath(turn.chatId), cred, payload, o, { page: chatPage(turn.chatId), accept: 'application/json' })
     const { res, log, requestId } = a
     const ct = String(res.headers['content-type'] ?? '')
+    // A captcha answered to a body close to the size limit is the body's fault, not the account's.
+    const blame = (p: ReturnType<typeof classifyBody>): UpstreamError => p.kind === 'challenge' && size > limit * BODY_NEAR_LIMIT
+      ? new UpstreamError('challenge', `The upstream answered a ${size}-byte request body (close to UPSTREAM_BODY_LIMIT_BYTES=${limit}) with an anti-bot captcha: the body is too large for it; shorten the conversation`, { requestCaused: true })
+      : problemToError(p)
     if (res.statusCode !== 200 || !ct.includes('text/event-stream')) {
-      throw problemToError(classifyBody(res.statusCode, ct, await this.text(a, o)))
+      throw blame(classifyBody(res.statusCode, ct, await this.text(a, o)))
     }
     const onFrame = log ? (data: string) => log.debug({ requestId, frame: redactForLog(data) }, 'upstream frame') : undefined
     const stream = new CompletionStream(res.body, this.opts.maxBufferBytes, onFrame)
     try {
+      // A JSON or HTML body sent as an event stream without SSE framing (the 2026 WAF captcha).
+      const bare = await stream.unframed()
+      if (bare !== undefined) {
+        if (log) log.debug({ requestId, body: redactForLog(bare) }, 'upstream body')
+        throw blame(classifyBody(res.statusCode, bare.trimStart().startsWith('<') ? 'text/html' : 'application/json', bare))
+      }
       return { stream, first: await this.untilCommit(stream) }
     } catch (err) {
       stream.close()
@@ -334,6 +429,7 @@ export class UpstreamClient {
    */
   private async untilCommit (stream: CompletionStream): Promise<Frame[]> {
     const first: Frame[] = []
+    const lock = new CandidateLock()
     for (;;) {
       const batch = await stream.next()
       if (!batch) {
@@ -344,11 +440,21 @@ export class UpstreamClient {
       let commit = false
       for (const f of batch) {
         const v = readFrame(f)
-        if (v.kind === 'error') throw problemToError(v.problem!)
-        if (v.kind !== 'created' && v.kind !== 'info') commit = true
         first.push(f)
+        if (!lock.accepts(v)) continue
+        // Up to the end of the chunk that commits, an error frame is still an HTTP status.
+        if (v.kind === 'error') throw problemToError(v.problem!)
+        if (commit) continue
+        // The commit point: the first frame with something to show, or the end of the answer.
+        if (v.finished) throw emptyAnswer()
+        if (v.text || v.kind === 'search' || v.kind === 'other') commit = true
       }
       if (commit) return first
     }
   }
+}
+
+/** A finished answer with no text: never an empty success (DECISIONS "Error codes added"). */
+export function emptyAnswer (): UpstreamError {
+  return new UpstreamError('empty_answer', 'The upstream finished the answer without any text')
 }

@@ -18,8 +18,10 @@ export const PATHS = {
   auths: '/api/v1/auths/',
   /** E2: email/password sign-in (password sent as sha256 hex). */
   signin: '/api/v1/auths/signin',
-  /** E3: model list. */
+  /** E3: model list, flat `{data:[…]}` (both eras; the 0.2.81 web app still uses it). */
   models: '/api/models',
+  /** E3 (2026): the newer model list, answered wrapped (`{success, data:{data:[…]}}`); the fallback. */
+  modelsV2: '/api/v2/models/',
   /** E4: create a chat. */
   newChat: '/api/v2/chats/new',
   /** E5: one turn in a chat; `?chat_id=` is added by {@link completionPath}. */
@@ -48,19 +50,28 @@ export function chatPath (chatId: string): string {
 
 const USER_AGENT = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36'
 
-/** Browser-like headers that do not change between requests (built once). */
+/** The web app version sent in the `version` header unless configured (`UPSTREAM_WEB_VERSION`). */
+export const DEFAULT_WEB_VERSION = '0.2.81'
+
+/** The origin the web app runs on: referers are built on it (never the configured base URL). */
+const WEB_ORIGIN = 'https://chat.qwen.ai'
+
+/**
+ * Browser-like headers that do not change between requests (built once). Both eras at once
+ * (PROTOCOL-2026 §7): `source: web` and, per call, `version`, `x-request-id`, `timezone`. No `bx-*`
+ * header, no fingerprint values of any kind (PROTOCOL-2026 §6).
+ */
 const STATIC_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'user-agent': USER_AGENT,
   accept: 'application/json, text/plain, */*',
   'accept-language': 'en-US,en;q=0.9',
-  // The SSE parser must never see compressed bytes.
+  // The SSE parser must never see compressed bytes (DECISIONS).
   'accept-encoding': 'identity',
   source: 'web',
-  'bx-v': '2.5.31', // UNSURE: cosmetic in 2025, possibly required later.
   'sec-fetch-dest': 'empty',
   'sec-fetch-mode': 'cors',
   'sec-fetch-site': 'same-origin',
-  referer: 'https://chat.qwen.ai/',
+  origin: WEB_ORIGIN,
 })
 
 export interface Credentials {
@@ -70,18 +81,50 @@ export interface Credentials {
   cookie?: string | undefined
 }
 
+/** Per-call header values besides the credentials. */
+export interface HeaderContext {
+  requestId: string
+  /** A JSON body follows. */
+  json: boolean
+  /** The `version` header (the web app's version). */
+  webVersion: string
+  /** Path of the page the web app would call from: `/`, `/c/new-chat`, `/c/<chat id>`. */
+  page: string
+  /** `accept` when it differs from the default (completions: `application/json`, as the 0.2.81 app sends). */
+  accept?: string
+  /** Now, for the `timezone` header. */
+  now: number
+}
+
+/** The web app's `timezone` header: JS `Date#toString()` with non-ASCII removed. */
+export function timezoneHeader (now: number): string {
+  return new Date(now).toString().replace(/[^\x20-\x7e]/g, '')
+}
+
+/** The referer page of a completion in chat `chatId`. */
+export const chatPage = (chatId: string): string => `/c/${encodeURIComponent(chatId)}`
+export const NEW_CHAT_PAGE = '/c/new-chat'
+
 /**
- * Headers for one upstream call. The token goes in `Authorization`; the cookie is forwarded as is.
- * When there is a token but no cookie, a `token=` cookie is synthesised (some write endpoints want
- * the cookie form; UNSURE which).
+ * Headers for one upstream call. Both auth forms at once (PROTOCOL-2026 §7): the token as
+ * `Authorization: Bearer` (the 2025 site and the 2026 STS/detail/task endpoints) and the cookie
+ * (the 2026 web app authenticates by cookie only). When there is a token but no cookie, a `token=`
+ * cookie is synthesised.
  */
-export function buildHeaders (cred: Credentials, requestId: string, json: boolean): Record<string, string> {
-  const h: Record<string, string> = { ...STATIC_HEADERS, 'x-request-id': requestId }
-  if (json) h['content-type'] = 'application/json'
-  if (cred.token) h.authorization = `Bearer ${cred.token}`
+export function buildHeaders (cred: Credentials, h: HeaderContext): Record<string, string> {
+  const out: Record<string, string> = {
+    ...STATIC_HEADERS,
+    'x-request-id': h.requestId,
+    version: h.webVersion,
+    timezone: timezoneHeader(h.now),
+    referer: WEB_ORIGIN + h.page,
+  }
+  if (h.accept) out.accept = h.accept
+  if (h.json) out['content-type'] = 'application/json'
+  if (cred.token) out.authorization = `Bearer ${cred.token}`
   const cookie = cred.cookie ?? (cred.token ? `token=${cred.token}` : undefined)
-  if (cookie) h.cookie = cookie
-  return h
+  if (cookie) out.cookie = cookie
+  return out
 }
 
 /** Extract the `token=` JWT from a browser cookie string, if it carries one. */
@@ -121,21 +164,36 @@ export type ChatType = 't2t' | 'search' | 't2i' | 'image_edit' | 't2v'
 
 export interface NewChatBody {
   title: string
+  /** 2026 web app: `""` (the id is assigned by the upstream). */
+  chatId: ''
+  project_id: ''
   models: string[]
   chat_mode: 'normal'
   chat_type: ChatType
+  /** Milliseconds. */
   timestamp: number
 }
 
+/**
+ * The 2026 feature set (PROTOCOL-2026 §2). `output_schema: "phase"` is required: without it the
+ * deltas carry no phase. UNSURE: `thinking_mode` (peers send "Auto", "Fast"/"Thinking" or
+ * "Auto"/"Disabled"), `auto_thinking`, and `auto_search`.
+ */
 export interface FeatureConfig {
   thinking_enabled: boolean
   output_schema: 'phase'
-  thinking_budget?: number
+  thinking_mode: 'Thinking' | 'Fast'
+  auto_thinking: boolean
+  thinking_format: 'summary'
+  research_mode: 'normal'
+  auto_search: boolean
 }
 
 export interface UpstreamMessage {
+  id: null
   fid: string
   parentId: string | null
+  parent_id: string | null
   childrenIds: string[]
   role: 'user'
   content: string
@@ -143,21 +201,27 @@ export interface UpstreamMessage {
   files: unknown[]
   timestamp: number
   models: string[]
+  model: ''
   chat_type: ChatType
   feature_config: FeatureConfig
   extra: { meta: { subChatType: ChatType } }
   sub_chat_type: ChatType
-  parent_id: string | null
 }
 
 export interface CompletionBody {
   stream: true
+  /** The 2026 body format; the 2025 site ignores it. */
+  version: '2.1'
   incremental_output: true
+  /** Both spellings (the 0.2.81 web app writes them twice). */
   chat_id: string
+  chatId: string
   chat_mode: 'normal'
   model: string
   parent_id: string | null
+  parentId: string | null
   messages: [UpstreamMessage]
+  /** Seconds. */
   timestamp: number
 }
 
@@ -167,7 +231,7 @@ export function signinBody (email: string, password: string): { email: string; p
 }
 
 export function newChatBody (model: string, chatType: ChatType, now: number): NewChatBody {
-  return { title: 'New Chat', models: [model], chat_mode: 'normal', chat_type: chatType, timestamp: now }
+  return { title: 'New Chat', chatId: '', project_id: '', models: [model], chat_mode: 'normal', chat_type: chatType, timestamp: now }
 }
 
 export interface TurnSpec {
@@ -183,35 +247,55 @@ export interface TurnSpec {
   parentId: string | null
 }
 
-/** The one-message completion body. The upstream accepts exactly one new message per request. */
+/** The one-message completion body (2026 `version: "2.1"` shape, accepted by the 2025 site). */
 export function completionBody (t: TurnSpec, now: number): CompletionBody {
   const ts = Math.floor(now / 1000)
   return {
     stream: true,
+    version: '2.1',
     incremental_output: true,
     chat_id: t.chatId,
+    chatId: t.chatId,
     chat_mode: 'normal',
     model: t.model,
     parent_id: t.parentId,
+    parentId: t.parentId,
     messages: [{
+      id: null,
       fid: randomUUID(),
       parentId: t.parentId,
-      childrenIds: [],
+      parent_id: t.parentId,
+      childrenIds: [randomUUID()],
       role: 'user',
       content: t.content,
       user_action: 'chat',
       files: [],
       timestamp: ts,
       models: [t.model],
+      model: '',
       chat_type: t.chatType,
-      feature_config: { thinking_enabled: t.thinking, output_schema: 'phase' },
+      feature_config: {
+        thinking_enabled: t.thinking,
+        output_schema: 'phase',
+        thinking_mode: t.thinking ? 'Thinking' : 'Fast',
+        auto_thinking: false,
+        thinking_format: 'summary',
+        research_mode: 'normal',
+        auto_search: t.chatType === 'search',
+      },
       extra: { meta: { subChatType: t.chatType } },
       sub_chat_type: t.chatType,
-      parent_id: t.parentId,
     }],
     timestamp: ts,
   }
 }
+
+/**
+ * The upstream answers a request body above roughly 120 KB with its anti-bot captcha (PROTOCOL-2026
+ * §3, #147). A captcha answered to a body above this share of `UPSTREAM_BODY_LIMIT_BYTES` is blamed
+ * on the body, not on the account.
+ */
+export const BODY_NEAR_LIMIT = 0.9
 
 // ---------------------------------------------------------------------------------------------
 // Responses
@@ -315,8 +399,18 @@ export interface AppErrorBody {
   details?: string
 }
 
-/** The anti-bot (WAF) JSON marker. */
-const ANTI_BOT_MARKER = 'FAIL_SYS_USER_VALIDATE'
+/** Anti-bot (WAF) markers in the structured fields of a JSON body (PROTOCOL-2026 §3, RF@d339974:ue). */
+const ANTI_BOT = /FAIL_SYS_USER_VALIDATE|RGV587|captcha|\/punish\?/i
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '')
+
+/** The JSON body is the anti-bot answer: `ret[]`, `code`, `data.code`, `data.url` or `error.code` carries a marker. */
+function antiBot (b: Record<string, unknown>): boolean {
+  if (Array.isArray(b.ret) && b.ret.some((r) => typeof r === 'string' && ANTI_BOT.test(r))) return true
+  const data = b.data && typeof b.data === 'object' ? b.data as Record<string, unknown> : undefined
+  const error = b.error && typeof b.error === 'object' ? b.error as Record<string, unknown> : undefined
+  return [b.code, data?.code, data?.url, error?.code].some((v) => ANTI_BOT.test(str(v)))
+}
 
 /** What a non-stream body (or an in-stream error frame) means. */
 export type UpstreamProblem =
@@ -366,8 +460,7 @@ export function problemToError (p: UpstreamProblem): UpstreamError {
 
 /** Classify a parsed JSON object that signals an error; `undefined` when it does not look like one. */
 export function classifyErrorObject (b: Record<string, unknown>): UpstreamProblem | undefined {
-  const ret = b.ret
-  if (Array.isArray(ret) && ret.some((r) => typeof r === 'string' && r.includes(ANTI_BOT_MARKER))) {
+  if (antiBot(b)) {
     return { kind: 'challenge', message: 'the upstream asked for an anti-bot verification (FAIL_SYS_USER_VALIDATE)' }
   }
   if (b.error !== undefined && b.error !== null) {
@@ -385,7 +478,8 @@ export function classifyErrorObject (b: Record<string, unknown>): UpstreamProble
       return { kind: 'rate_limited', message: details, ...(hours !== undefined ? { retryAfterMs: hours * 3_600_000 } : {}) }
     }
     if (lc === 'unauthorized') return { kind: 'unauthorized', message: details }
-    if (lc === 'bad_request') return { kind: 'bad_request', message: details }
+    // `invalid_input`: e.g. thinking turned off for a model that must think (PROTOCOL-2026 §3; body UNSURE).
+    if (lc === 'bad_request' || lc === 'invalid_input') return { kind: 'bad_request', message: lc === 'invalid_input' ? `${code}: ${details}` : details }
     if (lc === 'not_found') return { kind: 'not_found', message: details }
     return { kind: 'server', message: code ? `${code}: ${details}` : details }
   }
@@ -474,29 +568,51 @@ function deleteRefusal (text: string): UpstreamProblem | undefined {
   return undefined
 }
 
-/** The capability flags and limits the gateway relies on (§1.4). */
+/** The capability flags and limits the gateway relies on (§1.4, PROTOCOL-2026 §4). */
 export interface ModelInfo {
+  /** The id users type: the upstream id, or the clean name of a dated id (`qwen3-max` for `qwen3-max-2026-01-23`). */
   id: string
+  /** The upstream id when it differs from `id` (a dated id listed under its clean name). */
+  upstreamId?: string
   created: number
   thinking: boolean
   search: boolean
   vision: boolean
+  /** `info.meta.think_skip.enable === false`: the upstream refuses thinking off, so it is always sent on. */
+  mustThink?: boolean
   contextLength?: number
 }
 
 const truthy = (v: unknown): boolean => v === true || (typeof v === 'number' && v > 0)
 
+/** A dated upstream id (`qwen3-max-2026-01-23`). */
+const DATED_ID = /-20\d\d-\d\d-\d\d$/
+/** What a clean name must look like to be used as an id. */
+const CLEAN_ID = /^[a-z0-9][a-z0-9._-]*$/
+
+/** The clean id of a dated upstream id: its `name` lower-cased (`Qwen3-Max` → `qwen3-max`), if usable. */
+export function cleanIdOf (m: UpstreamModel): string | undefined {
+  if (!DATED_ID.test(m.id) || typeof m.name !== 'string') return undefined
+  const clean = m.name.trim().toLowerCase().replace(/\s+/g, '-')
+  return clean !== m.id && CLEAN_ID.test(clean) ? clean : undefined
+}
+
 export function modelInfo (m: UpstreamModel): ModelInfo {
   const meta = m.info?.meta ?? {}
   const chatTypes = Array.isArray(meta.chat_type) ? meta.chat_type : []
   const modality = Array.isArray(meta.modality) ? meta.modality as unknown[] : []
+  const thinkSkip = meta.think_skip as { enable?: unknown } | undefined
+  const mustThink = !!thinkSkip && typeof thinkSkip === 'object' && thinkSkip.enable === false
+  const clean = cleanIdOf(m)
   const info: ModelInfo = {
-    id: m.id,
+    id: clean ?? m.id,
     created: typeof m.info?.created_at === 'number' ? m.info.created_at : 0,
-    thinking: truthy(meta.abilities?.thinking) || truthy(meta.capabilities?.thinking),
+    thinking: mustThink || truthy(meta.abilities?.thinking) || truthy(meta.capabilities?.thinking),
     search: chatTypes.includes('search'),
     vision: truthy(meta.capabilities?.vision) || truthy(meta.abilities?.vision) || modality.includes('image'),
   }
+  if (clean) info.upstreamId = m.id
+  if (mustThink) info.mustThink = true
   if (typeof meta.max_context_length === 'number') info.contextLength = meta.max_context_length
   return info
 }
@@ -529,6 +645,8 @@ export interface FrameView {
   finished: boolean
   /** From `response.created`, or the frame's own top-level `response_id`. */
   responseId: string | undefined
+  /** `response.created`'s `response_index` ("0", "1" when the upstream sends two candidates). */
+  responseIndex?: string | undefined
   results: WebSearchInfo[] | undefined
   problem: UpstreamProblem | undefined
   usage: UsageCounts | undefined
@@ -549,9 +667,9 @@ function view (kind: FrameView['kind'], frame: Frame, extra: Partial<FrameView> 
 
 export function readFrame (frame: Frame): FrameView {
   const created = frame['response.created']
-  if (created) return view('created', frame, { responseId: created.response_id })
+  if (created) return view('created', frame, { responseId: created.response_id, responseIndex: created.response_index })
   if (frame['response.info']) return view('info', frame)
-  if (frame.error !== undefined || frame.success === false || frame.ret !== undefined) {
+  if (frame.choices === undefined || frame.error !== undefined || frame.success === false || frame.ret !== undefined) {
     const problem = classifyErrorObject(frame as Record<string, unknown>)
     if (problem) return view('error', frame, { problem })
   }
@@ -574,4 +692,42 @@ export function readFrame (frame: Frame): FrameView {
     return view('answer', frame, { text, finished: phase === 'answer' && delta.status === 'finished' })
   }
   return view('other', frame)
+}
+
+/**
+ * Which of possibly two interleaved answer candidates is the answer (PROTOCOL-2026 §3): the one whose
+ * `response.created` says `response_index` "0"; without an index, the first created; without any
+ * `response.created`, the first `response_id` that sends a delta. Frames without a `response_id`
+ * belong to the answer (2025). Holds two strings; no allocation per frame.
+ */
+export class CandidateLock {
+  /** The chosen candidate's response id (the parent of a next turn). */
+  responseId: string | undefined
+  /** The choice came from `response_index` "0" and is final. */
+  private final = false
+  /** A candidate that is known not to be the answer (index other than "0"). */
+  private other: string | undefined
+
+  /** Whether the frame belongs to the answer (bookkeeping frames update the choice and are not). */
+  accepts (v: { kind: string; responseId: string | undefined; responseIndex?: string | undefined }): boolean {
+    const id = v.responseId
+    if (v.kind === 'created') {
+      if (id === undefined || this.final) return false
+      const index = v.responseIndex
+      if (index === '0') {
+        this.responseId = id
+        this.final = true
+      } else if (index !== undefined) {
+        if (this.responseId === id) this.responseId = undefined
+        this.other = id
+      } else {
+        this.responseId ??= id
+      }
+      return false
+    }
+    if (id === undefined) return true
+    if (id === this.other && id !== this.responseId) return false
+    this.responseId ??= id
+    return id === this.responseId
+  }
 }
