@@ -64,7 +64,7 @@ export function sample (text: string): string {
 /** An error as a report may show it: code and a redacted, short message. */
 function describe (err: unknown): string {
   if (err instanceof UpstreamError) {
-    const what = err.code === 'upstream_error' ? 'an answer the gateway does not recognise' : `a known upstream refusal (${err.code}, not drift)`
+    const what = err.kind === 'upstream_error' ? 'an answer the gateway does not recognise' : `a known upstream refusal (${err.kind}, not drift)`
     return `${what}: ${redactForLog(err.message, MESSAGE_CHARS)}`
   }
   const e = err as { name?: string; message?: string }
