@@ -4,7 +4,7 @@
  * `probeMain`/`runProbe`, and as the built entry point in a real process.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,9 +35,8 @@ async function viaDrift (t: Teardown, sim: Simulator, drift: Drift): Promise<str
   return proxy.url
 }
 
-async function probeJson (t: Teardown, sim: Simulator, baseUrl: string): Promise<{ code: number; report: ProbeReport }> {
+async function probeJson (sim: Simulator, baseUrl: string): Promise<{ code: number; report: ProbeReport }> {
   const r = await main({ COOKIE: sim.accounts[0]!.cookie, QWEN_BASE_URL: baseUrl }, ['--json'])
-  t.teardown(() => {})
   return { code: r.code, report: JSON.parse(r.out) as ProbeReport }
 }
 
@@ -101,13 +100,13 @@ t.test('each injected drift is reported by name, exit 1', async (t) => {
   const sim = await startSim(t, { demoAccounts: 1 })
 
   await t.test('none: the proxy alone changes nothing', async (t) => {
-    const { code, report } = await probeJson(t, sim, await viaDrift(t, sim, 'none'))
+    const { code, report } = await probeJson(sim, await viaDrift(t, sim, 'none'))
     t.equal(code, 0)
     t.same(failed(report), [])
   })
 
   await t.test('a renamed field in completion frames (choices → outputs)', async (t) => {
-    const { code, report } = await probeJson(t, sim, await viaDrift(t, sim, 'renamed-field'))
+    const { code, report } = await probeJson(sim, await viaDrift(t, sim, 'renamed-field'))
     t.equal(code, 1)
     t.equal(report.ok, false)
     const c = check(report, 'completion: every frame understood')!
@@ -122,7 +121,7 @@ t.test('each injected drift is reported by name, exit 1', async (t) => {
   })
 
   await t.test('a missing phase (answer frames without phase)', async (t) => {
-    const { code, report } = await probeJson(t, sim, await viaDrift(t, sim, 'missing-phase'))
+    const { code, report } = await probeJson(sim, await viaDrift(t, sim, 'missing-phase'))
     t.equal(code, 1)
     const c = check(report, 'completion: answer phase present')!
     t.equal(c.ok, false)
@@ -133,7 +132,7 @@ t.test('each injected drift is reported by name, exit 1', async (t) => {
   })
 
   await t.test('a new error body on completions', async (t) => {
-    const { code, report } = await probeJson(t, sim, await viaDrift(t, sim, 'new-error-body'))
+    const { code, report } = await probeJson(sim, await viaDrift(t, sim, 'new-error-body'))
     t.equal(code, 1)
     const c = check(report, 'completion: answers with an event stream')!
     t.equal(c.ok, false)
@@ -144,7 +143,7 @@ t.test('each injected drift is reported by name, exit 1', async (t) => {
   })
 
   await t.test('a changed model list shape ({models:[…]})', async (t) => {
-    const { code, report } = await probeJson(t, sim, await viaDrift(t, sim, 'model-list-shape'))
+    const { code, report } = await probeJson(sim, await viaDrift(t, sim, 'model-list-shape'))
     t.equal(code, 1)
     const c = check(report, 'model list: parses')!
     t.equal(c.ok, false)
@@ -241,7 +240,6 @@ interface Spawned { code: number | null; out: string; err: string }
 
 function spawnProbe (env: Record<string, string>, args: string[] = []): Promise<Spawned> {
   const cwd = mkdtempSync(join(tmpdir(), 'qg-probe-'))
-  writeFileSync(join(cwd, '.keep'), '')
   const child = spawn(process.execPath, [join(root, 'dist', 'src', 'probe-cli.js'), ...args], {
     cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   })
