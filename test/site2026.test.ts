@@ -323,3 +323,13 @@ t.test('every non-SSE body is classified, framed or not, before and after commit
   const data = sseData(await r3.text())
   t.equal(JSON.parse(data.at(-2)!).error.code, 'upstream_challenge')
 })
+
+t.test('the timezone header is computed at most once a second and matches the web app form', async (t) => {
+  const { TimezoneClock, timezoneHeader } = await import('../src/upstream/protocol.js')
+  const clock = new TimezoneClock()
+  const base = Date.UTC(2026, 11, 3, 10, 0, 0)
+  t.equal(clock.at(base), timezoneHeader(base))
+  t.equal(clock.at(base + 999), timezoneHeader(base), 'the same second: the cached value')
+  t.equal(clock.at(base + 61_000), timezoneHeader(base + 61_000), 'a later second: computed again')
+  t.match(clock.at(base), /^[\x20-\x7e]+$/, 'ASCII only')
+})

@@ -8,7 +8,7 @@ import { errors as undiciErrors } from 'undici'
 import { InvalidRequestError, UpstreamError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import {
-  BODY_NEAR_LIMIT, DEFAULT_WEB_VERSION, NEW_CHAT_PAGE, PATHS, buildHeaders, chatPage, chatPath, chatsOf, chatsPath, classifyBody,
+  BODY_NEAR_LIMIT, DEFAULT_WEB_VERSION, NEW_CHAT_PAGE, PATHS, TimezoneClock, buildHeaders, chatPage, chatPath, chatsOf, chatsPath, classifyBody,
   classifyErrorObject, completionBody, completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, redactForLog,
   sessionOf, signinBody, CandidateLock,
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
@@ -245,6 +245,7 @@ export class UpstreamClient {
   }
 
   private now (): number { return (this.opts.now ?? Date.now)() }
+  private readonly timezone = new TimezoneClock()
 
   /** The logger when debug logging is on (checked once per upstream call). */
   private debugLogger (): UpstreamLogger | undefined {
@@ -263,12 +264,13 @@ export class UpstreamClient {
     if (log) log.debug({ requestId, method, path: fullPath, ...(payload ? { body: redactForLog(payload) } : {}) }, 'upstream request')
     try {
       const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
+      const now = this.now()
       const res = await dispatcher.request({
         origin: this.origin,
         path: fullPath,
         method,
         headers: buildHeaders(cred, {
-          requestId, json, webVersion: this.opts.webVersion ?? DEFAULT_WEB_VERSION, page: from.page, now: this.now(),
+          requestId, json, webVersion: this.opts.webVersion ?? DEFAULT_WEB_VERSION, page: from.page, now, timezone: this.timezone.at(now),
           ...(from.accept ? { accept: from.accept } : {}),
         }),
         body: payload,

@@ -92,6 +92,8 @@ export interface HeaderContext {
   page: string
   /** `accept` when it differs from the default (completions: `application/json`, as the 0.2.81 app sends). */
   accept?: string
+  /** The `timezone` header when the caller has it already (see TimezoneClock). */
+  timezone?: string
   /** Now, for the `timezone` header. */
   now: number
 }
@@ -99,6 +101,21 @@ export interface HeaderContext {
 /** The web app's `timezone` header: JS `Date#toString()` with non-ASCII removed. */
 export function timezoneHeader (now: number): string {
   return new Date(now).toString().replace(/[^\x20-\x7e]/g, '')
+}
+
+/** `timezoneHeader`, computed at most once a second (Date#toString is costly per request). */
+export class TimezoneClock {
+  private second = NaN
+  private value = ''
+
+  at (now: number): string {
+    const s = Math.floor(now / 1000)
+    if (s !== this.second) {
+      this.second = s
+      this.value = timezoneHeader(now)
+    }
+    return this.value
+  }
 }
 
 /** The referer page of a completion in chat `chatId`. */
@@ -116,7 +133,7 @@ export function buildHeaders (cred: Credentials, h: HeaderContext): Record<strin
     ...STATIC_HEADERS,
     'x-request-id': h.requestId,
     version: h.webVersion,
-    timezone: timezoneHeader(h.now),
+    timezone: h.timezone ?? timezoneHeader(h.now),
     referer: WEB_ORIGIN + h.page,
   }
   if (h.accept) out.accept = h.accept
