@@ -5,7 +5,8 @@
  * multi-byte UTF-8 sequence), so consumed bytes are never re-scanned and a character split across
  * chunks is decoded only once its line is complete. Lines end in LF or CRLF. `data:` lines are
  * joined with "\n" and dispatched on the blank line that ends an event; comments (`:`) and the
- * other fields (`event`, `id`, `retry`) are ignored because the upstream does not use them.
+ * other fields (`event`, `id`, `retry`) are ignored because the upstream does not use them. A bare
+ * line that starts with `{` (JSON without any SSE framing) is dispatched as an event by itself.
  *
  * Memory is bounded by one budget, `maxBytes`: the unfinished line and the data of the event being
  * assembled together never exceed it. Going over it (one endless line, or endless short `data:`
@@ -17,6 +18,7 @@ const LF = 0x0a
 const CR = 0x0d
 const COLON = 0x3a
 const SPACE = 0x20
+const BRACE = 0x7b
 const DATA = Buffer.from('data')
 
 export class SseParser {
@@ -74,6 +76,15 @@ export class SseParser {
     if (end > 0 && buf[end - 1] === CR) end--
     if (end === 0) { this.dispatch(); return }
     if (buf[0] === COLON) return
+    // A bare JSON line with no field (the 2026 site's anti-bot answer inside a stream) is an event of
+    // its own, so that it is classified instead of silently dropped (PROTOCOL-2026 §3).
+    if (buf[0] === BRACE) {
+      this.dispatch()
+      if (end > this.maxBytes) throw tooLarge('line', this.maxBytes)
+      this.events++
+      this.onData(buf.toString('utf8', 0, end))
+      return
+    }
     if (end >= 5 && buf[4] === COLON && buf.compare(DATA, 0, 4, 0, 4) === 0) {
       const from = end > 5 && buf[5] === SPACE ? 6 : 5
       this.dataBytes += end - from + (this.data.length > 0 ? 1 : 0)

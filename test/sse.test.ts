@@ -113,3 +113,14 @@ t.test('comments and other fields between data lines are never held', async (t) 
   p.push(Buffer.from('data: ok\n\n'))
   t.same(got, ['ok'])
 })
+
+t.test('a bare JSON line without SSE framing is an event of its own (the 2026 captcha inside a stream)', async (t) => {
+  const got: string[] = []
+  const p = new SseParser((d) => got.push(d), 1024)
+  p.push(Buffer.from('data: {"a":1}\n\n{"ret":["FAIL_SYS_USER_VALIDATE"],"data":{"url":"https://x/punish?y"}}\r\ndata: {"b":2}\n\n'))
+  p.end()
+  t.same(got, ['{"a":1}', '{"ret":["FAIL_SYS_USER_VALIDATE"],"data":{"url":"https://x/punish?y"}}', '{"b":2}'])
+  const { CompletionTransformer } = await import('../src/openai/transform.js')
+  const tr = new CompletionTransformer({ thinkingOutput: 'reasoning_content', stop: [] } as any)
+  t.throws(() => tr.push(JSON.parse(got[1]!)), { kind: 'challenge', code: 'upstream_challenge' }, 'and it is classified as the challenge it is, not dropped')
+})
