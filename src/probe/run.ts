@@ -64,7 +64,9 @@ export function sample (text: string): string {
 /** An error as a report may show it: code and a redacted, short message. */
 function describe (err: unknown): string {
   if (err instanceof UpstreamError) {
-    const what = err.kind === 'upstream_error' ? 'an answer the gateway does not recognise' : `a known upstream refusal (${err.kind}, not drift)`
+    // An unreadable stream, an empty answer or an oversized frame is what a changed wire format looks like.
+    const drift = err.kind === 'upstream_error' || err.kind === 'empty_answer' || err.kind === 'limit'
+    const what = drift ? 'an answer the gateway does not recognise' : `a known upstream refusal (${err.kind}, not drift)`
     return `${what}: ${redactForLog(err.message, MESSAGE_CHARS)}`
   }
   const e = err as { name?: string; message?: string }
@@ -176,7 +178,10 @@ class Probe {
       return
     }
     if (models.length === 0) return
-    const thinker = models.find((m) => modelInfo(m).thinking)
+    // A model that can think but need not, so that the plain turn can have thinking off (a model that
+    // must think refuses that); one that must think only when there is no other.
+    const thinker = models.find((m) => modelInfo(m).thinking && !modelInfo(m).mustThink) ?? models.find((m) => modelInfo(m).thinking)
+    const mustThink = thinker !== undefined && modelInfo(thinker).mustThink === true
     this.check('model list: has a thinking-capable model', thinker !== undefined, thinker ? thinker.id : 'no entry has abilities/capabilities.thinking')
     const model = (thinker ?? models[0]!).id
 
@@ -190,7 +195,7 @@ class Probe {
     }
 
     try {
-      const plain = await this.completion('completion', chatId, model, false, null, this.o.prompt ?? PROMPT)
+      const plain = await this.completion('completion', chatId, model, mustThink, null, this.o.prompt ?? PROMPT)
       if (thinker) await this.completion('thinking', chatId, model, true, plain?.responseId ?? null, THINK_PROMPT)
       else this.check('thinking: reasoning frames', false, 'skipped: no thinking-capable model in the list')
     } finally {

@@ -401,10 +401,11 @@ export class UpstreamClient {
     const a = await this.call('POST', completionPath(turn.chatId), cred, payload, o, { page: chatPage(turn.chatId), accept: 'application/json' })
     const { res, log, requestId } = a
     const ct = String(res.headers['content-type'] ?? '')
-    // A captcha answered to a body close to the size limit is the body's fault, not the account's.
-    const blame = (p: ReturnType<typeof classifyBody>): UpstreamError => p.kind === 'challenge' && size > limit * BODY_NEAR_LIMIT
-      ? new UpstreamError('challenge', `The upstream answered a ${size}-byte request body (close to UPSTREAM_BODY_LIMIT_BYTES=${limit}) with an anti-bot captcha: the body is too large for it; shorten the conversation`, { requestCaused: true })
-      : problemToError(p)
+    // A captcha answered to a body close to the size limit is the body's fault, not the account's,
+    // whether it comes as a plain body, unframed in the stream, or as an SSE frame.
+    const nearLimit = size > limit * BODY_NEAR_LIMIT
+    const bodyTooLarge = (): UpstreamError => new UpstreamError('challenge', `The upstream answered a ${size}-byte request body (close to UPSTREAM_BODY_LIMIT_BYTES=${limit}) with an anti-bot captcha: the body is too large for it; shorten the conversation`, { requestCaused: true })
+    const blame = (p: ReturnType<typeof classifyBody>): UpstreamError => p.kind === 'challenge' && nearLimit ? bodyTooLarge() : problemToError(p)
     if (res.statusCode !== 200 || !ct.includes('text/event-stream')) {
       throw blame(classifyBody(res.statusCode, ct, await this.text(a, o)))
     }
@@ -420,6 +421,7 @@ export class UpstreamClient {
       return { stream, first: await this.untilCommit(stream) }
     } catch (err) {
       stream.close()
+      if (nearLimit && err instanceof UpstreamError && err.kind === 'challenge' && !err.requestCaused) throw bodyTooLarge()
       throw failure(err, o)
     }
   }
@@ -448,7 +450,7 @@ export class UpstreamClient {
         if (v.kind === 'error') throw problemToError(v.problem!)
         if (commit) continue
         // The commit point: the first frame with something to show, or the end of the answer.
-        if (v.finished) throw emptyAnswer()
+        if (v.finished && !v.text) throw emptyAnswer()
         if (v.text || v.kind === 'search' || v.kind === 'other') commit = true
       }
       if (commit) return first
