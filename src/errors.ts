@@ -141,16 +141,21 @@ export class UpstreamError extends GatewayError {
   }
 }
 
+/** `retry-after` is whole seconds, at least one. */
+function wholeSeconds (ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000))
+}
+
 /** A 503 that knows when an account comes back says so in `retry-after` (whole seconds). */
 function withRetryAfter (init: GatewayErrorInit, retryAfterMs: number | undefined): GatewayErrorInit {
   if (retryAfterMs === undefined || init.status !== 503 || init.headers?.['retry-after']) return init
-  return { ...init, headers: { ...init.headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } }
+  return { ...init, headers: { ...init.headers, 'retry-after': String(wholeSeconds(retryAfterMs)) } }
 }
 
 function mapKind (kind: UpstreamErrorKind, retryAfterMs?: number): GatewayErrorInit {
   switch (kind) {
     case 'rate_limited': {
-      const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000))
+      const seconds = wholeSeconds(retryAfterMs ?? 1000)
       if (seconds <= RETRY_AFTER_CAP_S) {
         return { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', headers: { 'retry-after': String(seconds) } }
       }

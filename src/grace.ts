@@ -8,3 +8,13 @@ export async function withinGrace (work: Promise<unknown>, ms: number): Promise<
     clearTimeout(timer)
   }
 }
+
+/** `p`, or a rejection with the signal's reason as soon as it aborts (`p` itself runs on). */
+export function untilAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) })
+  })
+}

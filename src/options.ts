@@ -15,6 +15,8 @@ import type { PoolPolicy } from './health.js'
 
 export { splitProxy }
 import type { StateFile } from './state.js'
+import { clip } from './errors.js'
+import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_WEB_VERSION } from './upstream/protocol.js'
 
 /** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647
@@ -109,11 +111,11 @@ export const GatewayOptionsSchema = Type.Object({
   requestTimeoutMs: Type.Optional(Ms(1, { env: 'REQUEST_TIMEOUT_MS', default: 600_000, description: 'Whole-request budget for one completion.' })),
   keepAliveIntervalMs: Type.Optional(Ms(100, { env: 'KEEPALIVE_INTERVAL_MS', default: 15_000, description: 'SSE comment sent after this much silence towards the client, once the stream is committed.' })),
   upstreamWebVersion: Type.Optional(Type.String({
-    env: 'UPSTREAM_WEB_VERSION', minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: '0.2.81',
+    env: 'UPSTREAM_WEB_VERSION', minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: DEFAULT_WEB_VERSION,
     description: 'The `version` header: the chat.qwen.ai web app version the gateway presents itself as.',
   })),
   upstreamBodyLimitBytes: Type.Optional(Type.Integer({
-    env: 'UPSTREAM_BODY_LIMIT_BYTES', minimum: 1024, default: 100_000,
+    env: 'UPSTREAM_BODY_LIMIT_BYTES', minimum: 1024, default: DEFAULT_BODY_LIMIT_BYTES,
     description: 'Largest upstream completion body; larger conversations get 400 `context_length_exceeded` (the upstream answers bodies above ~120 KB with a captcha).',
   })),
   proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
@@ -185,7 +187,7 @@ export function preview (value: unknown): string {
   } catch {
     s = String(value)
   }
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s
+  return clip(s, 80)
 }
 
 /**

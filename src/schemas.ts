@@ -135,7 +135,6 @@ export const ChatRequestSchema = Type.Object({
 }, open)
 /** The validated request body (the route's TypeBox-inferred type). Unknown fields are kept but untyped. */
 export type ChatRequest = Static<typeof ChatRequestSchema>
-export type ChatRequestBody = ChatRequest
 export type ChatMessage = Static<typeof ChatMessageSchema>
 
 const UsageSchema = Type.Object({

@@ -12,6 +12,7 @@ import type { RefreshResultSchema } from './schemas.js'
 import type { GatewayEvents } from './events.js'
 import { transportError, type UpstreamClient } from './upstream/client.js'
 import { poolCounts } from './pool-view.js'
+import { untilAborted } from './grace.js'
 
 /** One identity's refresh, as `/refresh-token` reports it, plus what the upstream said (for callers that map it to a status; never in a response). */
 export type RefreshResult = Static<typeof RefreshResultSchema> & { cause?: UpstreamError }
@@ -138,14 +139,4 @@ export class TokenService {
     }
     return opts.signal ? untilAborted(p, opts.signal) : p
   }
-}
-
-/** `p`, or a rejection with the signal's reason as soon as it aborts (`p` itself runs on). */
-export function untilAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v) }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) })
-  })
 }

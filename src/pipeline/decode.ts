@@ -9,7 +9,6 @@ import { UpstreamError } from '../errors.js'
 import { CandidateLock, problemToError, readFrame, type Frame } from '../upstream/protocol.js'
 import type { TurnEvent } from './events.js'
 
-const NONE: TurnEvent[] = []
 const ANSWER_PHASE: TurnEvent = Object.freeze({ kind: 'phase', phase: 'answer' })
 
 export class FrameDecoder {
@@ -28,7 +27,7 @@ export class FrameDecoder {
   push (frame: Frame): TurnEvent[] {
     const f = readFrame(frame)
     // An error frame tagged with the other candidate's id is that candidate's business.
-    if (!this.lock.accepts(f)) return NONE
+    if (!this.lock.accepts(f)) return []
     if (f.kind === 'error') throw problemToError(f.problem!)
     const out: TurnEvent[] = f.usage ? [{ kind: 'usage', usage: f.usage }] : []
     switch (f.kind) {

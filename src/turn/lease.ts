@@ -7,7 +7,8 @@
 import { GatewayError, UpstreamError } from '../errors.js'
 import type { Outcome } from '../health.js'
 import { credentialsOf, type IdentityPool, type Lease as PoolLease } from '../pool.js'
-import { untilAborted, type RefreshResult, type TokenService } from '../tokens.js'
+import { untilAborted } from '../grace.js'
+import type { RefreshResult, TokenService } from '../tokens.js'
 import type { Credentials } from '../upstream/protocol.js'
 
 /** Who a request runs as: the gateway's pool (server mode) or the caller's own credentials. */

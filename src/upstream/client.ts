@@ -8,7 +8,7 @@ import { errors as undiciErrors } from 'undici'
 import { InvalidRequestError, UpstreamError } from '../errors.js'
 import { SseParser } from '../sse.js'
 import {
-  BODY_NEAR_LIMIT, DEFAULT_WEB_VERSION, NEW_CHAT_PAGE, PATHS, TimezoneClock, buildHeaders, chatPage, chatPath, chatsOf, chatsPath, classifyBody,
+  BODY_NEAR_LIMIT, DEFAULT_BODY_LIMIT_BYTES, DEFAULT_WEB_VERSION, NEW_CHAT_PAGE, PATHS, TimezoneClock, buildHeaders, chatPage, chatPath, chatsOf, chatsPath, classifyBody,
   classifyErrorObject, completionBody, completionPath, deleteAnswer, modelsOf, newChatBody, problemToError, readFrame, redactForLog,
   sessionOf, signinBody, CandidateLock,
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
@@ -76,8 +76,6 @@ export interface ListChatsOptions extends CallOptions {
 
 export interface TokenResult { token: string; expiresAt?: number }
 
-/** Default of `UpstreamClientOptions.bodyLimitBytes`. */
-export const DEFAULT_BODY_LIMIT_BYTES = 100_000
 
 /** Where a call comes from in the web app, and what it accepts. */
 interface CallPage { page: string; accept?: string }

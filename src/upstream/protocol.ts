@@ -52,6 +52,8 @@ const USER_AGENT = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/
 
 /** The web app version sent in the `version` header unless configured (`UPSTREAM_WEB_VERSION`). */
 export const DEFAULT_WEB_VERSION = '0.2.81'
+/** Largest serialized completion body sent (UPSTREAM_BODY_LIMIT_BYTES): the site answers ~128 KiB and more with a captcha (UNSURE threshold). */
+export const DEFAULT_BODY_LIMIT_BYTES = 100_000
 
 /** The origin the web app runs on: referers are built on it (never the configured base URL). */
 const WEB_ORIGIN = 'https://chat.qwen.ai'
