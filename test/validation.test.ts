@@ -101,7 +101,8 @@ t.test('out-of-range and missing values keep invalid_value; refused features kee
     [body({ functions: [{ name: 'f' }] }), 'functions', 'unsupported_parameter'],
     [body({ tool_choice: { type: 'function', function: { name: 'f' } } }), 'tool_choice', 'unsupported_parameter'],
     [body({ response_format: { type: 'json_object' } }), 'response_format', 'unsupported_parameter'],
-    [body({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] }), 'messages[0].content[0]', 'unsupported_parameter'],
+    [body({ messages: [{ role: 'user', content: [{ type: 'input_image', image_url: { url: 'https://x/y.png' } }] }] }), 'messages[0].content[0]', 'unsupported_parameter'],
+    [body({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-abc' } }] }] }), 'messages[0].content[0]', 'invalid_file'],
     [body({ audio: { voice: 'alloy', format: 'mp3' } }), 'audio', 'unsupported_parameter'],
   ]
   for (const [payload, param, code] of cases) {
