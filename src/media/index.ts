@@ -4,7 +4,7 @@
  */
 import { OptionsError, type ResolvedOptions } from '../options.js'
 import { parseAllowList, type AllowList } from './address.js'
-import { MediaFetcher, type MediaFetcherOptions } from './fetch.js'
+import { MediaFetcher } from './fetch.js'
 import { MediaResolver } from './resolve.js'
 
 export type { Attachment } from './attachment.js'
@@ -26,10 +26,7 @@ export function allowListOption (value: ResolvedOptions['mediaFetchAllow']): All
 }
 
 /** The resolver for `UPLOAD_MAX_BYTES`, `MEDIA_FETCH_TIMEOUT_MS` and `MEDIA_FETCH_ALLOW`. */
-export function createMediaResolver (
-  cfg: Pick<ResolvedOptions, 'uploadMaxBytes' | 'mediaFetchTimeoutMs' | 'mediaFetchAllow'>,
-  extra: Pick<MediaFetcherOptions, 'lookup' | 'connector'> = {},
-): MediaInput {
-  const fetcher = new MediaFetcher({ maxBytes: cfg.uploadMaxBytes, timeoutMs: cfg.mediaFetchTimeoutMs, allow: allowListOption(cfg.mediaFetchAllow), ...extra })
+export function createMediaResolver (cfg: Pick<ResolvedOptions, 'uploadMaxBytes' | 'mediaFetchTimeoutMs' | 'mediaFetchAllow'>): MediaInput {
+  const fetcher = new MediaFetcher({ maxBytes: cfg.uploadMaxBytes, timeoutMs: cfg.mediaFetchTimeoutMs, allow: allowListOption(cfg.mediaFetchAllow) })
   return { resolver: new MediaResolver({ maxBytes: cfg.uploadMaxBytes, fetcher }), close: async () => { await fetcher.close() } }
 }
