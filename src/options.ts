@@ -87,7 +87,7 @@ const PoolPolicySchema = Type.Object({
 })
 
 export const GatewayOptionsSchema = Type.Object({
-  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, description: 'Gateway access key; empty or unset means open (server mode).' })),
+  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$', description: 'Gateway access key; empty or unset means open (server mode). Control characters (CR, LF, NUL) are refused: no client could send them in a header.' })),
   cookies: Type.Optional(Type.Array(Type.String(), {
     env: 'COOKIE', envFormat: 'cookies', secret: true, default: [],
     description: 'Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. Cleaned like COOKIE (quotes, `Cookie:`, non-ASCII percent-encoded); control characters are refused.',
