@@ -15,8 +15,8 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { runner } = fastify.qwenCompletions
   const events = fastify.qwenEvents
   // Media URLs are fetched through the resolver's own agent (direct, SSRF-guarded), closed with the app.
-  const media = createMediaResolver(cfg)
-  fastify.addHook('onClose', async () => { await media.close() })
+  const mediaInput = createMediaResolver(cfg)
+  fastify.addHook('onClose', async () => { await mediaInput.close() })
 
   fastify.post('/v1/chat/completions', {
     bodyLimit: cfg.bodyLimitBytes,
@@ -38,7 +38,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       model = await fastify.qwenModels.resolve(body.model, { signal: scope.signal })
       scope.check()
       // Media bytes are checked (and URLs fetched) before any identity is leased.
-      chat.attachments = await media.resolver.attachments(body.messages, scope.signal)
+      chat.attachments = await mediaInput.resolver.attachments(body.messages, scope.signal)
       scope.check()
       model = await visionModel(model, chat.attachments, {
         fallback: cfg.visionFallbackModel,
