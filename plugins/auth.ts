@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Caller } from '../src/turn/lease.js'
 import { AuthenticationError, GatewayError } from '../src/errors.js'
-import { KeyRing } from '../src/keys.js'
+import { ANONYMOUS_KEY_NAME, KeyRing } from '../src/keys.js'
 
 /**
  * How a route is protected: open, the gateway key (and client credentials in client mode), or
@@ -12,7 +12,7 @@ import { KeyRing } from '../src/keys.js'
 export type AuthMode = 'public' | 'api' | 'admin'
 
 /** The key name of callers when no `API_KEY` is configured (the gateway is open). */
-export const ANONYMOUS = 'anonymous'
+export const ANONYMOUS = ANONYMOUS_KEY_NAME
 
 declare module 'fastify' {
   interface FastifyContextConfig {

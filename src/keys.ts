@@ -10,6 +10,9 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 /** A key's name: letters, digits, `_`, `.`, `-`, at most 64 characters. */
 export const KEY_NAME = /^[A-Za-z0-9_.-]{1,64}$/
 
+/** The name callers get on an open gateway (no `API_KEY`). */
+export const ANONYMOUS_KEY_NAME = 'anonymous'
+
 /** The name of the admin key when `ADMIN_API_KEY` does not name it (and it is not also an `API_KEY` entry). */
 export const ADMIN_KEY_NAME = 'admin'
 

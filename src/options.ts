@@ -16,7 +16,7 @@ import type { PoolPolicy } from './health.js'
 export { splitProxy }
 import type { StateFile } from './state.js'
 import { clip } from './errors.js'
-import { KEY_NAME, KeyListError, KeyRing } from './keys.js'
+import { ANONYMOUS_KEY_NAME, KEY_NAME, KeyListError, KeyRing } from './keys.js'
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_WEB_VERSION } from './upstream/protocol.js'
 
 /** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
@@ -242,6 +242,8 @@ function checkKeys (r: ResolvedOptions): void {
     throw err
   }
   const names = new Set(ring.names)
+  // On an open gateway every caller is `anonymous` (counted per address).
+  if (!ring.enabled) names.add(ANONYMOUS_KEY_NAME)
   for (const name of Object.keys(r.keyLimits)) {
     if (!names.has(name)) throw new OptionsError(`keyLimits.${name}`, `no API key is named ${name} (names: ${[...names].join(', ') || 'none'})`)
   }
