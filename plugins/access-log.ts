@@ -32,7 +32,7 @@ export default fp(async (fastify) => {
     a.logged = true
     const c = a.completion
     const raw = reply.raw
-    const status = c ? c.status : (raw.writableFinished ? raw.statusCode : 499)
+    const status = c ? c.status : (raw.writableEnded ? raw.statusCode : 499)
     const e: RequestEvent = {
       requestId: request.qwenRequestId,
       method: request.method,

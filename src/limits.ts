@@ -6,7 +6,7 @@
 
 /** What `@fastify/rate-limit` expects of a store (its `incr`, `read` and `child`). */
 export interface RateLimitStore {
-  incr: (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number, max: number) => void
+  incr: (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number, max?: number) => void
   read: (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number) => void
   child: (routeOptions: unknown) => RateLimitStore
 }
@@ -23,7 +23,7 @@ interface Window { count: number; start: number }
 export class WindowStore implements RateLimitStore {
   constructor (private readonly now: () => number, private readonly windows = new Map<string, Window>()) {}
 
-  incr (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number): void {
+  incr (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number, _max?: number): void {
     const now = this.now()
     let w = this.windows.get(key)
     if (!w || w.start + timeWindow <= now) {

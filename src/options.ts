@@ -238,8 +238,9 @@ function checkKeys (r: ResolvedOptions): void {
   try {
     ring = new KeyRing(r.apiKey, r.adminApiKey)
   } catch (err) {
-    if (err instanceof KeyListError) throw new OptionsError(err.source, err.message)
-    throw err
+    // KeyRing throws nothing but KeyListError (whose message never holds a key).
+    const e = err as KeyListError
+    throw new OptionsError(e.source, e.message)
   }
   const names = new Set(ring.names)
   // On an open gateway every caller is `anonymous` (counted per address).

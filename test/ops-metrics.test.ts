@@ -163,6 +163,23 @@ t.test('one access line per request on every route: key name, route, status; com
   t.match(lines(rid)[0], { msg: 'request completed', status: 401, route: '/v1/models' })
 })
 
+t.test('handlers that are not async: a callback-style one and one that throws are logged once each', async (t) => {
+  const sim = await startSim(t, { demoAccounts: 1 })
+  const sink = logSink()
+  const app = await buildServer({ qwenBaseUrl: sim.url, cookies: [] }, { logger: { level: 'info', stream: sink.stream } })
+  t.teardown(() => app.close())
+  app.get('/callback', { config: { qwenAuth: 'public' } }, (_req, reply) => { setTimeout(() => reply.send({ ok: true }), 5) })
+  app.get('/throws', { config: { qwenAuth: 'public' } }, () => { throw new Error('boom') })
+  await app.ready()
+  const a = await app.inject({ method: 'GET', url: '/callback' })
+  t.equal(a.statusCode, 200)
+  const b = await app.inject({ method: 'GET', url: '/throws' })
+  t.equal(b.statusCode, 500)
+  const lines = (route: string) => sink.lines().filter((l) => l.msg === 'request completed' && l.route === route)
+  await until(() => lines('/callback').length === 1 && lines('/throws').length === 1)
+  t.match(lines('/throws')[0], { status: 500 })
+})
+
 t.test('a completion published outside a route handler is logged on its own', async (t) => {
   const sim = await startSim(t, { demoAccounts: 1 })
   const sink = logSink()
