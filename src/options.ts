@@ -16,6 +16,7 @@ import type { PoolPolicy } from './health.js'
 export { splitProxy }
 import type { StateFile } from './state.js'
 import { clip } from './errors.js'
+import { ANONYMOUS_KEY_NAME, KEY_NAME, KeyListError, KeyRing } from './keys.js'
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_WEB_VERSION } from './upstream/protocol.js'
 
 /** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
@@ -87,7 +88,25 @@ const PoolPolicySchema = Type.Object({
 })
 
 export const GatewayOptionsSchema = Type.Object({
-  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$', description: 'Gateway access key; empty or unset means open (server mode). Control characters (CR, LF, NUL) are refused: no client could send them in a header.' })),
+  apiKey: Type.Optional(Type.String({
+    env: 'API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$',
+    description: 'Gateway access keys, `|||`-separated, each optionally named (`alice:sk-…|||bob:sk-…`; an unnamed key is named `key-` and a short hash). Empty or unset means open. Control characters (CR, LF, NUL) are refused: no client could send them in a header.',
+  })),
+  adminApiKey: Type.Optional(Type.String({
+    env: 'ADMIN_API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$',
+    description: 'The admin key (opens `/refresh-token`, the per-identity detail of `/health`, `/metrics`); also accepted on the API routes. Default: the first `apiKey` entry.',
+  })),
+  rateLimitRpm: Type.Optional(Type.Integer({ env: 'RATE_LIMIT_RPM', minimum: 0, default: 0, description: 'Completion requests per minute per key (0: no limit).' })),
+  maxConcurrentStreamsPerKey: Type.Optional(Type.Integer({
+    env: 'MAX_CONCURRENT_STREAMS_PER_KEY', minimum: 0, default: 0, description: 'Completion requests in progress per key, streamed or not (0: no limit).',
+  })),
+  keyLimits: Type.Optional(Type.Record(Type.String({ pattern: KEY_NAME.source }), Type.Object({
+    rpm: Type.Optional(Type.Integer({ minimum: 0 })),
+    streams: Type.Optional(Type.Integer({ minimum: 0 })),
+  }, { additionalProperties: false }), {
+    env: 'KEY_LIMITS', default: {}, description: 'Limits per key name, over the defaults: `{"alice": {"rpm": 60, "streams": 4}}` (0: no limit for that key).',
+  })),
+  metricsPublic: Type.Optional(Type.Boolean({ env: 'METRICS_PUBLIC', default: false, description: '`GET /metrics` without the admin key.' })),
   cookies: Type.Optional(Type.Array(Type.String(), {
     env: 'COOKIE', envFormat: 'cookies', secret: true, default: [],
     description: 'Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. Cleaned like COOKIE (quotes, `Cookie:`, non-ASCII percent-encoded); control characters are refused.',
@@ -144,7 +163,7 @@ export const GatewayOptionsSchema = Type.Object({
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
-type OptionalKeys = 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
+type OptionalKeys = 'apiKey' | 'adminApiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
 export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
 type OptionKey = keyof GatewayOptions
@@ -212,7 +231,26 @@ export function resolveOptions (o: GatewayOptions): ResolvedOptions {
   if (given.cookies) given.cookies = cleanCookieOption(given.cookies as string[])
   const r = { ...structuredClone(DEFAULTS), now: Date.now, ...given } as ResolvedOptions
   r.qwenBaseUrl = r.qwenBaseUrl.replace(/\/+$/, '')
+  checkKeys(r)
   return r
+}
+
+/** The key list parses, and every `keyLimits` entry names a configured key. */
+function checkKeys (r: ResolvedOptions): void {
+  let ring: KeyRing
+  try {
+    ring = new KeyRing(r.apiKey, r.adminApiKey)
+  } catch (err) {
+    // KeyRing throws nothing but KeyListError (whose message never holds a key).
+    const e = err as KeyListError
+    throw new OptionsError(e.source, e.message)
+  }
+  const names = new Set(ring.names)
+  // On an open gateway every caller is `anonymous` (counted per address).
+  if (!ring.enabled) names.add(ANONYMOUS_KEY_NAME)
+  for (const name of Object.keys(r.keyLimits)) {
+    if (!names.has(name)) throw new OptionsError(`keyLimits.${name}`, `no API key is named ${name} (names: ${[...names].join(', ') || 'none'})`)
+  }
 }
 
 function cleanCookieOption (cookies: string[]): string[] {

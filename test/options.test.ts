@@ -102,6 +102,10 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     startupConcurrency: 4,
     poolPolicy: {},
     stateDebounceMs: 1000,
+    rateLimitRpm: 0,
+    maxConcurrentStreamsPerKey: 0,
+    keyLimits: {},
+    metricsPublic: false,
   })
   t.ok(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.cookies), 'DEFAULTS cannot be changed')
   const a = resolveOptions({})
@@ -127,6 +131,9 @@ tap.test('every option with an env key is read from that key (the mapping is der
   t.ok(keys.includes('KEEPALIVE_INTERVAL_MS') && keys.includes('BREAKER_DOWN_COOLDOWN_MS'))
   const sample: Record<string, [string, unknown]> = {
     API_KEY: ['sk-x', 'sk-x'],
+    ADMIN_API_KEY: ['sk-admin', 'sk-admin'],
+    KEY_LIMITS: ['{"anonymous":{"rpm":5}}', { anonymous: { rpm: 5 } }],
+    METRICS_PUBLIC: ['yes', true],
     COOKIE: ['token=a|||token=b', ['token=a', 'token=b']],
     ACCOUNTS: ['a@x.com:pw', [{ email: 'a@x.com', password: 'pw' }]],
     QWEN_TOKEN: ['tok', 'tok'],
