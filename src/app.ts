@@ -15,6 +15,7 @@ import requestIdPlugin from '../plugins/request-id.js'
 import limitsPlugin from '../plugins/limits.js'
 import metricsPlugin from '../plugins/metrics.js'
 import openApiPlugin from '../plugins/openapi.js'
+import pressurePlugin from '../plugins/pressure.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
 import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
@@ -45,6 +46,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(eventsPlugin)
   await fastify.register(accessLogPlugin)
   await fastify.register(lifecyclePlugin)
+  await fastify.register(pressurePlugin)
   await fastify.register(upstreamPlugin)
   await fastify.register(storePlugin)
   await fastify.register(poolPlugin)
