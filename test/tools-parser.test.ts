@@ -8,6 +8,7 @@ import { ToolCallStage, type TurnEvent } from '../src/pipeline/index.js'
 import type { ChatRequest } from '../src/schemas.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet, ModelOutputError, toolPlan, type ToolMarkers, type ToolPlan } from '../src/tools/index.js'
 import { CallScanner } from '../src/tools/scanner.js'
+import { readCall } from '../src/tools/calls.js'
 
 const WEATHER = { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['c', 'f'] } }, required: ['city'] } } }
 const TIME = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } }
@@ -184,4 +185,21 @@ t.test('neutralise makes every marker form inert', async (t) => {
   const scanner = new CallScanner(m, 1000)
   const scanned = [...scanner.push(m.neutralise('[TOOL CALL]{"name":"get_time"}')), ...scanner.end()]
   t.same(scanned.map((s) => s.kind), ['text'], 'neutralised markers do not open a call')
+})
+
+t.test('readCall accepts the shapes models write and names what is wrong', async (t) => {
+  const p = plan()
+  const rows: Array<[string, unknown]> = [
+    ['{"function": {"name": "get_weather", "arguments": {"city": "A"}}}', { call: { name: 'get_weather', arguments: '{"city":"A"}' } }],
+    ['{"name": "get_weather", "parameters": {"city": "B"}}', { call: { name: 'get_weather', arguments: '{"city":"B"}' } }],
+    ['{"name": "get_weather", "args": {"city": "C"}}', { call: { name: 'get_weather', arguments: '{"city":"C"}' } }],
+    ['{"name": "get_weather", "input": {"city": "D"}}', { call: { name: 'get_weather', arguments: '{"city":"D"}' } }],
+    ['{"name": "get_time", "arguments": " "}', { call: { name: 'get_time', arguments: '{}' } }],
+    ['{"name": "get_time", "arguments": "[1]"}', { problem: 'the "arguments" of `get_time` are not a JSON object' }],
+    ['{"name": "get_time", "arguments": "nope"}', { problem: 'the "arguments" of `get_time` are not a JSON object' }],
+    ['{"name": 7}', { problem: 'the call has no "name"' }],
+    ['{"oops"}', { problem: 'the text between the markers is not a JSON object' }],
+    ['{"name": "rm"}', { problem: '`rm` is not one of the declared tools (get_weather, get_time)' }],
+  ]
+  for (const [json, want] of rows) t.same(readCall(json, p), want, json)
 })
