@@ -116,8 +116,11 @@ export class MarkerSet {
    * contents or tool output can never open a call or close a result block.
    */
   neutralise (text: string): string {
-    return text.replace(this.inertPattern(), inert)
+    this.inertRe ??= this.inertPattern()
+    return text.replace(this.inertRe, inert)
   }
+
+  private inertRe: RegExp | undefined
 
   private inertPattern (): RegExp {
     const own = [patternOf(this.markers.open), patternOf(this.markers.close, true)].filter((p): p is Pattern => p !== undefined)
