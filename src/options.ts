@@ -144,6 +144,13 @@ export const GatewayOptionsSchema = Type.Object({
     description: 'Largest upstream completion body; larger conversations get 400 `context_length_exceeded` (the upstream answers bodies above ~120 KB with a captcha).',
   })),
   proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
+  toolCallMarkers: Type.Optional(Type.Object({
+    open: Type.String({ minLength: 1, maxLength: 64 }),
+    close: Type.String({ minLength: 1, maxLength: 64 }),
+  }, {
+    env: 'TOOL_CALL_MARKERS', default: { open: '[TOOL CALL]', close: '[END TOOL CALL]' },
+    description: 'The markers the model is told to write around each emulated tool call (JSON `{"open", "close"}`).',
+  })),
   modelAliases: Type.Optional(Type.Record(Type.String(), Type.String(), {
     env: 'MODEL_ALIASES', default: {}, description: 'Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`.',
   })),
