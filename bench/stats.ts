@@ -38,7 +38,8 @@ export function fmt (x: number, decimals: number): string {
 
 /** A markdown table: the first column left-aligned, the others right-aligned. */
 export function markdownTable (head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  // At least 2 wide, so that a right-aligned separator is `-:` (a lone `:` is no separator).
+  const widths = head.map((h, i) => Math.max(2, h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: readonly string[]): string =>
     `| ${widths.map((w, i) => (i === 0 ? (cells[i] ?? '').padEnd(w) : (cells[i] ?? '').padStart(w))).join(' | ')} |`
   const sep = `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`

@@ -27,9 +27,20 @@ export interface StreamsResult {
   opened: number
   openMs: number
   baseline: ChildReply
+  /** With the first half of the streams open. */
+  mid: ChildReply
+  openedAtHalf: number
   open: ChildReply
   after: ChildReply
+  /** RSS growth per stream from no stream to all open, KiB. */
   growthKiB: number
+  /**
+   * RSS growth per stream from half to all open, KiB: the marginal cost once heap space the process
+   * had reserved before (after earlier load) is used up.
+   */
+  marginalKiB: number
+  /** Heap growth per stream from no stream to all open, KiB. */
+  heapKiB: number
   /** Problems (streams not opened, failed, sockets left), described; empty: none. */
   problems: string[]
 }
@@ -90,16 +101,23 @@ export async function holdStreams (child: Child, sim: Simulator, cfg: StreamsCon
 
   // At most `openBatch` streams waiting for their first chunk at any time.
   const deadline = t0 + cfg.openTimeoutMs
-  const inFlight = new Set<Promise<void>>()
-  for (let i = 0; i < cfg.streams && Date.now() < deadline; i++) {
-    const p = openOne().finally(() => inFlight.delete(p))
-    inFlight.add(p)
-    if (inFlight.size >= cfg.openBatch) await Promise.race(inFlight)
+  const openUpTo = async (count: number): Promise<void> => {
+    const inFlight = new Set<Promise<void>>()
+    while (controllers.length < count && Date.now() < deadline) {
+      const p = openOne().finally(() => inFlight.delete(p))
+      inFlight.add(p)
+      if (inFlight.size >= cfg.openBatch) await Promise.race(inFlight)
+    }
+    await Promise.race([Promise.all(inFlight), sleep(Math.max(0, deadline - Date.now()))])
+    await sleep(1_000)
   }
-  await Promise.race([Promise.all(inFlight), sleep(Math.max(0, deadline - Date.now()))])
-  const openMs = Date.now() - t0
-  log(`${child.name}: ${opened}/${cfg.streams} streams open after ${openMs} ms`)
-  await sleep(1_000)
+  const half = Math.floor(cfg.streams / 2)
+  await openUpTo(half)
+  const openedAtHalf = opened
+  const mid = await child.snapshotAfterGc()
+  await openUpTo(cfg.streams)
+  const openMs = Date.now() - t0 - 2_000
+  log(`${child.name}: ${opened}/${cfg.streams} streams open (${openedAtHalf} at the half-way snapshot), ${openMs} ms spent opening`)
   const open = await child.snapshotAfterGc()
 
   aborting = true
@@ -119,9 +137,13 @@ export async function holdStreams (child: Child, sim: Simulator, cfg: StreamsCon
     opened,
     openMs,
     baseline,
+    mid,
+    openedAtHalf,
     open,
     after,
     growthKiB: growthPerStreamKiB(baseline.memory.rss, open.memory.rss, opened),
+    marginalKiB: growthPerStreamKiB(mid.memory.rss, open.memory.rss, opened - openedAtHalf),
+    heapKiB: growthPerStreamKiB(baseline.memory.heapUsed, open.memory.heapUsed, opened),
     problems: found,
   }
 }
@@ -129,24 +151,24 @@ export async function holdStreams (child: Child, sim: Simulator, cfg: StreamsCon
 export function streamsTable (rows: StreamsResult[]): string {
   const mib = (b: number): string => fmt(b / 2 ** 20, 1)
   return markdownTable(
-    ['process', 'streams open', 'time to open ms', 'RSS before MiB', 'RSS open MiB', 'RSS after MiB', 'heap before / open MiB', 'growth KiB/stream', 'sockets before / open / after'],
+    ['process', 'streams open', 'time to open ms', 'RSS before / half / all open / after MiB', 'RSS growth KiB/stream', 'half→all KiB/stream', 'heap before / open MiB', 'heap KiB/stream', 'sockets before / open / after'],
     rows.map((r) => [
       `${r.name}${r.problems.length > 0 ? ' !! ERRORS' : ''}`,
       `${r.opened}/${r.target}`,
       String(r.openMs),
-      mib(r.baseline.memory.rss),
-      mib(r.open.memory.rss),
-      mib(r.after.memory.rss),
-      `${mib(r.baseline.memory.heapUsed)} / ${mib(r.open.memory.heapUsed)}`,
+      [r.baseline, r.mid, r.open, r.after].map((x) => mib(x.memory.rss)).join(' / '),
       fmt(r.growthKiB, 1),
+      fmt(r.marginalKiB, 1),
+      `${mib(r.baseline.memory.heapUsed)} / ${mib(r.open.memory.heapUsed)}`,
+      fmt(r.heapKiB, 1),
       `${r.baseline.sockets} / ${r.open.sockets} / ${r.after.sockets}`,
     ]),
   )
 }
 
-/** Growth per stream of the gateway over the floor's. */
-export function growthRatio (rows: StreamsResult[]): number {
+/** A growth per stream of the gateway over the floor's. */
+export function growthRatio (rows: StreamsResult[], which: 'growthKiB' | 'marginalKiB' | 'heapKiB'): number {
   const g = rows.find((r) => r.name === 'gateway')
   const f = rows.find((r) => r.name === 'floor')
-  return g && f ? ratio(g.growthKiB, f.growthKiB) : NaN
+  return g && f ? ratio(g[which], f[which]) : NaN
 }
