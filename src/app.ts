@@ -15,6 +15,7 @@ import requestIdPlugin from '../plugins/request-id.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
 import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
+import uploadPlugin from '../plugins/upload.js'
 import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
@@ -40,6 +41,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(accessLogPlugin)
   await fastify.register(lifecyclePlugin)
   await fastify.register(upstreamPlugin)
+  await fastify.register(uploadPlugin)
   await fastify.register(storePlugin)
   await fastify.register(poolPlugin)
   await fastify.register(tokenRefresherPlugin)

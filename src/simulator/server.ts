@@ -7,6 +7,7 @@ import { appError, badRequest, EXPIRED, failReply, invalidRequest, jsonReply, un
 import { interleaveFrames, sse, turnFrames, type TurnPlan } from './frames.js'
 import { jwtCodec } from './jwt.js'
 import { modelCatalog } from './models.js'
+import { fileStore } from './files.js'
 import { defaultAnswer, defaultReasoning } from './text.js'
 import type {
   Scenario, ScenarioEndpoint, SimAccount, SimAccountSpec, SimChatInfo, SimLogEntry, Simulator, SimulatorOptions,
@@ -27,7 +28,7 @@ const FLOOD = 'data: {"flood":1}\n'.repeat(227)
 const DEFAULT_ERROR_FRAME = { error: { code: 'internal_error', details: 'Internal error!' } }
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
 const CHAT_MODES = new Set(['normal', 'guest', 'community', 'local'])
-const ENDPOINTS = new Set<string>(['completions', 'chats_new', 'auths', 'models'])
+const ENDPOINTS = new Set<string>(['completions', 'chats_new', 'auths', 'models', 'sts'])
 const PERMISSIONS = {
   workspace: { models: false, knowledge: false, prompts: false, tools: false },
   chat: { file_upload: true, delete: true, edit: true, temporary: true },
@@ -96,15 +97,15 @@ function cookieToken (cookie: string | undefined): string | undefined {
 }
 
 /** The body, `null` when over the limit, `undefined` when the client went away first. */
-function readBody (req: IncomingMessage): Promise<Buffer | null | undefined> {
+function readBody (req: IncomingMessage, limit = BODY_LIMIT): Promise<Buffer | null | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
     req.on('data', (c: Buffer) => {
       size += c.length
-      if (size <= BODY_LIMIT) chunks.push(c)
+      if (size <= limit) chunks.push(c)
     })
-    req.on('end', () => resolve(size > BODY_LIMIT ? null : Buffer.concat(chunks)))
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)))
     req.on('error', () => resolve(undefined))
     req.on('close', () => resolve(undefined))
   })
@@ -297,6 +298,12 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     return true
   }
 
+  /** Uploads: STS, the object store, the 2026 parse step (`files.ts`). */
+  const files = fileStore<Ctx, Account>({
+    is2026, now, baseUrl: () => sim.url, authenticate, jsonBody, readBody, reply,
+    scenario: (ctx, acct) => preamble(ctx, take(acct, 'sts')),
+  }, opts.parseDelayMs ?? 0)
+
   // ---- upstream endpoints -----------------------------------------------------------------
 
   async function auths (ctx: Ctx): Promise<void> {
@@ -418,6 +425,12 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     if (!model.chatTypes.includes(m.chat_type)) {
       return reply(ctx, badRequest(`Invalid input chat_type ${m.chat_type} is not supported by model ${model.id}.`))
     }
+    const refused = files.checkFiles(acct.pub.id, m.files)
+    if (refused !== undefined) return reply(ctx, badRequest(refused))
+    const attached = Array.isArray(m.files) ? m.files as Array<{ type: string }> : []
+    if (!model.vision && attached.some((f) => f.type === 'image')) {
+      return reply(ctx, badRequest(`Invalid input model ${model.id} does not support image input.`))
+    }
     if (is2026 && model.mustThink && fc.thinking_enabled !== true) {
       // PROTOCOL-2026 §3: the exact body is UNSURE.
       return reply(ctx, appError(200, 'invalid_input', `Model ${model.id} requires thinking to be enabled.`))
@@ -444,7 +457,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       responseId: randomUUID(),
       responseIndex: '0',
       prompt: m.content,
-      answer: sc.answer ?? defaultAnswer(m.content, { search }),
+      answer: sc.answer ?? (attached.length ? `I see ${attached.length} attached file(s) (${attached.map((f) => f.type).join(', ')}). ` : '') + defaultAnswer(m.content, { search }),
       thinking: fc.thinking_enabled === true ? model.thinkingFormat : undefined,
       reasoning: sc.reasoning ?? defaultReasoning(m.content),
       phase: fc.output_schema === 'phase',
@@ -602,7 +615,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const ctx = context(req, res, url)
     const path = url.pathname
     const method = req.method ?? 'GET'
-    const handler = routes.get(`${method} ${path}`)
+    const handler = routes.get(`${method} ${path}`) ?? files.handler(method, path)
     if (handler) return handler(ctx)
     const chatItem = path.startsWith(PATHS.chats) && path.length > PATHS.chats.length && !path.includes('/', PATHS.chats.length)
     if (chatItem && method === 'GET') return chatDetail(ctx)
@@ -725,6 +738,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
         acct.queues.clear()
         acct.chats.clear()
       }
+      files.clear()
     },
     chats (email) {
       return [...account(email).chats.values()].map((c): SimChatInfo => ({

@@ -47,6 +47,8 @@ export interface SimulatorOptions {
   frameChars?: number
   /** Maximum retained log entries (ring buffer), default 1000. */
   logLimit?: number
+  /** 2026 document parsing (`/api/v2/files/parse`) takes this long, default 0 (done at the first status poll). */
+  parseDelayMs?: number
 }
 
 export interface SimLogEntry {
@@ -71,7 +73,8 @@ export interface SimLogEntry {
   finished: boolean
 }
 
-export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models'
+/** `sts`: the upload grant (`/api/v{1,2}/files/getstsToken`). */
+export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models' | 'sts'
 
 export type ScenarioFail =
   | 'rate_limited'

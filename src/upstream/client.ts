@@ -14,7 +14,21 @@ import {
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
 
+import {
+  UPLOAD_PATHS, objectUrl, parseStatusOf, putFailure, putHeaders, stsBody, stsGrantOf, type StsGrant, type UploadSpec,
+} from './upload.js'
+
 export { problemToError }
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function delay (ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => { clearTimeout(timer); reject(signal!.reason) }
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
 
 export interface UpstreamClientOptions {
   baseUrl: string
@@ -301,7 +315,20 @@ export class UpstreamClient {
 
   /** A JSON call: non-2xx, non-JSON or `success:false` bodies become UpstreamErrors. */
   private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions, from?: CallPage): Promise<T> {
-    const a = await this.call(method, path, cred, body, o, from)
+    return this.jsonOf<T>(await this.call(method, path, cred, body, o, from), o)
+  }
+
+  /** A JSON call whose endpoint may be missing: `undefined` on HTTP 404 (the body is drained). */
+  private async jsonUnless404<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<T | undefined> {
+    const a = await this.call(method, path, cred, body, o)
+    if (a.res.statusCode === 404) {
+      await this.text(a, o)
+      return undefined
+    }
+    return this.jsonOf<T>(a, o)
+  }
+
+  private async jsonOf<T> (a: Answer, o: CallOptions): Promise<T> {
     const { res } = a
     const ct = String(res.headers['content-type'] ?? '')
     const text = await this.text(a, o)
@@ -351,6 +378,64 @@ export class UpstreamClient {
     const list = modelsOf(await this.json('GET', path, cred, undefined, o))
     if (!list) throw new UpstreamError('upstream_error', `The upstream model list (${path}) has no data array`)
     return list
+  }
+
+  /**
+   * E9: upload credentials (STS) and the object's place for one file. The current path first, the
+   * older one when it is missing (404); flat and wrapped answers are both read (PROTOCOL §1.8.1).
+   */
+  async getSts (cred: Credentials, spec: UploadSpec, o: CallOptions = {}): Promise<StsGrant> {
+    const body = stsBody(spec)
+    const answer = await this.jsonUnless404('POST', UPLOAD_PATHS.sts, cred, body, o) ??
+      await this.json('POST', UPLOAD_PATHS.stsV1, cred, body, o)
+    return stsGrantOf(answer)
+  }
+
+  /**
+   * E10: the object-store PUT, signed with the grant's STS credentials (OSS V1), to the place the
+   * grant names (§1.8.2). Goes through the same dispatcher (and identity proxy) as every call.
+   */
+  async putObject (grant: StsGrant, bytes: Buffer, mime: string, o: CallOptions = {}): Promise<void> {
+    const url = new URL(objectUrl(grant))
+    const log = this.debugLogger()
+    const requestId = o.requestId ?? randomUUID()
+    if (log) log.debug({ requestId, method: 'PUT', host: url.host, bytes: bytes.length }, 'upstream object upload')
+    let res: Dispatcher.ResponseData
+    try {
+      const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
+      res = await dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'PUT',
+        headers: putHeaders(grant, mime, bytes.length, this.now()),
+        body: bytes,
+        signal: o.signal ?? null,
+        headersTimeout: this.opts.firstByteTimeoutMs,
+        bodyTimeout: this.opts.idleTimeoutMs,
+      })
+    } catch (err) {
+      throw failure(err, o)
+    }
+    const text = await this.text({ res, requestId, log }, o)
+    if (res.statusCode !== 200) throw putFailure(res.statusCode, text)
+  }
+
+  /**
+   * 2026 document parse step (PROTOCOL-2026 §5): start parsing, then poll its status until
+   * `success`. False when the site has no parse endpoint (404: the 2025 site), so the document is
+   * attached as is. A `failed` status or no result after `poll.attempts` polls throws.
+   */
+  async parseFile (cred: Credentials, fileId: string, o: CallOptions & { poll?: { intervalMs: number; attempts: number } } = {}): Promise<boolean> {
+    const started = await this.jsonUnless404('POST', UPLOAD_PATHS.parse, cred, { file_id: fileId }, o)
+    if (started === undefined) return false
+    const { intervalMs, attempts } = o.poll ?? { intervalMs: 500, attempts: 60 }
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await delay(intervalMs, o.signal)
+      const status = parseStatusOf(await this.json('POST', UPLOAD_PATHS.parseStatus, cred, { file_id_list: [fileId] }, o), fileId)
+      if (status === 'success') return true
+      if (status === 'failed' || status === 'error') throw new UpstreamError('upstream_error', 'The upstream could not parse the document')
+    }
+    throw new UpstreamError('timeout', `The upstream did not finish parsing the document after ${attempts} status checks`)
   }
 
   /** E4: a new chat; returns its id. */
