@@ -229,7 +229,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined) continue
       const s = Array.isArray(v) ? v.join(', ') : v
-      headers[k] = k === 'authorization' || k === 'cookie' ? mask(s) : s
+      headers[k] = k === 'authorization' || k === 'cookie' || k === 'x-oss-security-token' ? mask(s) : s
     }
     const entry: SimLogEntry = {
       seq: ++seq, time: now(), method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),

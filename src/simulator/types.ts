@@ -59,7 +59,7 @@ export interface SimLogEntry {
   query: Record<string, string>
   /** Email of the authenticated account, null when unauthenticated. */
   account: string | null
-  /** Lower-case names; `authorization` and `cookie` masked to their first 12 characters + '…'. */
+  /** Lower-case names; `authorization`, `cookie` and `x-oss-security-token` masked to their first 12 characters + '…'. */
   headers: Record<string, string>
   /** The parsed JSON body, undefined when there was none (or it was not JSON). */
   body: unknown
