@@ -8,6 +8,7 @@ import { interleaveFrames, sse, turnFrames, type TurnPlan } from './frames.js'
 import { jwtCodec } from './jwt.js'
 import { modelCatalog } from './models.js'
 import { fileStore } from './files.js'
+import { SIM_RATIOS, generator } from './generate.js'
 import { defaultAnswer, defaultReasoning } from './text.js'
 import type {
   Scenario, ScenarioEndpoint, SimAccount, SimAccountSpec, SimChatInfo, SimLogEntry, Simulator, SimulatorOptions,
@@ -303,6 +304,8 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     is2026, now, baseUrl: () => sim.url, authenticate, jsonBody, readBody, reply,
     scenario: (ctx, acct) => preamble(ctx, take(acct, 'sts')),
   }, opts.parseDelayMs ?? 0)
+  /** Generated images and video tasks (`generate.ts`). */
+  const gen = generator<Ctx>(files, { is2026, now, reply })
 
   // ---- upstream endpoints -----------------------------------------------------------------
 
@@ -408,7 +411,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }
     const chat = acct.chats.get(chatId)
     if (!chat) return reply(ctx, appError(404, 'Not_Found', 'Chat not found'))
-    if (body.stream !== true) return reply(ctx, badRequest('Invalid input stream must be true.'))
+    if (typeof body.stream !== 'boolean') return reply(ctx, badRequest('Invalid input stream must be true.'))
     const messages = body.messages
     if (!Array.isArray(messages)) return reply(ctx, invalidRequest("Field 'messages': Input should be a valid list"))
     if (messages.length > 1) return reply(ctx, badRequest('Invalid input too many messages.'))
@@ -431,6 +434,17 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     if (!model.vision && attached.some((f) => f.type === 'image')) {
       return reply(ctx, badRequest(`Invalid input model ${model.id} does not support image input.`))
     }
+    // t2v is a non-stream request answered with a task (PROTOCOL §1.9); everything else streams.
+    const video = m.chat_type === 't2v'
+    if (body.stream !== !video) return reply(ctx, badRequest(video ? 'Invalid input t2v requires stream false.' : 'Invalid input stream must be true.'))
+    const media = video || m.chat_type === 't2i' || m.chat_type === 'image_edit'
+    const size = body.size
+    if (size !== undefined && (!media || typeof size !== 'string' || !SIM_RATIOS.has(size))) {
+      return reply(ctx, badRequest(`Invalid input size ${String(size)} is not supported.`))
+    }
+    if (m.chat_type === 'image_edit' && !attached.some((f) => f.type === 'image')) {
+      return reply(ctx, badRequest('Invalid input image_edit needs an image to edit.'))
+    }
     if (is2026 && model.mustThink && fc.thinking_enabled !== true) {
       // PROTOCOL-2026 §3: the exact body is UNSURE.
       return reply(ctx, appError(200, 'invalid_input', `Model ${model.id} requires thinking to be enabled.`))
@@ -450,6 +464,11 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       chat.busy = false
       return
     }
+    if (video) {
+      chat.busy = false
+      chat.turns.push({ userId: randomUUID(), responseId: randomUUID() })
+      return reply(ctx, gen.video(acct.pub.id, chatId, (size as string | undefined) ?? '16:9', { durationMs: sc.videoMs ?? opts.videoMs ?? 300, fail: sc.videoFail }))
+    }
     const search = m.chat_type === 'search' || sc.search === true
     const plan: TurnPlan = {
       chatId,
@@ -462,12 +481,13 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       reasoning: sc.reasoning ?? defaultReasoning(m.content),
       phase: fc.output_schema === 'phase',
       search,
-      image: m.chat_type === 't2i' || m.chat_type === 'image_edit',
+      image: undefined,
       frameChars,
       usage: sc.usage ?? true,
       tagged: sc.interleave === true,
       nowSec: nowSec(),
     }
+    if (media) plan.image = gen.image(acct.pub.id, chatId, plan.responseId, (size as string | undefined) ?? '1:1')
     await stream(ctx, chat, plan, sc)
   }
 
@@ -617,6 +637,11 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const method = req.method ?? 'GET'
     const handler = routes.get(`${method} ${path}`) ?? files.handler(method, path)
     if (handler) return handler(ctx)
+    const task = gen.handler(method, path)
+    if (task) {
+      const acct = authenticate(ctx, false)
+      return acct && task(ctx, acct.pub.id)
+    }
     const chatItem = path.startsWith(PATHS.chats) && path.length > PATHS.chats.length && !path.includes('/', PATHS.chats.length)
     if (chatItem && method === 'GET') return chatDetail(ctx)
     if (chatItem && method === 'DELETE') return deleteChat(ctx)
@@ -739,6 +764,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
         acct.chats.clear()
       }
       files.clear()
+      gen.clear()
     },
     chats (email) {
       return [...account(email).chats.values()].map((c): SimChatInfo => ({

@@ -49,6 +49,8 @@ export interface SimulatorOptions {
   logLimit?: number
   /** 2026 document parsing (`/api/v2/files/parse`) takes this long, default 0 (done at the first status poll). */
   parseDelayMs?: number
+  /** How long a t2v task runs, default 300 ms (a scenario's `videoMs` wins). */
+  videoMs?: number
 }
 
 export interface SimLogEntry {
@@ -137,6 +139,10 @@ export interface Scenario {
    * gateway's SSE event cap).
    */
   floodAfterFrames?: number
+  /** t2v: how long the task created by this request runs (default: the simulator's `videoMs`). */
+  videoMs?: number
+  /** t2v: the task fails at its end with this message. */
+  videoFail?: string
 }
 
 export interface SimChatInfo {

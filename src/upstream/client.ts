@@ -14,6 +14,7 @@ import {
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
 
+import { TASK_PATHS, taskStatusOf, videoTaskBody, videoTaskOf, type TaskStatus } from './media.js'
 import {
   UPLOAD_PATHS, objectUrl, parseStatusOf, putFailure, putHeaders, stsBody, stsGrantOf, type StsGrant, type UploadSpec,
 } from './upload.js'
@@ -436,6 +437,45 @@ export class UpstreamClient {
       if (status === 'failed' || status === 'error') throw new UpstreamError('upstream_error', 'The upstream could not parse the document')
     }
     throw new UpstreamError('timeout', `The upstream did not finish parsing the document after ${attempts} status checks`)
+  }
+
+  /**
+   * t2v: create the video task (a `stream: false` completion answered with JSON) and return its
+   * task id (PROTOCOL §1.9).
+   */
+  async createVideoTask (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<string> {
+    return videoTaskOf(await this.json('POST', completionPath(turn.chatId), cred, videoTaskBody(turn, this.now()), o, { page: chatPage(turn.chatId), accept: 'application/json' }))
+  }
+
+  /** E11: a task's status; the v1 path first, the 2026 one when it is missing (404). */
+  async taskStatus (cred: Credentials, taskId: string, o: CallOptions = {}): Promise<TaskStatus> {
+    const body = await this.jsonUnless404('GET', TASK_PATHS.v1(taskId), cred, undefined, o) ??
+      await this.json('GET', TASK_PATHS.v2(taskId), cred, undefined, o)
+    return taskStatusOf(body)
+  }
+
+  /**
+   * GET a generated file (image or video) from the URL the upstream gave. The caller reads or
+   * streams the body and must consume or destroy it. Non-200 answers throw.
+   */
+  async getMedia (url: string, o: CallOptions = {}): Promise<Dispatcher.ResponseData> {
+    const u = new URL(url)
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UpstreamError('upstream_error', 'The upstream gave a media URL that is not http(s)')
+    let res: Dispatcher.ResponseData
+    try {
+      const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
+      res = await dispatcher.request({
+        origin: u.origin, path: u.pathname + u.search, method: 'GET', headers: { 'user-agent': 'Mozilla/5.0', accept: '*/*', 'accept-encoding': 'identity' },
+        signal: o.signal ?? null, headersTimeout: this.opts.firstByteTimeoutMs, bodyTimeout: this.opts.idleTimeoutMs,
+      })
+    } catch (err) {
+      throw failure(err, o)
+    }
+    if (res.statusCode !== 200) {
+      res.body.destroy()
+      throw new UpstreamError('upstream_error', `The upstream media URL answered HTTP ${res.statusCode}`)
+    }
+    return res
   }
 
   /** E4: a new chat; returns its id. */
