@@ -6,8 +6,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Abort, whole-request timeout and shutdown for long requests (completions). */
     qwenLifecycle: {
-      /** Start watching a request; call `end()` on the scope when it is over. */
-      begin: (reply: FastifyReply) => RequestScope
+      /** Start watching a request (budget `timeoutMs`, default REQUEST_TIMEOUT_MS); call `end()` on the scope when it is over. */
+      begin: (reply: FastifyReply, timeoutMs?: number) => RequestScope
       /** Requests in progress. */
       readonly live: ReadonlySet<RequestScope>
     }
@@ -22,7 +22,7 @@ export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
   const live = new Set<RequestScope>()
   fastify.decorate('qwenLifecycle', {
-    begin: (reply: FastifyReply) => new RequestScope(reply.raw, cfg.requestTimeoutMs, live),
+    begin: (reply: FastifyReply, timeoutMs?: number) => new RequestScope(reply.raw, timeoutMs ?? cfg.requestTimeoutMs, live),
     live,
   })
   fastify.addHook('preClose', async () => {

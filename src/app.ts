@@ -7,6 +7,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import accessLogPlugin from '../plugins/access-log.js'
 import authPlugin from '../plugins/auth.js'
 import completionsPlugin from '../plugins/completions.js'
+import mediaPlugin from '../plugins/media.js'
 import configPlugin from '../plugins/config.js'
 import eventsPlugin from '../plugins/events.js'
 import poolPlugin from '../plugins/identity-pool.js'
@@ -19,9 +20,11 @@ import uploadPlugin from '../plugins/upload.js'
 import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
+import imagesRoutes from '../routes/images.js'
 import modelsRoutes from '../routes/models.js'
 import refreshTokenRoutes from '../routes/refresh-token.js'
 import rootRoutes from '../routes/root.js'
+import videosRoutes from '../routes/videos.js'
 import { RouteNotFoundError, toOpenAIError } from './errors.js'
 import type { GatewayOptions } from './options.js'
 import { createValidatorCompiler } from './validation.js'
@@ -48,6 +51,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(modelsPlugin)
   await fastify.register(authPlugin)
   await fastify.register(completionsPlugin)
+  await fastify.register(mediaPlugin)
 
   fastify.setErrorHandler((err, request, reply) => {
     const { status, body, headers } = toOpenAIError(err)
@@ -65,4 +69,6 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(modelsRoutes)
   await fastify.register(chatCompletionsRoutes)
   await fastify.register(refreshTokenRoutes)
+  await fastify.register(imagesRoutes)
+  await fastify.register(videosRoutes)
 }
