@@ -3,7 +3,6 @@
  * file object in the completion's `files[]`, the per-identity dedup cache, failover, documents and
  * the simulator's refusals.
  */
-import { createHash } from 'node:crypto'
 import t from 'tap'
 import { Agent } from 'undici'
 import { newRecord } from '../src/completion.js'
@@ -13,15 +12,8 @@ import { encodePng, pngSize } from '../src/media/png.js'
 import { startSimulator, type Simulator } from '../src/simulator/index.js'
 import { UpstreamClient } from '../src/upstream/client.js'
 import type { Credentials } from '../src/upstream/protocol.js'
+import { attachment, JPEG_1PX } from './helpers/media.js'
 import { harness, type Harness } from './helpers/setup.js'
-
-/** A valid 1×1 baseline JPEG. */
-export const JPEG_1PX = Buffer.from(
-  '/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgBAQABPxA=', 'base64')
-
-export function attachment (bytes: Buffer, mime: string, kind: Attachment['kind'] = 'image', filename = `upload.${mime.split('/')[1]}`): Attachment {
-  return { kind, mime, bytes, filename, sha256: createHash('sha256').update(bytes).digest('hex'), param: 'messages[0].content[1]' }
-}
 
 const dispatcher = new Agent({ keepAliveTimeout: 10, keepAliveMaxTimeout: 10 })
 t.teardown(() => dispatcher.close())
