@@ -73,6 +73,8 @@ export interface SimLogEntry {
   aborted: boolean
   /** The simulator finished the response normally. */
   finished: boolean
+  /** The exchange is over (finished, aborted by the client, or dropped by a scenario): not in flight. */
+  closed: boolean
 }
 
 /** `sts`: the upload grant (`/api/v{1,2}/files/getstsToken`). */
