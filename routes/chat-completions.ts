@@ -7,6 +7,7 @@ import type { ResolvedModel } from '../src/models.js'
 import { chatCompletion, completionId } from '../src/openai/chunks.js'
 import { prepareChat, thinkingFor } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
+import { SchemaCompiler } from '../src/tools/schema.js'
 import { visionModel } from '../src/turn/vision.js'
 
 /** `POST /v1/chat/completions`: SSE when `stream: true`, one JSON body otherwise. */
@@ -17,6 +18,8 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   // Media URLs are fetched through the resolver's own agent (direct, SSRF-guarded), closed with the app.
   const mediaInput = createMediaResolver(cfg)
   fastify.addHook('onClose', async () => { await mediaInput.close() })
+  // Compiled tool and response_format schemas, shared by this instance's requests (bounded).
+  const schemas = new SchemaCompiler()
 
   fastify.post('/v1/chat/completions', {
     bodyLimit: cfg.bodyLimitBytes,
@@ -25,7 +28,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     // Cancellation and the whole-request budget start first, so that nothing (the model list, a
     // token fetch) runs unwatched.
-    const scope = fastify.qwenLifecycle.begin(reply)
+    let scope = fastify.qwenLifecycle.begin(reply)
     const body = request.body
     const started = cfg.now()
     const rec = newRecord()
@@ -33,7 +36,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     let stream = false
     let status = 200
     try {
-      const chat = prepareChat(body)
+      const chat = prepareChat(body, { markers: cfg.toolCallMarkers, schemas })
       stream = chat.stream
       model = await fastify.qwenModels.resolve(body.model, { signal: scope.signal })
       scope.check()
@@ -45,6 +48,23 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         resolve: async (name) => await fastify.qwenModels.resolve(name, { signal: scope.signal }),
         onFallback: (requested, fallback) => { request.log.info({ model: requested, fallback }, 'vision fallback: the model has no vision, the request carries an image') },
       })
+      const id = completionId()
+      const created = Math.floor(started / 1000)
+      if (model.media) {
+        // Generation models (src/media/generate-chat.ts); a video has VIDEO_TIMEOUT_MS instead of REQUEST_TIMEOUT_MS.
+        if (model.media === 'video') {
+          scope.end()
+          scope = fastify.qwenLifecycle.begin(reply, cfg.videoTimeoutMs)
+        }
+        const media = fastify.qwenMedia.chat
+        const mr = {
+          caller: request.qwenCaller!, model, messages: body.messages, size: (body as { size?: unknown }).size, attachments: chat.attachments,
+          stream: chat.stream, requestId: request.qwenRequestId, signal: scope.signal,
+        }
+        if (!chat.stream) return chatCompletion(id, created, model.requested, await media.collect(mr, rec))
+        await media.stream(mr, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, new OpenAIStreamFace(id, created, model.requested, chat.includeUsage), rec)
+        return reply
+      }
       const req = {
         caller: request.qwenCaller!,
         model,
@@ -53,14 +73,12 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         requestId: request.qwenRequestId,
         signal: scope.signal,
       }
-      const id = completionId()
-      const created = Math.floor(started / 1000)
       if (chat.stream) {
-        const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage)
+        const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage, chat.tools?.legacy)
         await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec, face)
         return reply
       }
-      return chatCompletion(id, created, model.requested, await runner.collect(req, rec))
+      return chatCompletion(id, created, model.requested, await runner.collect(req, rec), chat.tools?.legacy)
     } catch (err) {
       const reason = scope.reason()
       if (reason?.kind === 'client_closed') {
@@ -69,7 +87,8 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         if (!reply.raw.destroyed) reply.raw.destroy()
         return reply
       }
-      const e = reason ? reason.toError() : err
+      // A video's own timeout says VIDEO_TIMEOUT_MS (src/media/generate-chat.ts).
+      const e = reason && !(reason.kind === 'timeout' && model?.media === 'video') ? reason.toError() : err
       status = toOpenAIError(e).status
       throw e
     } finally {
