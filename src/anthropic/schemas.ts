@@ -92,14 +92,16 @@ export const MessageResponseSchema = Type.Object({
   usage: UsageSchema,
 }, open)
 
+export const AnthropicModelSchema = Type.Object({
+  type: Type.Literal('model'),
+  id: Type.String(),
+  display_name: Type.String(),
+  created_at: Type.String(),
+})
+
 /** `GET /v1/models` for Anthropic clients (a request carrying `anthropic-version`). */
 export const AnthropicModelListSchema = Type.Object({
-  data: Type.Array(Type.Object({
-    type: Type.Literal('model'),
-    id: Type.String(),
-    display_name: Type.String(),
-    created_at: Type.String(),
-  }, open)),
+  data: Type.Array(AnthropicModelSchema),
   has_more: Type.Boolean(),
   first_id: nullable(Type.String()),
   last_id: nullable(Type.String()),
