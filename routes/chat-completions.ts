@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { newRecord } from '../src/completion.js'
 import { toOpenAIError } from '../src/errors.js'
+import { OpenAIStreamFace } from '../src/faces/openai-stream.js'
 import type { ResolvedModel } from '../src/models.js'
+import { chatCompletion, completionId } from '../src/openai/chunks.js'
 import { prepareChat, thinkingFor } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
 
@@ -38,11 +40,14 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         requestId: request.qwenRequestId,
         signal: scope.signal,
       }
+      const id = completionId()
+      const created = Math.floor(started / 1000)
       if (chat.stream) {
-        await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec)
+        const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage)
+        await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec, face)
         return reply
       }
-      return await runner.collect(req, rec)
+      return chatCompletion(id, created, model.requested, await runner.collect(req, rec))
     } catch (err) {
       const reason = scope.reason()
       if (reason?.kind === 'client_closed') {

@@ -8,16 +8,17 @@ import type { ServerResponse } from 'node:http'
 import type { ChatLifecycle } from './chats.js'
 import { GatewayError, toOpenAIError } from './errors.js'
 import type { GatewayEvents } from './events.js'
-import { gatherAnswer } from './faces/openai-json.js'
+import type { CollectedAnswer, StreamFace, TurnEnd } from './faces/face.js'
 import { SseResponder, type HeaderValues } from './faces/openai-sse.js'
 import type { Outcome } from './health.js'
 import { abortReason } from './lifecycle.js'
+import type { AttachmentUploader } from './media/attachment.js'
 import type { ResolvedModel } from './models.js'
-import { ChunkWriter, DONE, chatCompletion, completionId, type ChatCompletion } from './openai/chunks.js'
 import type { PreparedChat } from './openai/request.js'
 import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
 import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
+import { gatherAnswer } from './turn/gather.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
 import { withIdentity } from './turn/open.js'
 import { pump, settle, type Opened } from './turn/pump.js'
@@ -37,6 +38,8 @@ export interface CompletionDeps {
   keepAliveIntervalMs: number
   maxBufferBytes: number
   now: () => number
+  /** Puts a request's attachments on the upstream for the attempt's identity (the upload plugin). */
+  uploader?: AttachmentUploader
 }
 
 
@@ -98,42 +101,53 @@ export class CompletionRunner {
     const chatId = await this.d.chats.create(lease, req.model.base, req.model.chatType, o)
     rec.chatIds.push(chatId)
     rec.chatId = chatId
+    const files = await this.filesFor(req, lease)
     const { stream, first } = await this.d.client.openCompletion(lease.cred, {
-      chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: req.chat.prompt, parentId: null,
+      chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: req.chat.prompt, parentId: null, files,
     }, o)
     return { stream, first, chatId }
   }
 
+  /** The attachments, uploaded for this attempt's identity (each identity references only its own files). */
+  private async filesFor (req: CompletionRequest, lease: CredentialLease): Promise<unknown[]> {
+    const list = req.chat.attachments
+    if (list.length === 0) return []
+    // A wiring bug, not the client's or the account's: a 500.
+    if (!this.d.uploader) throw new Error('attachments need the upload plugin, which is not registered')
+    return await this.d.uploader.filesFor(lease, list, { signal: req.signal, requestId: req.requestId })
+  }
+
+  private turnEnd (req: CompletionRequest, t: CompletionTransformer): TurnEnd {
+    return { reason: t.finishReason!, usage: t.usageFor(req.chat.prompt) }
+  }
+
   /**
-   * Stream the completion on `res`. Failures before the first upstream frame throw (the caller
+   * Stream the completion on `res`, rendered by `face`. Failures before the first upstream frame throw (the caller
    * answers with an HTTP status); after it, `commit()` is called for the headers the response must
    * carry, and failures become an error frame. Never throws after commit; whatever happens, the
    * lease and the upstream body are given back.
    */
-  async stream (req: CompletionRequest, res: ServerResponse, commit: () => HeaderValues, rec: CompletionRecord): Promise<void> {
+  async stream (req: CompletionRequest, res: ServerResponse, commit: () => HeaderValues, rec: CompletionRecord, face: StreamFace): Promise<void> {
     const started = this.d.now()
     // Throws before commit → HTTP error status.
     const { lease, value: opened } = await this.withIdentity(req, rec, (l) => this.openTurn(req, rec, l))
     const t = this.transformer(req)
-    const sse = new SseResponder(res, req.signal, this.d.keepAliveIntervalMs)
+    const sse = new SseResponder(res, req.signal, this.d.keepAliveIntervalMs, face.keepAlive)
     let outcome: Outcome = { kind: 'neutral' }
     let committed = false
     try {
-      const w = new ChunkWriter(completionId(), Math.floor(started / 1000), req.model.requested, req.chat.includeUsage)
       sse.open(commit())
       committed = true
       rec.ttftMs = this.d.now() - started
-      let pending = w.role()
+      let pending = face.start()
       await pump(opened, t, async (events) => {
-        await sse.write(pending + w.events(events))
+        await sse.write(pending + face.events(events))
         pending = ''
       })
-      let tail = w.finish(t.finishReason!)
-      const usage = t.usageFor(req.chat.prompt)
-      if (req.chat.includeUsage) tail += w.usage(usage)
-      await sse.write(tail + DONE)
-      rec.usage = usage
-      rec.finishReason = t.finishReason!
+      const end = this.turnEnd(req, t)
+      await sse.write(pending + face.end(end))
+      rec.usage = end.usage
+      rec.finishReason = end.reason
       rec.outcome = 'ok'
       outcome = { kind: 'success' }
     } catch (err) {
@@ -146,10 +160,10 @@ export class CompletionRunner {
         // Upstream failures arrive mapped; anything else is a gateway bug (500 frame, account not blamed).
         const e = reason ? reason.toError() : err
         if (!reason) outcome = outcomeOf(e)
-        const { body } = toOpenAIError(e)
+        const { status, body } = toOpenAIError(e)
         rec.outcome = 'error'
         rec.error = body.error.message
-        sse.fail(body.error)
+        sse.fail(face.fail({ status, ...body.error }))
       }
     } finally {
       sse.end()
@@ -163,7 +177,7 @@ export class CompletionRunner {
    * received nothing, so a failure anywhere in the answer fails over like a stream before its
    * commit point.
    */
-  async collect (req: CompletionRequest, rec: CompletionRecord): Promise<ChatCompletion> {
+  async collect (req: CompletionRequest, rec: CompletionRecord): Promise<CollectedAnswer> {
     const started = this.d.now()
     try {
       const { lease, value } = await this.withIdentity(req, rec, async (l) => {
@@ -172,12 +186,12 @@ export class CompletionRunner {
         return gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes)
       })
       lease.release({ kind: 'success' })
-      const { t, content, reasoning } = value
-      const usage = t.usageFor(req.chat.prompt)
-      rec.usage = usage
-      rec.finishReason = t.finishReason!
+      const { t, content, reasoning, toolCalls } = value
+      const end = this.turnEnd(req, t)
+      rec.usage = end.usage
+      rec.finishReason = end.reason
       rec.outcome = 'ok'
-      return chatCompletion(completionId(), Math.floor(started / 1000), req.model.requested, content, reasoning, t.finishReason!, usage)
+      return { content, reasoning, toolCalls, end }
     } catch (err) {
       const reason = abortReason(req.signal)
       if (reason?.kind === 'client_closed') {

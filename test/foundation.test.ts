@@ -11,6 +11,7 @@ import t from 'tap'
 import { buildServer } from '../src/index.js'
 import { newRecord } from '../src/completion.js'
 import type { GatewayEventMap } from '../src/events.js'
+import { OpenAIStreamFace } from '../src/faces/openai-stream.js'
 import { prepareChat } from '../src/openai/request.js'
 import { defaultAnswer } from '../src/simulator/index.js'
 import { harness, postJson, sseData, startSim, type Harness } from './helpers/setup.js'
@@ -223,7 +224,7 @@ t.test('a throw between opening the turn and streaming releases the lease (a tri
   const req = { caller: { kind: 'pool' as const }, model, chat: prepareChat(body({ stream: true }) as any), thinking: false, requestId: 'req_test', signal: new AbortController().signal }
   const res = new ServerResponse(new IncomingMessage(new Socket()))
   h.sim.clearLog()
-  await t.rejects(h.app.qwenCompletions.runner.stream(req, res, () => { throw new Error('commit failed') }, newRecord()), /commit failed/)
+  await t.rejects(h.app.qwenCompletions.runner.stream(req, res, () => { throw new Error('commit failed') }, newRecord(), new OpenAIStreamFace('chatcmpl-test', 0, 'qwen3-max', false)), /commit failed/)
   t.equal(pool.inFlightOf(identity), 0, 'the lease was released')
   t.equal(pool.health(identity).trialInFlight, false, 'the trial is over, so the identity can be tried again')
   t.equal(h.sim.log().filter((e) => e.path === COMPLETIONS).length, 1)
@@ -331,7 +332,7 @@ t.test('review fixes: model names that are Object.prototype keys are unknown mod
 })
 
 t.test('review fixes: a gateway bug while collecting an answer is not blamed on the account', async (t) => {
-  const { gatherAnswer } = await import('../src/faces/openai-json.js')
+  const { gatherAnswer } = await import('../src/turn/gather.js')
   const closed: string[] = []
   const opened = { first: [{}], chatId: 'c', stream: { next: async () => null, release: () => closed.push('release'), close: () => closed.push('close') } } as any
   const t2 = { push: () => { throw new TypeError('bug in a stage') }, events: [], ended: false, upstreamFinished: false } as any

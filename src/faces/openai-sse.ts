@@ -1,15 +1,16 @@
 /**
  * Writing Server-Sent Events to the client: the response headers, back-pressure, the keep-alive
- * comment and the final error frame. Knows Node's `ServerResponse`, not Fastify.
+ * text and the final error text. Knows Node's `ServerResponse`, not Fastify, and no API's format:
+ * the face gives it the texts (the OpenAI face's keep-alive is the `: keep-alive` comment,
+ * Anthropic's a `ping` event).
  *
- * Keep-alive follows client silence: `: keep-alive` goes out whenever nothing has been written to
+ * Keep-alive follows client silence: the keep-alive text goes out whenever nothing has been written to
  * the client for `keepAliveMs`, whatever the upstream is doing (hidden thinking, search phases and
  * dropped candidates send the client nothing).
  */
 import { once } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { abortReason } from '../lifecycle.js'
-import { DONE, KEEP_ALIVE, errorFrame } from '../openai/chunks.js'
 
 export type HeaderValues = Record<string, string | number | string[] | undefined>
 
@@ -25,7 +26,7 @@ export class SseResponder {
   private readonly closed: Promise<void>
   private readonly aborted: Promise<void>
 
-  constructor (private readonly res: ServerResponse, private readonly signal: AbortSignal, private readonly keepAliveMs: number) {
+  constructor (private readonly res: ServerResponse, private readonly signal: AbortSignal, private readonly keepAliveMs: number, private readonly keepAlive: string) {
     this.closed = new Promise<void>((resolve) => {
       if (res.destroyed || res.closed) resolve()
       else res.once('close', resolve)
@@ -41,8 +42,9 @@ export class SseResponder {
     this.res.writeHead(200, { ...headers, ...SSE_HEADERS })
     this.res.flushHeaders()
     const res = this.res
+    const ping = this.keepAlive
     const timer = setTimeout(function tick () {
-      if (!res.writableEnded && !res.writableNeedDrain) res.write(KEEP_ALIVE)
+      if (!res.writableEnded && !res.writableNeedDrain) res.write(ping)
       timer.refresh()
     }, this.keepAliveMs)
     timer.unref()
@@ -70,9 +72,9 @@ export class SseResponder {
     return this.res.destroyed
   }
 
-  /** After commit, a failure is an error frame, then `[DONE]`. */
-  fail (error: { message: string; type: string; param: string | null; code: string | null }): void {
-    if (!this.res.writableEnded && !this.res.destroyed) this.res.write(errorFrame(error) + DONE)
+  /** After commit, a failure is the face's error text (best effort: the client may be gone). */
+  fail (text: string): void {
+    if (!this.res.writableEnded && !this.res.destroyed) this.res.write(text)
   }
 
   /** Stop the keep-alive clock and end the response (if it was opened: otherwise the caller answers). */

@@ -3,7 +3,8 @@
  * chunk costs one small JSON.stringify of its delta.
  */
 import { randomUUID } from 'node:crypto'
-import type { FinishReason, OpenAIUsage, OutEvent } from './transform.js'
+import type { CollectedAnswer, EndReason, OutEvent, ToolCallOut } from '../faces/face.js'
+import type { OpenAIUsage } from './transform.js'
 
 export function completionId (): string {
   return 'chatcmpl-' + randomUUID().replaceAll('-', '')
@@ -20,7 +21,7 @@ export class ChunkWriter {
     this.tail = includeUsage ? ',"usage":null}\n\n' : '}\n\n'
   }
 
-  private chunk (delta: string, finish: FinishReason | null): string {
+  private chunk (delta: string, finish: EndReason | null): string {
     return `${this.head}${delta},"logprobs":null,"finish_reason":${finish === null ? 'null' : `"${finish}"`}}]${this.tail}`
   }
 
@@ -28,16 +29,28 @@ export class ChunkWriter {
     return this.chunk('{"role":"assistant","content":"","refusal":null}', null)
   }
 
-  /** Frames for a batch of events: reasoning as `reasoning_content`, answer text as `content`. */
+  /**
+   * Frames for a batch of events: reasoning as `reasoning_content`, answer text as `content`, and
+   * each tool call as two deltas (CONTRACT rule 5): the first with index, id, type and the whole
+   * name (`arguments: ""`), the second with the arguments.
+   */
   events (events: OutEvent[]): string {
     let out = ''
     for (const e of events) {
-      out += this.chunk(e.kind === 'content' ? `{"content":${JSON.stringify(e.text)}}` : `{"reasoning_content":${JSON.stringify(e.text)}}`, null)
+      switch (e.kind) {
+        case 'content': out += this.chunk(`{"content":${JSON.stringify(e.text)}}`, null); break
+        case 'reasoning': out += this.chunk(`{"reasoning_content":${JSON.stringify(e.text)}}`, null); break
+        case 'tool_call': {
+          const c = e.call
+          out += this.chunk(`{"tool_calls":[{"index":${c.index},"id":${JSON.stringify(c.id)},"type":"function","function":{"name":${JSON.stringify(c.name)},"arguments":""}}]}`, null)
+          out += this.chunk(`{"tool_calls":[{"index":${c.index},"function":{"arguments":${JSON.stringify(c.arguments)}}}]}`, null)
+        }
+      }
     }
     return out
   }
 
-  finish (reason: FinishReason): string {
+  finish (reason: EndReason): string {
     return this.chunk('{}', reason)
   }
 
@@ -54,6 +67,12 @@ export function errorFrame (error: { message: string; type: string; param: strin
   return `data: ${JSON.stringify({ error })}\n\n`
 }
 
+export interface ChatToolCall {
+  id: string
+  type: 'function'
+  function: { name: string; arguments: string }
+}
+
 export interface ChatCompletion {
   id: string
   object: 'chat.completion'
@@ -62,23 +81,30 @@ export interface ChatCompletion {
   system_fingerprint: string
   choices: Array<{
     index: 0
-    message: { role: 'assistant'; content: string; refusal: null; reasoning_content?: string }
+    message: { role: 'assistant'; content: string | null; refusal: null; reasoning_content?: string; tool_calls?: ChatToolCall[] }
     logprobs: null
-    finish_reason: FinishReason
+    finish_reason: EndReason
   }>
   usage: OpenAIUsage
 }
 
-export function chatCompletion (id: string, created: number, model: string, content: string, reasoning: string, finish: FinishReason, usage: OpenAIUsage): ChatCompletion {
-  const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content, refusal: null }
-  if (reasoning) message.reasoning_content = reasoning
+export function toolCallJson (c: ToolCallOut): ChatToolCall {
+  return { id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }
+}
+
+/** The non-streaming body. With tool calls and no text, `content` is `null` (CONTRACT rule 10). */
+export function chatCompletion (id: string, created: number, model: string, a: CollectedAnswer): ChatCompletion {
+  const calls = a.toolCalls
+  const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: calls.length > 0 && !a.content ? null : a.content, refusal: null }
+  if (a.reasoning) message.reasoning_content = a.reasoning
+  if (calls.length > 0) message.tool_calls = calls.map(toolCallJson)
   return {
     id,
     object: 'chat.completion',
     created,
     model,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
-    usage,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: a.end.reason }],
+    usage: a.end.usage,
   }
 }

@@ -4,6 +4,7 @@
  */
 import { InvalidRequestError, UnsupportedParameterError, clip } from '../errors.js'
 import type { ChatMessage, ChatRequest } from '../schemas.js'
+import type { Attachment } from '../media/attachment.js'
 import type { ResolvedModel } from '../models.js'
 
 /** The types come from the route schema (`src/schemas.ts`), which has already checked every known field's type. */
@@ -18,6 +19,8 @@ export interface PreparedChat {
   maxTokens: number | undefined
   /** `true`/`false` when `reasoning_effort` decides thinking, `undefined` when the model name does. */
   thinkingOverride: boolean | undefined
+  /** Media to upload for the identity that serves the turn (resolved after validation). */
+  attachments: Attachment[]
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function'])
@@ -113,6 +116,7 @@ export function prepareChat (req: ChatRequest): PreparedChat {
     stop: stopList(req.stop),
     maxTokens: positiveInt(req.max_completion_tokens, 'max_completion_tokens') ?? positiveInt(req.max_tokens, 'max_tokens'),
     thinkingOverride,
+    attachments: [],
   }
 }
 

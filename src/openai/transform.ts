@@ -8,11 +8,10 @@ import {
   type FinishReason, type Pipeline, type TextPipelineOptions, type ThinkingOutput, type TurnEvent,
 } from '../pipeline/index.js'
 import type { Frame, WebSearchInfo } from '../upstream/protocol.js'
+import type { OutEvent } from '../faces/face.js'
 
 export { TokenCounter, estimateTokens } from '../pipeline/index.js'
-export type { FinishReason, ThinkingOutput }
-
-export interface OutEvent { kind: 'reasoning' | 'content'; text: string }
+export type { FinishReason, ThinkingOutput, OutEvent }
 
 export interface OpenAIUsage {
   prompt_tokens: number

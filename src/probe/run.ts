@@ -114,7 +114,7 @@ async function readStream (stream: CompletionStream, first: Frame[]): Promise<St
     t.push(frame)
     for (const ev of t.events) {
       if (ev.kind === 'content') f.content += ev.text
-      else f.reasoning += ev.text
+      else if (ev.kind === 'reasoning') f.reasoning += ev.text
     }
     t.events = []
   }

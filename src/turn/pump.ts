@@ -3,7 +3,8 @@
  * ends, and give the connection back. Shared by every face (SSE and JSON).
  */
 import { UpstreamError } from '../errors.js'
-import type { CompletionTransformer, OutEvent } from '../openai/transform.js'
+import type { OutEvent } from '../faces/face.js'
+import type { CompletionTransformer } from '../openai/transform.js'
 import type { CompletionStream } from '../upstream/client.js'
 import type { Frame } from '../upstream/protocol.js'
 

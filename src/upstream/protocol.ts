@@ -264,6 +264,8 @@ export interface TurnSpec {
    * `response_id` of its `response.created` frame (protocol decision §1.6.6; UNSURE upstream-side).
    */
   parentId: string | null
+  /** Upstream file objects (uploaded for the identity that sends this turn), PROTOCOL §1.8.4. */
+  files?: unknown[]
 }
 
 /** The one-message completion body (2026 `version: "2.1"` shape, accepted by the 2025 site). */
@@ -288,7 +290,7 @@ export function completionBody (t: TurnSpec, now: number): CompletionBody {
       role: 'user',
       content: t.content,
       user_action: 'chat',
-      files: [],
+      files: t.files ?? [],
       timestamp: ts,
       models: [t.model],
       model: '',

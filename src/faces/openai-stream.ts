@@ -1,0 +1,31 @@
+/** The OpenAI Chat Completions face of a streamed answer: `chat.completion.chunk` frames, then `[DONE]`. */
+import { ChunkWriter, DONE, KEEP_ALIVE, errorFrame } from '../openai/chunks.js'
+import type { FaceError, OutEvent, StreamFace, TurnEnd } from './face.js'
+
+export class OpenAIStreamFace implements StreamFace {
+  readonly keepAlive = KEEP_ALIVE
+  private readonly w: ChunkWriter
+
+  constructor (id: string, created: number, model: string, private readonly includeUsage: boolean) {
+    this.w = new ChunkWriter(id, created, model, includeUsage)
+  }
+
+  /** The role chunk (CONTRACT rule 3). */
+  start (): string {
+    return this.w.role()
+  }
+
+  events (events: OutEvent[]): string {
+    return this.w.events(events)
+  }
+
+  /** The finish chunk, the usage chunk when asked for, and `[DONE]`. */
+  end (end: TurnEnd): string {
+    return this.w.finish(end.reason) + (this.includeUsage ? this.w.usage(end.usage) : '') + DONE
+  }
+
+  /** An error frame, then `[DONE]` (CONTRACT rule 7). */
+  fail (error: FaceError): string {
+    return errorFrame({ message: error.message, type: error.type, param: error.param, code: error.code }) + DONE
+  }
+}
