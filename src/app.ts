@@ -18,8 +18,10 @@ import tokenRefresherPlugin from '../plugins/token-refresher.js'
 import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
+import messagesRoutes from '../routes/messages.js'
 import modelsRoutes from '../routes/models.js'
 import refreshTokenRoutes from '../routes/refresh-token.js'
+import responsesRoutes from '../routes/responses.js'
 import rootRoutes from '../routes/root.js'
 import { RouteNotFoundError, toOpenAIError } from './errors.js'
 import type { GatewayOptions } from './options.js'
@@ -62,5 +64,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(healthRoutes)
   await fastify.register(modelsRoutes)
   await fastify.register(chatCompletionsRoutes)
+  await fastify.register(messagesRoutes)
+  await fastify.register(responsesRoutes)
   await fastify.register(refreshTokenRoutes)
 }

@@ -35,7 +35,7 @@ export interface BuildOptions {
 }
 
 /** Completions write their own access-log line (model, identity, status, TTFT, usage, chat id). */
-const COMPLETIONS_PATH = /\/v1\/chat\/completions(?:\?|$)/
+const COMPLETIONS_PATH = /\/v1\/(?:chat\/completions|messages|responses)(?:\?|$)/
 
 export async function buildServer (options: GatewayOptions = {}, build: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = build.logger === false

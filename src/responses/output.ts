@@ -76,6 +76,17 @@ export function statusOf (end: TurnEnd): ResponseStatus {
   return end.reason === 'length' ? 'incomplete' : 'completed'
 }
 
+export interface ResponseObject {
+  id: string
+  object: 'response'
+  created_at: number
+  status: ResponseStatus
+  model: string
+  output: OutputItem[]
+  usage: ResponsesUsage | null
+  [field: string]: unknown
+}
+
 /** The `response` object, echoing the request's options. */
 export function responseObject (
   ctx: ResponseContext,
@@ -83,7 +94,7 @@ export function responseObject (
   output: OutputItem[],
   usage: ResponsesUsage | null,
   error: { code: string; message: string } | null = null,
-): Record<string, unknown> {
+): ResponseObject {
   const r = ctx.request
   return {
     id: ctx.id,
@@ -114,12 +125,12 @@ export function responseObject (
 }
 
 /** The non-streaming body: reasoning, then the message, then the tool calls. */
-export function responseBody (ctx: ResponseContext, a: CollectedAnswer): Record<string, unknown> {
+export function responseBody (ctx: ResponseContext, a: CollectedAnswer): ResponseObject & { usage: ResponsesUsage } {
   const status = statusOf(a.end)
   const output: OutputItem[] = []
   const newId = ctx.newId ?? itemId
   if (a.reasoning) output.push(reasoningItem(newId('rs'), a.reasoning))
   if (a.content || a.toolCalls.length === 0) output.push(messageItem(newId('msg'), a.content, status === 'incomplete' ? 'incomplete' : 'completed'))
   for (const c of a.toolCalls) output.push(callItem(c, ctx.customTools.has(c.name), 'completed'))
-  return responseObject(ctx, status, output, responsesUsage(a.end.usage))
+  return { ...responseObject(ctx, status, output, null), usage: responsesUsage(a.end.usage) }
 }
