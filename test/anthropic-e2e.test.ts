@@ -157,3 +157,33 @@ t.test('count_tokens: the gateway estimate of the folded prompt', async (t) => {
   t.equal(bad.status, 400)
   t.equal((await bad.json() as any).error.type, 'invalid_request_error')
 })
+
+t.test('lifecycle: a client that leaves, the request timeout, keep-alive pings, one completion event per answer', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { requestTimeoutMs: 400 } })
+  const seen: Array<{ status: number; outcome: string; stream: boolean }> = []
+  h.app.qwenEvents.on('completion', (e) => { seen.push({ status: e.status, outcome: e.outcome, stream: e.stream }) })
+  const email = h.sim.accounts[0]!.email
+  const upstream = () => h.sim.log().filter((e) => e.path === '/api/v2/chat/completions')
+
+  h.sim.queue(email, { firstByteDelayMs: 3000 })
+  const ac = new AbortController()
+  const pending = fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...HEADERS }, body: JSON.stringify(body()), signal: ac.signal }).catch((e: Error) => e)
+  for (let i = 0; i < 100 && upstream().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  ac.abort()
+  t.type(await pending, Error)
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.same(seen.shift(), { status: 499, outcome: 'client_closed', stream: false })
+
+  h.sim.queue(email, { firstByteDelayMs: 3000 })
+  const slow = await postJson(`${h.url}/v1/messages`, body(), HEADERS)
+  t.equal(slow.status, 504)
+  t.same(await slow.json(), { type: 'error', error: { type: 'api_error', message: 'The request took longer than the gateway allows (REQUEST_TIMEOUT_MS)' } })
+  t.same(seen.shift(), { status: 504, outcome: 'error', stream: false })
+
+  const h2 = await harness(t, { sim: { demoAccounts: 1 }, gateway: { keepAliveIntervalMs: 100 } })
+  h2.sim.queue(h2.sim.accounts[0]!.email, { frameDelayMs: 120, answer: 'slow answer' })
+  const res = await postJson(`${h2.url}/v1/messages`, body({ stream: true }), HEADERS)
+  const raw = await res.text()
+  t.match(raw, /^event: ping\ndata: {"type":"ping"}$/m, 'keep-alive is a ping event')
+  t.match(raw, /event: message_stop\n/)
+})
