@@ -93,7 +93,8 @@ t.test('auth: x-api-key or Bearer with the same key; errors in the Anthropic env
   const h = await harness(t, { gateway: { apiKey: 'sk-secret-key' } })
   const ok1 = await postJson(`${h.url}/v1/messages`, body(), { ...HEADERS, 'x-api-key': 'sk-secret-key' })
   t.equal(ok1.status, 200)
-  const ok2 = await postJson(`${h.url}/v1/messages`, body(), { ...HEADERS, authorization: 'Bearer sk-secret-key' })
+  // Claude Code posts to /v1/messages?beta=true with its token as Bearer.
+  const ok2 = await postJson(`${h.url}/v1/messages?beta=true`, body(), { ...HEADERS, authorization: 'Bearer sk-secret-key' })
   t.equal(ok2.status, 200)
   const bad = await postJson(`${h.url}/v1/messages`, body(), { ...HEADERS, 'x-api-key': 'wrong' })
   t.equal(bad.status, 401)
