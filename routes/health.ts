@@ -7,7 +7,7 @@ import { identityViews, poolCounts, tokenStatus } from '../src/pool-view.js'
 /** `GET /health`: always 200 while the process serves; no secret in it. */
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
-  fastify.get('/health', { config: { qwenAuth: 'public' }, schema: { response: { 200: HealthSchema } } }, async (request) => {
+  fastify.get('/health', { config: { qwenAuth: 'public', qwenDuringDrain: true }, schema: { response: { 200: HealthSchema } } }, async (request) => {
     const pool = fastify.qwenPool
     const token = tokenStatus(pool, cfg.now())
     const detail = fastify.qwenIsAdmin(request) ? { identities: identityViews(pool, cfg.now()), counters: { ...pool.counters } } : {}

@@ -50,6 +50,9 @@ export async function buildServer (options: GatewayOptions = {}, build: BuildOpt
     clientErrorHandler: qwenClientErrorHandler,
     trustProxy: true,
     forceCloseConnections: 'idle',
+    // While the app drains, the request-lifecycle plugin answers new requests itself (503 in the
+    // OpenAI envelope, probes still served) instead of Fastify's own 503 body.
+    return503OnClosing: false,
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => COMPLETIONS_PATH.test(req.url ?? '') }),
     ...build.server,
   })

@@ -111,6 +111,8 @@ export type UpstreamErrorKind =
   | 'limit'
   /** The upstream finished an answer with no text (no reasoning cut, no stop cut, no tool call). */
   | 'empty_answer'
+  /** Every upstream connection the gateway allows stayed busy past the queue budget. */
+  | 'overloaded'
 
 /** Cap for `retry-after` on a 429 that clients should wait out (DECISIONS "Error mapping"). */
 export const RETRY_AFTER_CAP_S = 60
@@ -136,7 +138,7 @@ export class UpstreamError extends GatewayError {
     this.name = 'UpstreamError'
     this.kind = kind
     this.requestCaused = opts.requestCaused === true
-    this.retryable = !this.requestCaused && kind !== 'bad_request' && kind !== 'no_identity' && kind !== 'limit'
+    this.retryable = !this.requestCaused && kind !== 'bad_request' && kind !== 'no_identity' && kind !== 'limit' && kind !== 'overloaded'
     this.retryAfterMs = opts.retryAfterMs
   }
 }
@@ -182,6 +184,8 @@ function mapKind (kind: UpstreamErrorKind, retryAfterMs?: number): GatewayErrorI
       return { status: 502, type: 'server_error', code: 'upstream_response_too_large' }
     case 'empty_answer':
       return { status: 502, type: 'server_error', code: 'upstream_empty_answer' }
+    case 'overloaded':
+      return { status: 503, type: 'server_error', code: 'gateway_overloaded', headers: { 'retry-after': '1' } }
   }
 }
 

@@ -26,12 +26,18 @@ export function abortReason (signal: AbortSignal): RequestAborted | undefined {
   return signal.reason instanceof RequestAborted ? signal.reason : new RequestAborted('client_closed')
 }
 
+/** Where live scopes register (the lifecycle plugin's set, which also notices when it empties). */
+export interface ScopeRegistry {
+  add (scope: RequestScope): unknown
+  delete (scope: RequestScope): unknown
+}
+
 export class RequestScope {
   private readonly ac = new AbortController()
   private readonly timer: NodeJS.Timeout
   private readonly onClose: () => void
 
-  constructor (private readonly res: ServerResponse, timeoutMs: number, private readonly registry: Set<RequestScope>) {
+  constructor (private readonly res: ServerResponse, timeoutMs: number, private readonly registry: ScopeRegistry) {
     this.onClose = () => { if (!res.writableEnded) this.abort(new RequestAborted('client_closed')) }
     res.once('close', this.onClose)
     this.timer = setTimeout(() => this.abort(new RequestAborted('timeout')), timeoutMs)
@@ -56,6 +62,17 @@ export class RequestScope {
 
   abort (why: RequestAborted): void {
     if (!this.ac.signal.aborted) this.ac.abort(why)
+  }
+
+  /**
+   * Close the client's connection once this response is finished, rather than keeping it alive
+   * (a closing server would otherwise wait for the client's keep-alive timeout).
+   */
+  closeConnectionWhenDone (): void {
+    const res = this.res
+    const close = (): void => { res.socket?.destroySoon() }
+    if (res.writableFinished) close()
+    else res.once('finish', close)
   }
 
   /** The request is over: stop the timer and leave the registry. Idempotent. */

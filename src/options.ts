@@ -87,7 +87,7 @@ const PoolPolicySchema = Type.Object({
 })
 
 export const GatewayOptionsSchema = Type.Object({
-  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, description: 'Gateway access key; empty or unset means open (server mode).' })),
+  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$', description: 'Gateway access key; empty or unset means open (server mode). Control characters (CR, LF, NUL) are refused: no client could send them in a header.' })),
   cookies: Type.Optional(Type.Array(Type.String(), {
     env: 'COOKIE', envFormat: 'cookies', secret: true, default: [],
     description: 'Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. Cleaned like COOKIE (quotes, `Cookie:`, non-ASCII percent-encoded); control characters are refused.',
@@ -109,6 +109,9 @@ export const GatewayOptionsSchema = Type.Object({
   upstreamFirstByteTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', default: 60_000 })),
   upstreamIdleTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: 120_000, description: 'Longest silence between upstream frames.' })),
   requestTimeoutMs: Type.Optional(Ms(1, { env: 'REQUEST_TIMEOUT_MS', default: 600_000, description: 'Whole-request budget for one completion.' })),
+  shutdownGraceMs: Type.Optional(Ms(0, { env: 'SHUTDOWN_GRACE_MS', default: 20_000, description: 'On close (SIGTERM), how long requests in progress may finish before they are ended with an error.' })),
+  upstreamMaxConnections: Type.Optional(Type.Integer({ env: 'UPSTREAM_MAX_CONNECTIONS', minimum: 1, default: 1024, description: 'Concurrent upstream requests (connections per origin).' })),
+  upstreamQueueTimeoutMs: Type.Optional(Ms(0, { env: 'UPSTREAM_QUEUE_TIMEOUT_MS', default: 5_000, description: 'Longest wait for a free upstream connection before 503 `gateway_overloaded`.' })),
   keepAliveIntervalMs: Type.Optional(Ms(100, { env: 'KEEPALIVE_INTERVAL_MS', default: 15_000, description: 'SSE comment sent after this much silence towards the client, once the stream is committed.' })),
   upstreamWebVersion: Type.Optional(Type.String({
     env: 'UPSTREAM_WEB_VERSION', minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: DEFAULT_WEB_VERSION,

@@ -56,14 +56,20 @@ export function configTokenWriter (path: string): (e: TokenRefreshedEvent) => Pr
   }
 }
 
-/** Close on the first signal; exit hard on the second or after the grace period. */
-export function closeOnSignals (close: () => Promise<void>, log: { info: (m: string) => void; error: (o: object, m: string) => void }, graceMs = 10_000): void {
+/** Time given to flushing state (pool state, pending deletions) after the drain. */
+export const FLUSH_MS = 5_000
+
+/**
+ * Close on the first signal (the app drains for up to `SHUTDOWN_GRACE_MS`, then flushes its state);
+ * exit hard on the second signal, or when drain and flush together overrun `limitMs`.
+ */
+export function closeOnSignals (close: () => Promise<void>, log: { info: (m: string) => void; error: (o: object, m: string) => void }, limitMs = 10_000): void {
   let closing = false
   const handler = (signal: string): void => {
     if (closing) process.exit(1)
     closing = true
     log.info(`${signal} received, closing`)
-    const timer = setTimeout(() => process.exit(1), graceMs)
+    const timer = setTimeout(() => process.exit(1), limitMs)
     timer.unref()
     close().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'close failed'); process.exit(1) })
   }
@@ -87,7 +93,8 @@ async function main (): Promise<void> {
     tokensPersisted: loaded.options.stateSecret !== undefined,
     upstream: loaded.options.qwenBaseUrl ?? DEFAULTS.qwenBaseUrl,
   }, 'configuration loaded')
-  closeOnSignals(() => app.close(), app.log)
+  // Kubernetes sends SIGKILL 30 s after SIGTERM by default: grace (20 s) + flush (5 s) stays inside it.
+  closeOnSignals(() => app.close(), app.log, app.qwenConfig.shutdownGraceMs + FLUSH_MS)
   await app.listen({ port: loaded.server.port, host: loaded.server.host })
 }
 

@@ -232,7 +232,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }
     const entry: SimLogEntry = {
       seq: ++seq, time: now(), method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),
-      account: null, headers, body: undefined, status: 0, framesSent: 0, aborted: false, finished: false,
+      account: null, headers, body: undefined, status: 0, framesSent: 0, aborted: false, finished: false, closed: false,
     }
     entries.push(entry)
     if (entries.length > logLimit) entries.shift()
@@ -254,6 +254,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     res.once('finish', () => { ctx.entry.finished = true })
     res.once('close', () => {
       ctx.closed = true
+      ctx.entry.closed = true
       clearTimeout(timer)
       wake?.()
       if (!res.writableFinished && !ctx.dropped && !closing) ctx.entry.aborted = true

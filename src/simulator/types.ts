@@ -69,6 +69,8 @@ export interface SimLogEntry {
   aborted: boolean
   /** The simulator finished the response normally. */
   finished: boolean
+  /** The exchange is over (finished, aborted by the client, or dropped by a scenario): not in flight. */
+  closed: boolean
 }
 
 export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models'

@@ -48,6 +48,7 @@ export function outcomeOf (err: unknown): Outcome {
     case 'bad_request':
     case 'no_identity':
     case 'limit':
+    case 'overloaded':
     // An empty answer is the model's or the site's doing, not the account's (it may still fail over).
     case 'empty_answer':
       return { kind: 'neutral' }

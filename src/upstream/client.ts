@@ -13,6 +13,7 @@ import {
   sessionOf, signinBody, CandidateLock,
   type ChatType, type Credentials, type Frame, type TurnSpec, type UpstreamChat, type UpstreamModel,
 } from './protocol.js'
+import type { UpstreamSlots } from './slots.js'
 
 export { problemToError }
 
@@ -25,6 +26,8 @@ export interface UpstreamClientOptions {
   idleTimeoutMs: number
   /** Cap on buffered upstream bytes: one SSE line, one SSE event, one JSON body (UpstreamError `limit` beyond). */
   maxBufferBytes: number
+  /** The cap on concurrent upstream requests, with its queue budget (none: undici's own queue). */
+  slots?: UpstreamSlots
   /** The dispatcher for an identity's own proxy (kept and closed by the owner). */
   proxyDispatcher?: (proxyUrl: string) => Dispatcher
   now?: () => number
@@ -236,6 +239,9 @@ export class UpstreamClient {
   private readonly origin: string
   private readonly basePath: string
 
+  /** The concurrency cap (in use and queued counts for metrics), when one is set. */
+  get slots (): UpstreamSlots | undefined { return this.opts.slots }
+
   constructor (private readonly opts: UpstreamClientOptions) {
     const u = new URL(opts.baseUrl)
     this.origin = u.origin
@@ -260,7 +266,10 @@ export class UpstreamClient {
     const log = this.debugLogger()
     const fullPath = this.basePath + path
     if (log) log.debug({ requestId, method, path: fullPath, ...(payload ? { body: redactForLog(payload) } : {}) }, 'upstream request')
+    let release: (() => void) | undefined
     try {
+      // A slot per request, held until its body is consumed or destroyed ('close').
+      release = await this.opts.slots?.acquire(o.signal)
       const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
       const now = this.now()
       const res = await dispatcher.request({
@@ -276,9 +285,14 @@ export class UpstreamClient {
         headersTimeout: this.opts.firstByteTimeoutMs,
         bodyTimeout: this.opts.idleTimeoutMs,
       })
+      if (release) {
+        if (res.body.destroyed || res.body.closed) release()
+        else res.body.once('close', release)
+      }
       if (log) log.debug({ requestId, status: res.statusCode, contentType: res.headers['content-type'] }, 'upstream response')
       return { res, requestId, log }
     } catch (err) {
+      release?.()
       const e = failure(err, o)
       if (log) log.debug({ requestId, error: (e as Error)?.message ?? String(e) }, 'upstream request failed')
       throw e

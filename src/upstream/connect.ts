@@ -8,13 +8,15 @@ import { Agent, ProxyAgent, type Dispatcher } from 'undici'
 import { withinGrace } from '../grace.js'
 import type { ResolvedOptions } from '../options.js'
 import { UpstreamClient, type UpstreamLogger } from './client.js'
+import { UpstreamSlots } from './slots.js'
 
 /** Time given to in-flight upstream requests to finish when closing. */
 const CLOSE_GRACE_MS = 2_000
 
 export type UpstreamSettings = Pick<ResolvedOptions,
   'qwenBaseUrl' | 'proxyUrl' | 'dispatcher' | 'upstreamConnectTimeoutMs' | 'upstreamFirstByteTimeoutMs' |
-  'upstreamIdleTimeoutMs' | 'maxBufferBytes' | 'upstreamWebVersion' | 'upstreamBodyLimitBytes'> & Partial<Pick<ResolvedOptions, 'now'>>
+  'upstreamIdleTimeoutMs' | 'maxBufferBytes' | 'upstreamWebVersion' | 'upstreamBodyLimitBytes' |
+  'upstreamMaxConnections' | 'upstreamQueueTimeoutMs'> & Partial<Pick<ResolvedOptions, 'now'>>
 
 export interface UpstreamConnection {
   client: UpstreamClient
@@ -30,7 +32,7 @@ export function connectUpstream (cfg: UpstreamSettings, logger?: UpstreamLogger)
   const agentOptions = {
     keepAliveTimeout: 10_000,
     keepAliveMaxTimeout: 600_000,
-    connections: 128,
+    connections: cfg.upstreamMaxConnections,
     pipelining: 1,
     connect: { timeout: cfg.upstreamConnectTimeoutMs },
   }
@@ -47,6 +49,7 @@ export function connectUpstream (cfg: UpstreamSettings, logger?: UpstreamLogger)
     firstByteTimeoutMs: cfg.upstreamFirstByteTimeoutMs,
     idleTimeoutMs: cfg.upstreamIdleTimeoutMs,
     maxBufferBytes: cfg.maxBufferBytes,
+    slots: new UpstreamSlots(cfg.upstreamMaxConnections, cfg.upstreamQueueTimeoutMs),
     proxyDispatcher: (uri) => {
       let d = proxies.get(uri)
       if (!d) {
