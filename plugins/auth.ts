@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Caller } from '../src/turn/lease.js'
 import { AuthenticationError, GatewayError } from '../src/errors.js'
+import { ANONYMOUS_KEY_NAME, KeyRing } from '../src/keys.js'
 
 /**
  * How a route is protected: open, the gateway key (and client credentials in client mode), or
@@ -11,6 +11,9 @@ import { AuthenticationError, GatewayError } from '../src/errors.js'
  */
 export type AuthMode = 'public' | 'api' | 'admin'
 
+/** The key name of callers when no `API_KEY` is configured (the gateway is open). */
+export const ANONYMOUS = ANONYMOUS_KEY_NAME
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     qwenAuth?: AuthMode
@@ -18,15 +21,19 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who a completion runs as; set by the auth plugin on `api` routes. */
     qwenCaller: Caller | null
+    /**
+     * The name of the API key the request presented (`alice`, `key-1a2b3c4d`, `admin`), or
+     * `anonymous` on an open gateway; `null` until authenticated (public routes, refused requests).
+     * Logs, metrics and limits use it; the key itself is never kept.
+     */
+    qwenKeyName: string | null
   }
   interface FastifyInstance {
-    /** Whether the request may see admin detail: the API key, or loopback when no key is configured. */
+    /** Whether the request may see admin detail: the admin key, or loopback when no key is configured. */
     qwenIsAdmin: (request: FastifyRequest) => boolean
+    /** The configured keys (names and digests). */
+    qwenKeys: KeyRing
   }
-}
-
-function digest (s: string): Buffer {
-  return createHash('sha256').update(s).digest()
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
@@ -58,27 +65,43 @@ export function parseClientCredentials (value: string, withKey: boolean): { key?
   return { ...(key !== undefined ? { key: key.trim() } : {}), ...(token ? { token } : {}), ...(cookie ? { cookie } : {}) }
 }
 
-/** Enforces each route's `config.qwenAuth` (default `api`) in an onRequest hook. */
+/**
+ * Enforces each route's `config.qwenAuth` (default `api`) in an onRequest hook, and names the key
+ * the caller presented (`request.qwenKeyName`). Any configured key opens the API routes (the admin
+ * key too); only the admin key opens admin routes.
+ */
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
-  const expected = cfg.apiKey ? digest(cfg.apiKey) : undefined
-  const matches = (key: string | undefined): boolean => key !== undefined && expected !== undefined && timingSafeEqual(digest(key), expected)
-  const format = cfg.apiKey ? 'Authorization: Bearer <api_key>;<qwen_token>;<cookie>' : 'Authorization: Bearer <qwen_token>;<cookie>'
+  const keys = new KeyRing(cfg.apiKey, cfg.adminApiKey)
+  const format = keys.enabled ? 'Authorization: Bearer <api_key>;<qwen_token>;<cookie>' : 'Authorization: Bearer <qwen_token>;<cookie>'
 
-  const isAdmin = (request: FastifyRequest): boolean => expected ? matches(presentedKey(request)) : LOOPBACK.has(request.socket.remoteAddress ?? '')
+  const isAdmin = (request: FastifyRequest): boolean => keys.admin ? keys.isAdmin(presentedKey(request)) : LOOPBACK.has(request.socket.remoteAddress ?? '')
   fastify.decorate('qwenIsAdmin', isAdmin)
+  fastify.decorate('qwenKeys', keys)
   fastify.decorateRequest('qwenCaller', null)
+  fastify.decorateRequest('qwenKeyName', null)
   fastify.addHook('onRequest', async (request) => {
     const mode = request.is404 ? 'public' : (request.routeOptions.config.qwenAuth ?? 'api')
     if (mode === 'public') return
     if (mode === 'admin') {
-      if (isAdmin(request)) return
-      if (expected) throw new AuthenticationError('Invalid or missing API key')
+      if (keys.admin) {
+        if (!keys.isAdmin(presentedKey(request))) throw new AuthenticationError('Invalid or missing admin API key')
+        request.qwenKeyName = keys.admin.name
+        return
+      }
+      if (isAdmin(request)) {
+        request.qwenKeyName = ANONYMOUS
+        return
+      }
       throw new GatewayError('This endpoint answers only loopback requests when no API_KEY is configured', { status: 403, type: 'permission_error', code: 'forbidden' })
     }
     if (cfg.serverMode) {
-      if (expected && !matches(presentedKey(request))) {
-        throw new AuthenticationError('Invalid or missing API key: send it as `Authorization: Bearer <key>` or `x-api-key`')
+      if (keys.enabled) {
+        const entry = keys.match(presentedKey(request))
+        if (!entry) throw new AuthenticationError('Invalid or missing API key: send it as `Authorization: Bearer <key>` or `x-api-key`')
+        request.qwenKeyName = entry.name
+      } else {
+        request.qwenKeyName = ANONYMOUS
       }
       request.qwenCaller = { kind: 'pool' }
       return
@@ -87,8 +110,14 @@ export default fp(async (fastify) => {
     if (typeof auth !== 'string' || !/^bearer\s+/i.test(auth)) {
       throw new AuthenticationError(`Client mode needs upstream credentials: ${format}`, 'missing_credentials')
     }
-    const c = parseClientCredentials(auth.replace(/^bearer\s+/i, ''), expected !== undefined)
-    if (expected && !matches(c.key)) throw new AuthenticationError('Invalid API key')
+    const c = parseClientCredentials(auth.replace(/^bearer\s+/i, ''), keys.enabled)
+    if (keys.enabled) {
+      const entry = keys.match(c.key)
+      if (!entry) throw new AuthenticationError('Invalid API key')
+      request.qwenKeyName = entry.name
+    } else {
+      request.qwenKeyName = ANONYMOUS
+    }
     if (!c.token && !c.cookie) throw new AuthenticationError(`Client mode needs a Qwen token or cookie: ${format}`, 'missing_credentials')
     request.qwenCaller = { kind: 'client', token: c.token, cookie: c.cookie }
   })

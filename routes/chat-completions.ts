@@ -6,12 +6,15 @@ import type { ResolvedModel } from '../src/models.js'
 import { chatCompletion, completionId } from '../src/openai/chunks.js'
 import { prepareChat, thinkingFor } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
+import { SchemaCompiler } from '../src/tools/schema.js'
 
 /** `POST /v1/chat/completions`: SSE when `stream: true`, one JSON body otherwise. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
   const { runner } = fastify.qwenCompletions
   const events = fastify.qwenEvents
+  // Compiled tool and response_format schemas, shared by this instance's requests (bounded).
+  const schemas = new SchemaCompiler()
 
   fastify.post('/v1/chat/completions', {
     bodyLimit: cfg.bodyLimitBytes,
@@ -28,7 +31,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
     let stream = false
     let status = 200
     try {
-      const chat = prepareChat(body)
+      const chat = prepareChat(body, { markers: cfg.toolCallMarkers, schemas })
       stream = chat.stream
       model = await fastify.qwenModels.resolve(body.model, { signal: scope.signal })
       scope.check()
@@ -43,11 +46,11 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       const id = completionId()
       const created = Math.floor(started / 1000)
       if (chat.stream) {
-        const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage)
+        const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage, chat.tools?.legacy)
         await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec, face)
         return reply
       }
-      return chatCompletion(id, created, model.requested, await runner.collect(req, rec))
+      return chatCompletion(id, created, model.requested, await runner.collect(req, rec), chat.tools?.legacy)
     } catch (err) {
       const reason = scope.reason()
       if (reason?.kind === 'client_closed') {

@@ -11,6 +11,9 @@ const root: FastifyPluginAsyncTypebox = async (fastify) => {
     { method: 'GET', path: `${p}/v1/models/:id`, description: 'One model' },
     { method: 'GET', path: `${p}/health`, description: 'Status, token validity and identity pool counts' },
     { method: 'POST', path: `${p}/refresh-token`, description: 'Refresh upstream tokens (needs the API key)' },
+    { method: 'GET', path: `${p}/ready`, description: 'Readiness: 200 when a completion can be served now, 503 otherwise (and while shutting down)' },
+    { method: 'GET', path: `${p}/metrics`, description: 'Prometheus metrics (needs the admin key unless METRICS_PUBLIC=true)' },
+    { method: 'GET', path: `${p}/openapi.json`, description: 'OpenAPI 3.1 description of every route' },
   ]
   fastify.get('/', { config: { qwenAuth: 'public' }, schema: { response: { 200: LandingSchema } } }, async () => ({
     name: 'qwen-gateway',

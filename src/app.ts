@@ -12,6 +12,10 @@ import eventsPlugin from '../plugins/events.js'
 import poolPlugin from '../plugins/identity-pool.js'
 import modelsPlugin from '../plugins/models.js'
 import requestIdPlugin from '../plugins/request-id.js'
+import limitsPlugin from '../plugins/limits.js'
+import metricsPlugin from '../plugins/metrics.js'
+import openApiPlugin from '../plugins/openapi.js'
+import pressurePlugin from '../plugins/pressure.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
 import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
@@ -19,6 +23,9 @@ import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
 import messagesRoutes from '../routes/messages.js'
+import metricsRoutes from '../routes/metrics.js'
+import openApiRoutes from '../routes/openapi.js'
+import readyRoutes from '../routes/ready.js'
 import modelsRoutes from '../routes/models.js'
 import refreshTokenRoutes from '../routes/refresh-token.js'
 import responsesRoutes from '../routes/responses.js'
@@ -41,13 +48,17 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(eventsPlugin)
   await fastify.register(accessLogPlugin)
   await fastify.register(lifecyclePlugin)
+  await fastify.register(pressurePlugin)
   await fastify.register(upstreamPlugin)
   await fastify.register(storePlugin)
   await fastify.register(poolPlugin)
   await fastify.register(tokenRefresherPlugin)
   await fastify.register(modelsPlugin)
   await fastify.register(authPlugin)
+  await fastify.register(limitsPlugin)
   await fastify.register(completionsPlugin)
+  await fastify.register(metricsPlugin)
+  await fastify.register(openApiPlugin)
 
   fastify.setErrorHandler((err, request, reply) => {
     const { status, body, headers } = toOpenAIError(err)
@@ -67,4 +78,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(messagesRoutes)
   await fastify.register(responsesRoutes)
   await fastify.register(refreshTokenRoutes)
+  await fastify.register(readyRoutes)
+  await fastify.register(metricsRoutes)
+  await fastify.register(openApiRoutes)
 }

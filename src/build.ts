@@ -37,6 +37,13 @@ export interface BuildOptions {
 /** Completions write their own access-log line (model, identity, status, TTFT, usage, chat id). */
 const COMPLETIONS_PATH = /\/v1\/(?:chat\/completions|messages|responses)(?:\?|$)/
 
+/** Fastify's "request completed" line gives way to the gateway's access line (`plugins/access-log.ts`); errors are still logged. */
+class GatewayLogController extends LogController {
+  override requestCompleted (...args: Parameters<LogController['requestCompleted']>): void {
+    if (args[0]) super.requestCompleted(...args)
+  }
+}
+
 export async function buildServer (options: GatewayOptions = {}, build: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = build.logger === false
     ? false
@@ -53,7 +60,7 @@ export async function buildServer (options: GatewayOptions = {}, build: BuildOpt
     // While the app drains, the request-lifecycle plugin answers new requests itself (503 in the
     // OpenAI envelope, probes still served) instead of Fastify's own 503 body.
     return503OnClosing: false,
-    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => COMPLETIONS_PATH.test(req.url ?? '') }),
+    logController: new GatewayLogController({ disableRequestLogging: (req: { url?: string }) => COMPLETIONS_PATH.test(req.url ?? '') }),
     ...build.server,
   })
   await server.register(qwenGatewayRoot, options)

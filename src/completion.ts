@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http'
 import type { ChatLifecycle } from './chats.js'
 import { GatewayError, toOpenAIError } from './errors.js'
 import type { GatewayEvents } from './events.js'
-import type { CollectedAnswer, StreamFace, TurnEnd } from './faces/face.js'
+import type { CollectedAnswer, OutEvent, StreamFace, TurnEnd } from './faces/face.js'
 import { SseResponder, type HeaderValues } from './faces/openai-sse.js'
 import type { Outcome } from './health.js'
 import { abortReason } from './lifecycle.js'
@@ -20,6 +20,7 @@ import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
 import { gatherAnswer } from './turn/gather.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
+import { correctedPrompt, withCorrection } from './turn/correct.js'
 import { withIdentity } from './turn/open.js'
 import { pump, settle, type Opened } from './turn/pump.js'
 import type { UpstreamClient } from './upstream/client.js'
@@ -67,6 +68,15 @@ export interface CompletionRecord {
   error?: string
 }
 
+/** One upstream turn in progress: its lease, its stream, its stages, and the prompt it answers. */
+interface Turn { lease: CredentialLease; opened: Opened; t: CompletionTransformer; prompt: string }
+
+/** Give a turn's upstream connection and lease back. */
+function finishTurn (turn: Turn, outcome: Outcome): void {
+  settle(turn.opened, turn.t)
+  turn.lease.release(outcome)
+}
+
 export function newRecord (): CompletionRecord {
   return { attempts: 0, chatIds: [], outcome: 'error' }
 }
@@ -81,7 +91,8 @@ export class CompletionRunner {
   }
 
   private transformer (req: CompletionRequest): CompletionTransformer {
-    return new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: req.chat.stop, maxTokens: req.chat.maxTokens })
+    const c = req.chat
+    return new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: c.stop, maxTokens: c.maxTokens, tools: c.tools, output: c.output })
   }
 
   /** Run `attempt` under a lease with failover; the record and the failover events follow along. */
@@ -94,8 +105,8 @@ export class CompletionRunner {
     })
   }
 
-  /** One attempt: a new chat, then the completion up to its first frames. */
-  private async openTurn (req: CompletionRequest, rec: CompletionRecord, lease: CredentialLease): Promise<Opened> {
+  /** One attempt: a new chat, then the completion (of `prompt`) up to its first frames. */
+  private async openTurn (req: CompletionRequest, rec: CompletionRecord, lease: CredentialLease, prompt: string): Promise<Opened> {
     rec.attempts++
     const o = { signal: req.signal, requestId: req.requestId, proxyUrl: lease.proxyUrl }
     const chatId = await this.d.chats.create(lease, req.model.base, req.model.chatType, o)
@@ -103,7 +114,7 @@ export class CompletionRunner {
     rec.chatId = chatId
     const files = await this.filesFor(req, lease)
     const { stream, first } = await this.d.client.openCompletion(lease.cred, {
-      chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: req.chat.prompt, parentId: null, files,
+      chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: prompt, parentId: null, files,
     }, o)
     return { stream, first, chatId }
   }
@@ -117,8 +128,14 @@ export class CompletionRunner {
     return await this.d.uploader.filesFor(lease, list, { signal: req.signal, requestId: req.requestId })
   }
 
-  private turnEnd (req: CompletionRequest, t: CompletionTransformer): TurnEnd {
-    return { reason: t.finishReason!, usage: t.usageFor(req.chat.prompt) }
+  private turnEnd (t: CompletionTransformer, prompt: string): TurnEnd {
+    return { reason: t.finishReason!, usage: t.usageFor(prompt) }
+  }
+
+  /** Lease, chat and first frames of one upstream turn of `prompt` (failover included). */
+  private async open (req: CompletionRequest, rec: CompletionRecord, prompt: string): Promise<Turn> {
+    const { lease, value: opened } = await this.withIdentity(req, rec, (l) => this.openTurn(req, rec, l, prompt))
+    return { lease, opened, t: this.transformer(req), prompt }
   }
 
   /**
@@ -130,8 +147,7 @@ export class CompletionRunner {
   async stream (req: CompletionRequest, res: ServerResponse, commit: () => HeaderValues, rec: CompletionRecord, face: StreamFace): Promise<void> {
     const started = this.d.now()
     // Throws before commit → HTTP error status.
-    const { lease, value: opened } = await this.withIdentity(req, rec, (l) => this.openTurn(req, rec, l))
-    const t = this.transformer(req)
+    let turn: Turn | undefined = await this.open(req, rec, req.chat.prompt)
     const sse = new SseResponder(res, req.signal, this.d.keepAliveIntervalMs, face.keepAlive)
     let outcome: Outcome = { kind: 'neutral' }
     let committed = false
@@ -140,11 +156,23 @@ export class CompletionRunner {
       committed = true
       rec.ttftMs = this.d.now() - started
       let pending = face.start()
-      await pump(opened, t, async (events) => {
+      const emit = async (events: OutEvent[]): Promise<void> => {
         await sse.write(pending + face.events(events))
         pending = ''
-      })
-      const end = this.turnEnd(req, t)
+      }
+      try {
+        await pump(turn.opened, turn.t, emit)
+      } catch (err) {
+        // A forced tool call or JSON answer that was not valid: one corrective turn (nothing of
+        // the first answer went out: those stages hold everything back until it is valid).
+        const prompt = correctedPrompt(req.chat, err)
+        if (prompt === undefined) throw err
+        finishTurn(turn, { kind: 'neutral' })
+        turn = undefined
+        turn = await this.open(req, rec, prompt)
+        await pump(turn.opened, turn.t, emit)
+      }
+      const end = this.turnEnd(turn.t, turn.prompt)
       await sse.write(pending + face.end(end))
       rec.usage = end.usage
       rec.finishReason = end.reason
@@ -167,8 +195,7 @@ export class CompletionRunner {
       }
     } finally {
       sse.end()
-      settle(opened, t)
-      lease.release(outcome)
+      if (turn) finishTurn(turn, outcome)
     }
   }
 
@@ -180,14 +207,18 @@ export class CompletionRunner {
   async collect (req: CompletionRequest, rec: CompletionRecord): Promise<CollectedAnswer> {
     const started = this.d.now()
     try {
-      const { lease, value } = await this.withIdentity(req, rec, async (l) => {
-        const opened = await this.openTurn(req, rec, l)
-        rec.ttftMs = this.d.now() - started
-        return gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes)
+      // A forced tool call or JSON answer that was not valid gets one corrective turn.
+      const { prompt, value } = await withCorrection(req.chat, async (prompt) => {
+        const { lease, value } = await this.withIdentity(req, rec, async (l) => {
+          const opened = await this.openTurn(req, rec, l, prompt)
+          rec.ttftMs = this.d.now() - started
+          return gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes)
+        })
+        lease.release({ kind: 'success' })
+        return { prompt, value }
       })
-      lease.release({ kind: 'success' })
       const { t, content, reasoning, toolCalls } = value
-      const end = this.turnEnd(req, t)
+      const end = this.turnEnd(t, prompt)
       rec.usage = end.usage
       rec.finishReason = end.reason
       rec.outcome = 'ok'

@@ -23,7 +23,24 @@ export interface CompletionEvent {
   error: string | undefined
 }
 
+/** One per request of any route, when its response is over (the access line). */
+export interface RequestEvent {
+  requestId: string
+  method: string
+  /** The route's URL pattern (`/v1/models/:id`), or `unmatched` for a 404. */
+  route: string
+  /** HTTP status the client saw (499: the client left before the response ended). */
+  status: number
+  durationMs: number
+  /** The name of the API key presented (never the key), `anonymous` on an open gateway, undefined when not authenticated. */
+  key: string | undefined
+  /** The request's completion, when it got as far as a model. */
+  completion: CompletionEvent | undefined
+}
+
 export interface GatewayEventMap {
+  /** One per request of any route, after its response (the access-log plugin publishes it). */
+  request: RequestEvent
   /** One per completion that got as far as a model. */
   completion: CompletionEvent
   /** An attempt failed before anything reached the client and the next identity is tried. */

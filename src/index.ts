@@ -17,7 +17,7 @@ const qwenGateway = fp<GatewayOptions>(async function qwenGateway (fastify, opts
 export default qwenGateway
 export { buildServer, clientErrorResponse, qwenClientErrorHandler, qwenGatewayRoot, type BuildOptions } from './build.js'
 export { requestIdFor } from '../plugins/request-id.js'
-export { GatewayEvents, type GatewayEventMap, type CompletionEvent } from './events.js'
+export { GatewayEvents, type GatewayEventMap, type CompletionEvent, type RequestEvent } from './events.js'
 export type { GatewayOptions } from './options.js'
 export { OptionsError } from './options.js'
 export {

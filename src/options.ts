@@ -16,6 +16,7 @@ import type { PoolPolicy } from './health.js'
 export { splitProxy }
 import type { StateFile } from './state.js'
 import { clip } from './errors.js'
+import { ANONYMOUS_KEY_NAME, KEY_NAME, KeyListError, KeyRing } from './keys.js'
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_WEB_VERSION } from './upstream/protocol.js'
 
 /** The longest delay a Node timer honours (2^31-1 ms); longer ones fire at once. */
@@ -87,7 +88,25 @@ const PoolPolicySchema = Type.Object({
 })
 
 export const GatewayOptionsSchema = Type.Object({
-  apiKey: Type.Optional(Type.String({ env: 'API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$', description: 'Gateway access key; empty or unset means open (server mode). Control characters (CR, LF, NUL) are refused: no client could send them in a header.' })),
+  apiKey: Type.Optional(Type.String({
+    env: 'API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$',
+    description: 'Gateway access keys, `|||`-separated, each optionally named (`alice:sk-…|||bob:sk-…`; an unnamed key is named `key-` and a short hash). Empty or unset means open. Control characters (CR, LF, NUL) are refused: no client could send them in a header.',
+  })),
+  adminApiKey: Type.Optional(Type.String({
+    env: 'ADMIN_API_KEY', secret: true, pattern: '^[^\\x00-\\x1f\\x7f]*$',
+    description: 'The admin key (opens `/refresh-token`, the per-identity detail of `/health`, `/metrics`); also accepted on the API routes. Default: the first `apiKey` entry.',
+  })),
+  rateLimitRpm: Type.Optional(Type.Integer({ env: 'RATE_LIMIT_RPM', minimum: 0, default: 0, description: 'Completion requests per minute per key (0: no limit).' })),
+  maxConcurrentStreamsPerKey: Type.Optional(Type.Integer({
+    env: 'MAX_CONCURRENT_STREAMS_PER_KEY', minimum: 0, default: 0, description: 'Completion requests in progress per key, streamed or not (0: no limit).',
+  })),
+  keyLimits: Type.Optional(Type.Record(Type.String({ pattern: KEY_NAME.source }), Type.Object({
+    rpm: Type.Optional(Type.Integer({ minimum: 0 })),
+    streams: Type.Optional(Type.Integer({ minimum: 0 })),
+  }, { additionalProperties: false }), {
+    env: 'KEY_LIMITS', default: {}, description: 'Limits per key name, over the defaults: `{"alice": {"rpm": 60, "streams": 4}}` (0: no limit for that key).',
+  })),
+  metricsPublic: Type.Optional(Type.Boolean({ env: 'METRICS_PUBLIC', default: false, description: '`GET /metrics` without the admin key.' })),
   cookies: Type.Optional(Type.Array(Type.String(), {
     env: 'COOKIE', envFormat: 'cookies', secret: true, default: [],
     description: 'Browser cookies, one per upstream account; an entry may end in `@proxy=http://host:port`. Cleaned like COOKIE (quotes, `Cookie:`, non-ASCII percent-encoded); control characters are refused.',
@@ -110,6 +129,9 @@ export const GatewayOptionsSchema = Type.Object({
   upstreamIdleTimeoutMs: Type.Optional(Ms(1, { env: 'UPSTREAM_IDLE_TIMEOUT_MS', default: 120_000, description: 'Longest silence between upstream frames.' })),
   requestTimeoutMs: Type.Optional(Ms(1, { env: 'REQUEST_TIMEOUT_MS', default: 600_000, description: 'Whole-request budget for one completion.' })),
   shutdownGraceMs: Type.Optional(Ms(0, { env: 'SHUTDOWN_GRACE_MS', default: 20_000, description: 'On close (SIGTERM), how long requests in progress may finish before they are ended with an error.' })),
+  maxEventLoopDelayMs: Type.Optional(Type.Integer({ env: 'MAX_EVENT_LOOP_DELAY_MS', minimum: 0, default: 0, description: 'Shed load (503 `server_overloaded`) while the event loop delay is above this (0: off).' })),
+  maxHeapUsedBytes: Type.Optional(Type.Integer({ env: 'MAX_HEAP_USED_BYTES', minimum: 0, default: 0, description: 'Shed load while the V8 heap is above this (0: off).' })),
+  maxRssBytes: Type.Optional(Type.Integer({ env: 'MAX_RSS_BYTES', minimum: 0, default: 0, description: 'Shed load while the resident memory is above this (0: off).' })),
   upstreamMaxConnections: Type.Optional(Type.Integer({ env: 'UPSTREAM_MAX_CONNECTIONS', minimum: 1, default: 1024, description: 'Concurrent upstream requests (connections per origin).' })),
   upstreamQueueTimeoutMs: Type.Optional(Ms(0, { env: 'UPSTREAM_QUEUE_TIMEOUT_MS', default: 5_000, description: 'Longest wait for a free upstream connection before 503 `gateway_overloaded`.' })),
   keepAliveIntervalMs: Type.Optional(Ms(100, { env: 'KEEPALIVE_INTERVAL_MS', default: 15_000, description: 'SSE comment sent after this much silence towards the client, once the stream is committed.' })),
@@ -122,6 +144,13 @@ export const GatewayOptionsSchema = Type.Object({
     description: 'Largest upstream completion body; larger conversations get 400 `context_length_exceeded` (the upstream answers bodies above ~120 KB with a captcha).',
   })),
   proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
+  toolCallMarkers: Type.Optional(Type.Object({
+    open: Type.String({ minLength: 1, maxLength: 64 }),
+    close: Type.String({ minLength: 1, maxLength: 64 }),
+  }, {
+    env: 'TOOL_CALL_MARKERS', default: { open: '[TOOL CALL]', close: '[END TOOL CALL]' },
+    description: 'The markers the model is told to write around each emulated tool call (JSON `{"open", "close"}`).',
+  })),
   modelAliases: Type.Optional(Type.Record(Type.String(), Type.String(), {
     env: 'MODEL_ALIASES', default: {}, description: 'Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`.',
   })),
@@ -144,7 +173,7 @@ export const GatewayOptionsSchema = Type.Object({
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
-type OptionalKeys = 'apiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
+type OptionalKeys = 'apiKey' | 'adminApiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
 export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
 type OptionKey = keyof GatewayOptions
@@ -212,7 +241,26 @@ export function resolveOptions (o: GatewayOptions): ResolvedOptions {
   if (given.cookies) given.cookies = cleanCookieOption(given.cookies as string[])
   const r = { ...structuredClone(DEFAULTS), now: Date.now, ...given } as ResolvedOptions
   r.qwenBaseUrl = r.qwenBaseUrl.replace(/\/+$/, '')
+  checkKeys(r)
   return r
+}
+
+/** The key list parses, and every `keyLimits` entry names a configured key. */
+function checkKeys (r: ResolvedOptions): void {
+  let ring: KeyRing
+  try {
+    ring = new KeyRing(r.apiKey, r.adminApiKey)
+  } catch (err) {
+    // KeyRing throws nothing but KeyListError (whose message never holds a key).
+    const e = err as KeyListError
+    throw new OptionsError(e.source, e.message)
+  }
+  const names = new Set(ring.names)
+  // On an open gateway every caller is `anonymous` (counted per address).
+  if (!ring.enabled) names.add(ANONYMOUS_KEY_NAME)
+  for (const name of Object.keys(r.keyLimits)) {
+    if (!names.has(name)) throw new OptionsError(`keyLimits.${name}`, `no API key is named ${name} (names: ${[...names].join(', ') || 'none'})`)
+  }
 }
 
 function cleanCookieOption (cookies: string[]): string[] {

@@ -8,19 +8,68 @@ import type { IdentityView, PoolCounts, TokenStatus } from './schemas.js'
 
 export type { IdentityView, PoolCounts, TokenStatus }
 
-/** Identities by breaker state; a refused credential is not healthy (the original marked invalid cookies degraded). */
+/**
+ * The state an identity is reported in: its breaker state, except that one whose token could not be
+ * obtained (cookie refused, sign-in failed) is `degraded` until a token fetch succeeds, as the
+ * original project marked invalid cookies.
+ */
+export function reportedState (pool: IdentityPool, i: Identity): IdentityView['state'] {
+  const h = pool.health(i)
+  return h.state === 'healthy' && h.authRefused ? 'degraded' : h.state
+}
+
+/** Identities by reported state. */
 export function poolCounts (pool: IdentityPool): PoolCounts {
   let healthy = 0
   let degraded = 0
   let down = 0
   for (const i of pool.identities) {
-    const h = pool.health(i)
-    if (h.state === 'down') down++
-    // A refused credential is not healthy (the original project marked invalid cookies degraded).
-    else if (h.state === 'degraded' || h.authRefused) degraded++
+    const s = reportedState(pool, i)
+    if (s === 'down') down++
+    else if (s === 'degraded') degraded++
     else healthy++
   }
   return { total: pool.identities.length, healthy, degraded, down, initialized: pool.initialized }
+}
+
+/** Identities that cannot serve now, by the reason that blocks them. */
+export function blockedCounts (pool: IdentityPool): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const i of pool.identities) {
+    const e = pool.eligibility(i)
+    if (e.kind === 'blocked') out[e.reason] = (out[e.reason] ?? 0) + 1
+  }
+  return out
+}
+
+/** Whether the gateway can take a completion now, and why not (`GET /ready`). */
+export type Readiness = { ready: true; available: number } | { ready: false; reason: string; retryAfterMs: number | undefined }
+
+/**
+ * Server mode: ready while at least one identity can serve now (a token it holds or can fetch, no
+ * cooldown, breaker closed or half-open), once the start-up token fetch has finished.
+ */
+export function readiness (pool: IdentityPool, now: number): Readiness {
+  if (pool.identities.length === 0) return { ready: false, reason: 'No upstream account is configured', retryAfterMs: undefined }
+  if (!pool.initialized) return { ready: false, reason: 'Fetching the upstream tokens at start-up', retryAfterMs: 1000 }
+  let available = 0
+  let until: number | undefined
+  const reasons = new Set<string>()
+  for (const i of pool.identities) {
+    const e = pool.eligibility(i)
+    if (e.kind !== 'blocked') {
+      available++
+      continue
+    }
+    reasons.add(e.reason)
+    if (e.until !== undefined && (until === undefined || e.until < until)) until = e.until
+  }
+  if (available > 0) return { ready: true, available }
+  return {
+    ready: false,
+    reason: `No upstream account can serve now (${[...reasons].sort().join(', ')})`,
+    retryAfterMs: until === undefined ? undefined : Math.max(0, until - now),
+  }
 }
 
 
@@ -50,7 +99,7 @@ export function identityViews (pool: IdentityPool, now: number): IdentityView[] 
       id: i.id,
       label: i.label,
       kind: i.kind,
-      state: h.state,
+      state: reportedState(pool, i),
       available: isAvailable(e),
       blockedBy: e.kind === 'blocked' ? e.reason : null,
       failures: h.failures,

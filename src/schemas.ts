@@ -158,6 +158,13 @@ export const ChatCompletionSchema = Type.Object({
       content: Type.Union([Type.String(), Type.Null()]),
       refusal: Type.Null(),
       reasoning_content: Type.Optional(Type.String()),
+      tool_calls: Type.Optional(Type.Array(Type.Object({
+        id: Type.String(),
+        type: Type.Literal('function'),
+        function: Type.Object({ name: Type.String(), arguments: Type.String() }),
+      }))),
+      /** Legacy `functions` requests. */
+      function_call: Type.Optional(Type.Object({ name: Type.String(), arguments: Type.String() })),
     }, open),
     logprobs: Type.Null(),
     finish_reason: Type.String(),

@@ -255,19 +255,20 @@ for (const site of ['2026', '2025'] as const) {
         t.equal(r.choices[0]!.message.content, defaultAnswer('hi'))
       })
 
-      t.test('tools → BadRequestError naming the param', async (t) => {
+      t.test('a tool_choice naming an undeclared tool → BadRequestError naming the param', async (t) => {
         const h = await harness(t)
         const { client, requests } = openaiClient(h, { maxRetries: 2 })
         const err = await client.chat.completions.create({
           model: 'qwen3-max',
           messages: [{ role: 'user', content: 'weather in Paris?' }],
           tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+          tool_choice: { type: 'function', function: { name: 'get_time' } },
         }).then(() => null, (e: unknown) => e)
         t.ok(err instanceof BadRequestError, `BadRequestError (got ${String(err)})`)
         const e = err as BadRequestError
         t.equal(e.status, 400)
-        t.equal(e.param, 'tools')
-        t.equal(e.code, 'unsupported_parameter')
+        t.equal(e.param, 'tool_choice.function.name')
+        t.equal(e.code, 'invalid_value')
         t.equal(requests(), 1, '400 is not retried')
         t.equal(upstreamCompletions(h.sim), 0)
       })

@@ -26,6 +26,9 @@ t.test('a stream in progress finishes during the drain; new requests get 503, /h
   const health = await fetch(`${h.url}/health`)
   t.equal(health.status, 200, 'liveness keeps answering while draining')
   await health.arrayBuffer()
+  const ready = await fetch(`${h.url}/ready`)
+  t.equal(ready.status, 503, 'readiness says no while draining, so the load balancer moves on')
+  t.same(await ready.json(), { status: 'not_ready', mode: 'server', reason: 'the gateway is shutting down' })
 
   const data = sseData(await text)
   await closing

@@ -200,7 +200,9 @@ for (const site of ['2026', '2025'] as const) {
       t.equal(res.status, 200)
       const sent = (h.sim.log().find((e) => e.path === '/api/v2/chat/completions')!.body as any).messages[0].content as string
       t.match(sent, /^\[System\]\nBe nice\.\n\n\[User\]\nWhat is the weather\?/)
-      t.match(sent, /\[Tool result get_weather id=call_1\]\n\{"temp":20\}/)
+      t.match(sent, /\[TOOL CALL\]\n\{"name":"get_weather","arguments":\{"city":"Paris"\}\}\n\[END TOOL CALL\]/)
+      t.match(sent, /\[TOOL RESULT get_weather call_1\]\n\{"temp":20\}\n\[END TOOL RESULT\]/)
+      t.notMatch(sent, /# Tools/, 'tool_choice "none" sends no tool block')
     })
 
     t.test('S9: an upstream error after commit is an error frame, then [DONE], no finish_reason', async (t) => {

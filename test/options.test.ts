@@ -88,12 +88,16 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     upstreamIdleTimeoutMs: 120_000,
     requestTimeoutMs: 600_000,
     shutdownGraceMs: 20_000,
+    maxEventLoopDelayMs: 0,
+    maxHeapUsedBytes: 0,
+    maxRssBytes: 0,
     upstreamMaxConnections: 1024,
     upstreamQueueTimeoutMs: 5_000,
     upstreamWebVersion: '0.2.81',
     upstreamBodyLimitBytes: 100_000,
     keepAliveIntervalMs: 15_000,
     modelAliases: {},
+    toolCallMarkers: { open: '[TOOL CALL]', close: '[END TOOL CALL]' },
     bodyLimitBytes: 20 * 1024 * 1024,
     corsOrigins: '*',
     modelsCacheTtlMs: 600_000,
@@ -102,6 +106,10 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     startupConcurrency: 4,
     poolPolicy: {},
     stateDebounceMs: 1000,
+    rateLimitRpm: 0,
+    maxConcurrentStreamsPerKey: 0,
+    keyLimits: {},
+    metricsPublic: false,
   })
   t.ok(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.cookies), 'DEFAULTS cannot be changed')
   const a = resolveOptions({})
@@ -127,6 +135,9 @@ tap.test('every option with an env key is read from that key (the mapping is der
   t.ok(keys.includes('KEEPALIVE_INTERVAL_MS') && keys.includes('BREAKER_DOWN_COOLDOWN_MS'))
   const sample: Record<string, [string, unknown]> = {
     API_KEY: ['sk-x', 'sk-x'],
+    ADMIN_API_KEY: ['sk-admin', 'sk-admin'],
+    KEY_LIMITS: ['{"anonymous":{"rpm":5}}', { anonymous: { rpm: 5 } }],
+    METRICS_PUBLIC: ['yes', true],
     COOKIE: ['token=a|||token=b', ['token=a', 'token=b']],
     ACCOUNTS: ['a@x.com:pw', [{ email: 'a@x.com', password: 'pw' }]],
     QWEN_TOKEN: ['tok', 'tok'],
@@ -134,6 +145,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     STATE_SECRET: ['s3cret', 's3cret'],
     CORS_ORIGINS: ['https://a.example,https://b.example', ['https://a.example', 'https://b.example']],
     MODEL_ALIASES: ['{"a":"qwen3-max"}', { a: 'qwen3-max' }],
+    TOOL_CALL_MARKERS: ['{"open":"<<C>>","close":"<</C>>"}', { open: '<<C>>', close: '<</C>>' }],
     SERVER_MODE: ['no', false],
     DEBUG_MODE: ['1', true],
     AUTO_REFRESH_TOKEN: ['false', false],

@@ -30,8 +30,8 @@ t.test('longer conversations fold into role-labelled blocks, system first', asyn
   t.equal(folded, [
     '[System]\nYou are helpful.',
     '[User]\nWhat is the weather in Paris?',
-    '[Assistant]\n[Tool call get_weather id=call_1]\n{"city":"Paris"}',
-    '[Tool result get_weather id=call_1]\n{"temp":20}',
+    '[Assistant]\n[TOOL CALL]\n{"name":"get_weather","arguments":{"city":"Paris"}}\n[END TOOL CALL]',
+    '[TOOL RESULT get_weather call_1]\n{"temp":20}\n[END TOOL RESULT]',
     '[Assistant]\nIt is 20 degrees.',
     '[User]\nThanks!',
   ].join('\n\n'))
@@ -61,10 +61,9 @@ t.test('accepted and ignored fields', async (t) => {
 
 t.test('refusals name the field', async (t) => {
   const cases: Array<[Record<string, unknown>, string, typeof InvalidRequestError]> = [
-    [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools', UnsupportedParameterError],
-    [{ functions: [{ name: 'f' }] }, 'functions', UnsupportedParameterError],
-    [{ tool_choice: 'required' }, 'tool_choice', UnsupportedParameterError],
-    [{ response_format: { type: 'json_object' } }, 'response_format', UnsupportedParameterError],
+    [{ tools: [{ type: 'custom', custom: { name: 'f' } }] }, 'tools[0].type', UnsupportedParameterError],
+    [{ tool_choice: 'required' }, 'tool_choice', InvalidRequestError],
+    [{ response_format: { type: 'sound' } }, 'response_format.type', UnsupportedParameterError],
     [{ modalities: ['text', 'audio'] }, 'modalities', UnsupportedParameterError],
     [{ n: 2 }, 'n', InvalidRequestError],
     [{ n: 0 }, 'n', InvalidRequestError],

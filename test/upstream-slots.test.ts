@@ -5,6 +5,15 @@ import { UpstreamError } from '../src/errors.js'
 import { UpstreamSlots } from '../src/upstream/slots.js'
 import { harness, postJson } from './helpers/setup.js'
 
+async function until (cond: () => boolean, ms = 2000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) return false
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return true
+}
+
 const body = (extra: Record<string, unknown> = {}) => ({ model: 'qwen3-max', messages: [{ role: 'user', content: 'hi' }], ...extra })
 
 t.test('slots: granted in order, handed over on release, refused after the queue budget', async (t) => {
@@ -55,7 +64,12 @@ t.test('gateway: with every upstream connection busy, a request gets 503 gateway
   const first = await request(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body({ stream: true })) })
   t.equal(first.statusCode, 200)
   t.equal(h.app.qwenUpstream.slots?.inUse, 1)
-  const second = await postJson(`${h.url}/v1/chat/completions`, body())
+  const during = postJson(`${h.url}/v1/chat/completions`, body())
+  t.ok(await until(() => h.app.qwenUpstream.slots!.queued === 1), 'the second request waits for the slot')
+  const text = await h.app.qwenMetrics.registry.metrics()
+  t.match(text, /^qwen_upstream_requests_in_flight 1$/m)
+  t.match(text, /^qwen_upstream_requests_queued 1$/m)
+  const second = await during
   t.equal(second.status, 503)
   t.equal(second.headers.get('retry-after'), '1')
   const j = await second.json() as { error: { code: string; type: string } }

@@ -97,10 +97,9 @@ t.test('out-of-range and missing values keep invalid_value; refused features kee
     [body({ n: 2 }), 'n', 'invalid_value'],
     [body({ max_tokens: -1 }), 'max_tokens', 'invalid_value'],
     [body({ messages: [{ role: 'wizard', content: 'x' }] }), 'messages[0].role', 'invalid_value'],
-    [body({ tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] }), 'tools', 'unsupported_parameter'],
-    [body({ functions: [{ name: 'f' }] }), 'functions', 'unsupported_parameter'],
-    [body({ tool_choice: { type: 'function', function: { name: 'f' } } }), 'tool_choice', 'unsupported_parameter'],
-    [body({ response_format: { type: 'json_object' } }), 'response_format', 'unsupported_parameter'],
+    [body({ tools: [{ type: 'custom', custom: { name: 'apply_patch' } }] }), 'tools[0].type', 'unsupported_parameter'],
+    [body({ tool_choice: { type: 'function', function: { name: 'f' } } }), 'tool_choice', 'invalid_value'],
+    [body({ response_format: { type: 'sound' } }), 'response_format.type', 'unsupported_parameter'],
     [body({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] }), 'messages[0].content[0]', 'unsupported_parameter'],
     [body({ audio: { voice: 'alloy', format: 'mp3' } }), 'audio', 'unsupported_parameter'],
   ]

@@ -6,8 +6,9 @@ export class OpenAIStreamFace implements StreamFace {
   readonly keepAlive = KEEP_ALIVE
   private readonly w: ChunkWriter
 
-  constructor (id: string, created: number, model: string, private readonly includeUsage: boolean) {
-    this.w = new ChunkWriter(id, created, model, includeUsage)
+  /** `legacy`: the request used `functions` (calls go out as `function_call`). */
+  constructor (id: string, created: number, model: string, private readonly includeUsage: boolean, legacy = false) {
+    this.w = new ChunkWriter(id, created, model, includeUsage, legacy)
   }
 
   /** The role chunk (CONTRACT rule 3). */

@@ -16,12 +16,13 @@ export class ChunkWriter {
   private readonly head: string
   private readonly tail: string
 
-  constructor (readonly id: string, readonly created: number, readonly model: string, includeUsage: boolean) {
+  /** `legacy`: the request used `functions`, so calls go out as `function_call` (CONTRACT §1.3). */
+  constructor (readonly id: string, readonly created: number, readonly model: string, includeUsage: boolean, private readonly legacy = false) {
     this.head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":"${SYSTEM_FINGERPRINT}","choices":[{"index":0,"delta":`
     this.tail = includeUsage ? ',"usage":null}\n\n' : '}\n\n'
   }
 
-  private chunk (delta: string, finish: EndReason | null): string {
+  private chunk (delta: string, finish: FinishReason | null): string {
     return `${this.head}${delta},"logprobs":null,"finish_reason":${finish === null ? 'null' : `"${finish}"`}}]${this.tail}`
   }
 
@@ -42,6 +43,11 @@ export class ChunkWriter {
         case 'reasoning': out += this.chunk(`{"reasoning_content":${JSON.stringify(e.text)}}`, null); break
         case 'tool_call': {
           const c = e.call
+          if (this.legacy) {
+            out += this.chunk(`{"function_call":{"name":${JSON.stringify(c.name)},"arguments":""}}`, null)
+            out += this.chunk(`{"function_call":{"arguments":${JSON.stringify(c.arguments)}}}`, null)
+            break
+          }
           out += this.chunk(`{"tool_calls":[{"index":${c.index},"id":${JSON.stringify(c.id)},"type":"function","function":{"name":${JSON.stringify(c.name)},"arguments":""}}]}`, null)
           out += this.chunk(`{"tool_calls":[{"index":${c.index},"function":{"arguments":${JSON.stringify(c.arguments)}}}]}`, null)
         }
@@ -51,7 +57,7 @@ export class ChunkWriter {
   }
 
   finish (reason: EndReason): string {
-    return this.chunk('{}', reason)
+    return this.chunk('{}', finishReason(reason, this.legacy))
   }
 
   /** The final usage chunk (`choices: []`), only when the client asked for it. */
@@ -81,30 +87,48 @@ export interface ChatCompletion {
   system_fingerprint: string
   choices: Array<{
     index: 0
-    message: { role: 'assistant'; content: string | null; refusal: null; reasoning_content?: string; tool_calls?: ChatToolCall[] }
+    message: {
+      role: 'assistant'
+      content: string | null
+      refusal: null
+      reasoning_content?: string
+      tool_calls?: ChatToolCall[]
+      function_call?: { name: string; arguments: string }
+    }
     logprobs: null
-    finish_reason: EndReason
+    finish_reason: FinishReason
   }>
   usage: OpenAIUsage
+}
+
+/** The legacy `functions` API ends a call with `function_call`. */
+export type FinishReason = EndReason | 'function_call'
+
+function finishReason (reason: EndReason, legacy: boolean): FinishReason {
+  return legacy && reason === 'tool_calls' ? 'function_call' : reason
 }
 
 export function toolCallJson (c: ToolCallOut): ChatToolCall {
   return { id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }
 }
 
-/** The non-streaming body. With tool calls and no text, `content` is `null` (CONTRACT rule 10). */
-export function chatCompletion (id: string, created: number, model: string, a: CollectedAnswer): ChatCompletion {
+/**
+ * The non-streaming body. With tool calls and no text, `content` is `null` (CONTRACT rule 10); a
+ * `legacy` (`functions`) request gets its call as `message.function_call`.
+ */
+export function chatCompletion (id: string, created: number, model: string, a: CollectedAnswer, legacy = false): ChatCompletion {
   const calls = a.toolCalls
   const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: calls.length > 0 && !a.content ? null : a.content, refusal: null }
   if (a.reasoning) message.reasoning_content = a.reasoning
-  if (calls.length > 0) message.tool_calls = calls.map(toolCallJson)
+  if (calls.length > 0 && legacy) message.function_call = { name: calls[0]!.name, arguments: calls[0]!.arguments }
+  else if (calls.length > 0) message.tool_calls = calls.map(toolCallJson)
   return {
     id,
     object: 'chat.completion',
     created,
     model,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: a.end.reason }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(a.end.reason, legacy) }],
     usage: a.end.usage,
   }
 }

@@ -6,6 +6,11 @@ import { InvalidRequestError, UnsupportedParameterError, clip } from '../errors.
 import type { ChatMessage, ChatRequest } from '../schemas.js'
 import type { Attachment } from '../media/attachment.js'
 import type { ResolvedModel } from '../models.js'
+import { DEFAULT_TOOL_MARKERS, MarkerSet, type ToolMarkers } from '../tools/markers.js'
+import { outputBlock, outputPlan, type OutputPlan } from '../tools/json-output.js'
+import { toolPlan, type ToolPlan } from '../tools/plan.js'
+import { foldedCall, foldedResult, toolBlock } from '../tools/prompt.js'
+import { SchemaCompiler } from '../tools/schema.js'
 
 /** The types come from the route schema (`src/schemas.ts`), which has already checked every known field's type. */
 export type { ChatMessage, ChatRequest } from '../schemas.js'
@@ -21,6 +26,18 @@ export interface PreparedChat {
   thinkingOverride: boolean | undefined
   /** Media to upload for the identity that serves the turn (resolved after validation). */
   attachments: Attachment[]
+  /** Emulated tool calling; undefined without tools or with `tool_choice: "none"` (then no tool block is sent). */
+  tools?: ToolPlan
+  /** A JSON `response_format` (`json_object` or `json_schema`). */
+  output?: OutputPlan
+}
+
+/** What `prepareChat` takes from the gateway's configuration. */
+export interface ChatOptions {
+  /** `TOOL_CALL_MARKERS` (default `[TOOL CALL]` / `[END TOOL CALL]`). */
+  markers?: ToolMarkers
+  /** The gateway instance's cache of compiled schemas (a fresh one per call when absent). */
+  schemas?: SchemaCompiler
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function'])
@@ -32,10 +49,6 @@ const UNSUPPORTED_PARTS: Record<string, string> = {
   file: 'File inputs are not supported yet',
   input_file: 'File inputs are not supported yet',
   video_url: 'Video inputs are not supported yet',
-}
-
-function nonEmptyList (v: unknown): boolean {
-  return Array.isArray(v) && v.length > 0
 }
 
 /** Text of a message's `content`: a string, `null`, or an array of text (or refusal) parts. */
@@ -78,17 +91,11 @@ function stopList (v: unknown): string[] {
 }
 
 /** Validate a chat request and work out what it asks for. Throws 400s that name the field. */
-export function prepareChat (req: ChatRequest): PreparedChat {
-  if (nonEmptyList(req.tools)) throw new UnsupportedParameterError('tools', 'Tool calling is not supported yet; send the request without `tools`')
-  if (nonEmptyList(req.functions)) throw new UnsupportedParameterError('functions', 'Function calling is not supported yet; send the request without `functions`')
-  const tc = req.tool_choice
-  if (tc === 'required' || (tc !== null && typeof tc === 'object')) {
-    throw new UnsupportedParameterError('tool_choice', 'Tool calling is not supported yet; only `tool_choice: "none"` or `"auto"` is accepted')
-  }
-  const rf = req.response_format
-  if (rf !== undefined && rf !== null && rf.type !== 'text') {
-    throw new UnsupportedParameterError('response_format', `response_format \`${clip(rf.type)}\` is not supported yet; only \`text\` is`)
-  }
+export function prepareChat (req: ChatRequest, o: ChatOptions = {}): PreparedChat {
+  const markers = new MarkerSet(o.markers ?? DEFAULT_TOOL_MARKERS)
+  const schemas = o.schemas ?? new SchemaCompiler()
+  const tools = toolPlan(req, markers, schemas)
+  const output = outputPlan(req, schemas)
   if (Array.isArray(req.modalities) && req.modalities.some((m) => m !== 'text')) {
     throw new UnsupportedParameterError('modalities', 'Only the `text` modality is supported')
   }
@@ -102,8 +109,10 @@ export function prepareChat (req: ChatRequest): PreparedChat {
       throw new InvalidRequestError(`messages[${i}].content is required for user messages`, `messages[${i}].content`)
     }
   })
-  const prompt = foldMessages(req.messages)
-  if (prompt.trim().length === 0) throw new InvalidRequestError('messages contain no text', 'messages')
+  const blocks = [tools && toolBlock(tools), output && outputBlock(output)].filter((b): b is string => b !== undefined)
+  const prompt = foldMessages(req.messages, markers, blocks)
+  const bare = blocks.length === 0 ? prompt : foldMessages(req.messages, markers)
+  if (bare.trim().length === 0) throw new InvalidRequestError('messages contain no text', 'messages')
 
   const effort = req.reasoning_effort
   let thinkingOverride: boolean | undefined
@@ -117,6 +126,8 @@ export function prepareChat (req: ChatRequest): PreparedChat {
     maxTokens: positiveInt(req.max_completion_tokens, 'max_completion_tokens') ?? positiveInt(req.max_tokens, 'max_tokens'),
     thinkingOverride,
     attachments: [],
+    ...(tools ? { tools } : {}),
+    ...(output ? { output } : {}),
   }
 }
 
@@ -129,24 +140,36 @@ export function thinkingFor (model: ResolvedModel, override: boolean | undefined
 
 const LABEL: Record<string, string> = { user: 'User', assistant: 'Assistant', system: 'System', developer: 'System' }
 
-function toolCallsText (calls: unknown): string[] {
+/** The arguments as the model should read them: the JSON value when they are JSON text, else the text. */
+function argumentsValue (args: unknown): unknown {
+  if (typeof args !== 'string') return args ?? {}
+  try {
+    return JSON.parse(args)
+  } catch {
+    return args
+  }
+}
+
+function callsText (markers: MarkerSet, calls: unknown): string[] {
   if (!Array.isArray(calls)) return []
   return calls.map((c) => {
-    const call = (c ?? {}) as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }
-    const args = typeof call.function?.arguments === 'string' ? call.function.arguments : JSON.stringify(call.function?.arguments ?? {})
-    return `[Tool call ${String(call.function?.name ?? 'unknown')} id=${String(call.id ?? '')}]\n${args}`
+    const call = (c ?? {}) as { function?: { name?: unknown; arguments?: unknown } }
+    return foldedCall(markers, String(call.function?.name ?? 'unknown'), argumentsValue(call.function?.arguments))
   })
 }
 
 /**
- * Fold an OpenAI conversation into one upstream message (the format is documented in the README):
+ * Fold an OpenAI conversation into one upstream message (the format is documented in the README).
+ * `blocks` (the tool and output blocks) are system text after the conversation's own.
  * - system/developer text plus exactly one user message: the system text, a blank line, then the
  *   user text unchanged (just the user text when there is no system text);
- * - anything longer: role-labelled blocks (`[System]`, `[User]`, `[Assistant]`,
- *   `[Tool result NAME id=ID]`), system first, separated by blank lines; assistant tool calls are
- *   written as `[Tool call NAME id=ID]` followed by the arguments; `reasoning_content` is dropped.
+ * - anything longer: role-labelled blocks (`[System]`, `[User]`, `[Assistant]`), system first,
+ *   separated by blank lines; assistant tool calls are written in the tool-call marker format
+ *   (`[TOOL CALL]`, one `{"name", "arguments"}` object, `[END TOOL CALL]`) after the assistant's
+ *   text; tool results are `[TOOL RESULT <name> <call id>]` … `[END TOOL RESULT]` blocks, with any
+ *   marker text inside neutralised; `reasoning_content` is dropped.
  */
-export function foldMessages (messages: ChatMessage[]): string {
+export function foldMessages (messages: ChatMessage[], markers = new MarkerSet(DEFAULT_TOOL_MARKERS), blocks: string[] = []): string {
   const system: string[] = []
   const rest: Array<{ m: ChatMessage; i: number }> = []
   messages.forEach((m, i) => {
@@ -157,14 +180,14 @@ export function foldMessages (messages: ChatMessage[]): string {
       rest.push({ m, i })
     }
   })
-  const sys = system.join('\n\n')
+  const sys = [...system, ...blocks].join('\n\n')
   if (rest.length === 1 && rest[0]!.m.role === 'user') {
     const user = contentText(rest[0]!.m.content, `messages[${rest[0]!.i}].content`)
     return sys ? `${sys}\n\n${user}` : user
   }
   const names = new Map<string, string>()
-  const blocks: string[] = []
-  if (sys) blocks.push(`[System]\n${sys}`)
+  const out: string[] = []
+  if (sys) out.push(`[System]\n${sys}`)
   for (const { m, i } of rest) {
     const text = contentText(m.content, `messages[${i}].content`)
     if (m.role === 'assistant') {
@@ -173,16 +196,16 @@ export function foldMessages (messages: ChatMessage[]): string {
           if (typeof c?.id === 'string' && typeof c.function?.name === 'string') names.set(c.id, c.function.name)
         }
       }
-      const legacy = m.function_call ? [m.function_call].map((f) => ({ id: '', function: f })) : []
-      const parts = [text, ...toolCallsText(m.tool_calls), ...toolCallsText(legacy)].filter((s) => s.length > 0)
-      blocks.push(`[Assistant]\n${parts.join('\n')}`)
+      const legacy = m.function_call ? [{ function: m.function_call }] : []
+      const parts = [text, ...callsText(markers, m.tool_calls), ...callsText(markers, legacy)].filter((s) => s.length > 0)
+      out.push(`[Assistant]\n${parts.join('\n')}`)
     } else if (m.role === 'tool' || m.role === 'function') {
       const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : ''
       const name = (typeof m.name === 'string' ? m.name : undefined) ?? names.get(id) ?? 'unknown'
-      blocks.push(`[Tool result ${name}${id ? ` id=${id}` : ''}]\n${text}`)
+      out.push(foldedResult(markers, name, id, text))
     } else {
-      blocks.push(`[${LABEL[m.role]}]\n${text}`)
+      out.push(`[${LABEL[m.role]}]\n${text}`)
     }
   }
-  return blocks.join('\n\n')
+  return out.join('\n\n')
 }

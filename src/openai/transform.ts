@@ -59,6 +59,9 @@ export class CompletionTransformer {
       case 'reasoning':
         if (ev.text) this.events.push({ kind: ev.kind, text: ev.text })
         return
+      case 'tool_call':
+        this.events.push(ev)
+        return
       case 'search':
         for (const r of ev.results) this.searchResults.push(r)
         return

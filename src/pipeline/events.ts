@@ -2,18 +2,22 @@
  * The internal event stream of one turn, and the stages that transform it.
  *
  * The frame decoder turns upstream frames into {@link TurnEvent}s; a {@link Pipeline} of small, pure
- * {@link Stage}s rewrites them (reasoning presentation, stop/max_tokens cuts, usage accounting, and
- * later tool-call parsing, JSON extraction, citations); a face's responder renders what comes out.
+ * {@link Stage}s rewrites them (tool-call parsing, JSON extraction, reasoning presentation,
+ * stop/max_tokens cuts, usage accounting, and later citations); a face's responder renders what comes out.
  */
+import type { ToolCallOut } from '../faces/face.js'
 import type { UsageCounts, WebSearchInfo } from '../upstream/protocol.js'
 
-export type FinishReason = 'stop' | 'length'
+/** `tool_calls`: the answer ended with one or more tool calls (set by the tool-call stage). */
+export type FinishReason = 'stop' | 'length' | 'tool_calls'
 
 export type TurnEvent =
   /** Reasoning (thinking) text, incremental. */
   | { kind: 'reasoning'; text: string }
   /** Answer text, incremental. */
   | { kind: 'content'; text: string }
+  /** A complete, validated tool call (the tool-call stage turns answer text into these). */
+  | { kind: 'tool_call'; call: ToolCallOut }
   /**
    * The answer phase starts (again): reasoning is over for now. Sent before the first answer text
    * and the first after each run of reasoning, even when a stage holds that text back.

@@ -29,6 +29,9 @@ export class UsageAccounting implements Stage {
         this.all.add(ev.text)
         this.reasoningOnly.add(ev.text)
         break
+      case 'tool_call':
+        this.all.add(ev.call.name + ev.call.arguments)
+        break
       case 'usage':
         this.upstream = ev.usage
         break
