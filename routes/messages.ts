@@ -9,6 +9,7 @@ import { AnthropicStreamFace } from '../src/anthropic/stream.js'
 import { serveFaceCompletion } from '../src/faces/responses-run.js'
 import { prepareChat } from '../src/openai/request.js'
 import { estimateTokens } from '../src/openai/transform.js'
+import { SchemaCompiler } from '../src/tools/schema.js'
 
 /**
  * The Anthropic Messages API: `POST /v1/messages` (SSE with named events when `stream: true`, one
@@ -18,6 +19,8 @@ import { estimateTokens } from '../src/openai/transform.js'
  */
 const messages: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
+  // Compiled tool schemas, shared by this instance's requests (bounded).
+  const options = { markers: cfg.toolCallMarkers, schemas: new SchemaCompiler() }
 
   fastify.setErrorHandler((err, request, reply) => {
     const { status, body, headers, code } = toAnthropicError(err)
@@ -32,7 +35,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { body: MessagesRequestSchema, response: { 200: MessageResponseSchema, ...AnthropicErrorResponses } },
   }, async (request, reply) => {
     const id = messageId()
-    return serveFaceCompletion(fastify, request, reply, () => ({
+    return serveFaceCompletion(fastify, request, reply, options, () => ({
       chat: toChatRequest(request.body),
       streamFace: (model, chat) => new AnthropicStreamFace(id, model.requested, estimateTokens(chat.prompt)),
       json: (model, answer) => anthropicMessage(id, model.requested, answer),
@@ -44,7 +47,7 @@ const messages: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { qwenAuth: 'api' },
     schema: { body: CountTokensRequestSchema, response: { 200: CountTokensResponseSchema, ...AnthropicErrorResponses } },
   }, async (request) => {
-    const chat = prepareChat(countTokensChatRequest(request.body))
+    const chat = prepareChat(countTokensChatRequest(request.body), options)
     return { input_tokens: estimateTokens(chat.prompt) }
   })
 }

@@ -5,6 +5,7 @@ import { toChatRequest } from '../src/responses/request.js'
 import { ResponseObjectSchema, ResponsesRequestSchema } from '../src/responses/schemas.js'
 import { ResponsesStreamFace } from '../src/responses/stream.js'
 import { ErrorResponses } from '../src/schemas.js'
+import { SchemaCompiler } from '../src/tools/schema.js'
 
 /**
  * The Responses API, stateless: `POST /v1/responses` (typed SSE events when `stream: true`, one
@@ -12,6 +13,8 @@ import { ErrorResponses } from '../src/schemas.js'
  */
 const responses: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
+  // Compiled tool and text.format schemas, shared by this instance's requests (bounded).
+  const options = { markers: cfg.toolCallMarkers, schemas: new SchemaCompiler() }
 
   fastify.post('/v1/responses', {
     bodyLimit: cfg.bodyLimitBytes,
@@ -19,7 +22,7 @@ const responses: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { body: ResponsesRequestSchema, response: { 200: ResponseObjectSchema, ...ErrorResponses } },
   }, async (request, reply) => {
     const createdAt = Math.floor(cfg.now() / 1000)
-    return serveFaceCompletion(fastify, request, reply, () => {
+    return serveFaceCompletion(fastify, request, reply, options, () => {
       const { chat, customTools } = toChatRequest(request.body)
       const ctx = (model: string): ResponseContext => ({ id: itemId('resp'), createdAt, model, request: request.body, customTools })
       return {

@@ -94,12 +94,10 @@ t.test('upstream failure after the stream started: response.failed', async (t) =
   t.notOk(evs.some((e) => e.event === 'response.completed'))
 })
 
-t.test('the Codex request body, posted as-is (tools left to the tool engine)', async (t) => {
+t.test('the Codex request body, posted as-is: its history is folded for the upstream', async (t) => {
   const h = await harness(t)
   const codex = JSON.parse(readFileSync(new URL('./fixtures/codex-responses-request.json', import.meta.url), 'utf8')) as Record<string, unknown>
-  // Without tools the same body must work today; with tools it runs through the shared engine.
-  const { tools: _tools, tool_choice: _choice, ...noTools } = codex
-  const res = await postJson(`${h.url}/v1/responses`, noTools)
+  const res = await postJson(`${h.url}/v1/responses`, codex)
   t.equal(res.status, 200)
   const evs = events(await res.text())
   t.equal(evs[evs.length - 1]!.event, 'response.completed')

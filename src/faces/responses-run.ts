@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { newRecord } from '../completion.js'
 import { toOpenAIError } from '../errors.js'
 import type { ResolvedModel } from '../models.js'
-import { prepareChat, thinkingFor, type ChatRequest, type PreparedChat } from '../openai/request.js'
+import { prepareChat, thinkingFor, type ChatOptions, type ChatRequest, type PreparedChat } from '../openai/request.js'
 import type { CollectedAnswer, StreamFace } from './face.js'
 
 export interface FaceCompletion<J> {
@@ -22,7 +22,8 @@ export interface FaceCompletion<J> {
 }
 
 /**
- * Serve one completion. `translate` runs inside the request's scope, so its 400s are answered like
+ * Serve one completion. `options` are `prepareChat`'s (the tool markers and the route's schema
+ * cache). `translate` runs inside the request's scope, so its 400s are answered like
  * any other error (by the route's error handler). Returns the JSON body, or the reply once a stream
  * has been written.
  */
@@ -30,6 +31,7 @@ export async function serveFaceCompletion<J> (
   fastify: FastifyInstance,
   request: FastifyRequest,
   reply: FastifyReply,
+  options: ChatOptions,
   translate: () => FaceCompletion<J>,
 ): Promise<J | FastifyReply> {
   const cfg = fastify.qwenConfig
@@ -41,7 +43,7 @@ export async function serveFaceCompletion<J> (
   let status = 200
   try {
     const face = translate()
-    const chat = prepareChat(face.chat)
+    const chat = prepareChat(face.chat, options)
     stream = chat.stream
     model = await fastify.qwenModels.resolve(face.chat.model, { signal: scope.signal })
     scope.check()

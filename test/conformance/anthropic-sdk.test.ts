@@ -1,12 +1,19 @@
 /**
  * `@anthropic-ai/sdk` (pinned) against the gateway + simulator over real sockets: `messages.create`,
- * `messages.stream` (events and the final message), `countTokens`, `models.list`, and the SDK's error
- * classes for the gateway's statuses.
+ * `messages.stream` (events and the final message), a tool-use round trip, `countTokens`,
+ * `models.list`, and the SDK's error classes for the gateway's statuses.
  */
 import Anthropic from '@anthropic-ai/sdk'
 import t from 'tap'
 import { defaultAnswer, defaultReasoning } from '../../src/simulator/index.js'
 import { harness } from '../helpers/setup.js'
+
+const WEATHER: Anthropic.Tool = {
+  name: 'get_weather',
+  description: 'The weather in a city',
+  input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+}
+const CALL = 'Let me check.\n[TOOL CALL]\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n[END TOOL CALL]'
 
 const USER = 'Tell me about Hangzhou'
 const KEY = 'sk-conformance'
@@ -64,6 +71,31 @@ t.test('messages.create with stream: true (raw events)', async (t) => {
   t.equal(types[0], 'message_start')
   t.same(types.slice(-2), ['message_delta', 'message_stop'])
   t.ok(types.includes('content_block_delta'))
+})
+
+t.test('tool-use round trip: messages.stream ends in tool_use, the tool_result goes back with messages.create', async (t) => {
+  const { h, anthropic } = await client(t)
+  h.sim.queue(h.sim.accounts[0]!.email, { answer: CALL })
+  const first = await anthropic.messages.stream({ model: 'qwen3-max', max_tokens: 512, tools: [WEATHER], messages: [{ role: 'user', content: 'Weather in Paris?' }] }).finalMessage()
+  t.equal(first.stop_reason, 'tool_use')
+  const use = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use')!
+  t.same(use.input, { city: 'Paris' })
+  h.sim.queue(h.sim.accounts[0]!.email, { answer: 'It is 18 degrees in Paris.' })
+  const second = await anthropic.messages.create({
+    model: 'qwen3-max',
+    max_tokens: 512,
+    tools: [WEATHER],
+    messages: [
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: first.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18°C, sunny' }] },
+    ],
+  })
+  t.equal(second.stop_reason, 'end_turn')
+  t.same(second.content, [{ type: 'text', text: 'It is 18 degrees in Paris.' }])
+  const prompts = h.sim.log().filter((e) => e.path === '/api/v2/chat/completions').map((e) => (e.body as any).messages[0].content as string)
+  t.match(prompts[1], /18°C, sunny/)
+  t.match(prompts[1], new RegExp(use.id))
 })
 
 t.test('countTokens and models.list', async (t) => {
