@@ -109,3 +109,15 @@ t.test('the Codex request body, posted as-is: its history is folded for the upst
   t.notMatch(prompt, /typescript rename function/, 'the web search call is left out')
   t.notMatch(prompt, /Looking at the file first/, 'reasoning items are left out')
 })
+
+t.test('text.format json_schema: the checked JSON is the output text', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  h.sim.queue(h.sim.accounts[0]!.email, { answer: 'Here you go:\n```json\n{"city": "Paris", "temp": 18}\n```' })
+  const format = { type: 'json_schema', name: 'weather', strict: true, schema: { type: 'object', properties: { city: { type: 'string' }, temp: { type: 'number' } }, required: ['city', 'temp'], additionalProperties: false } }
+  const r = await (await postJson(`${h.url}/v1/responses`, body({ text: { format } }))).json() as Record<string, any>
+  t.equal(r.status, 'completed')
+  t.same(JSON.parse(r.output[0].content[0].text), { city: 'Paris', temp: 18 })
+  t.same(r.text.format, format, 'the format is echoed')
+  const prompt = (h.sim.log().find((e) => e.path === '/api/v2/chat/completions')!.body as any).messages[0].content as string
+  t.match(prompt, /# Output format/)
+})
