@@ -188,3 +188,16 @@ t.test('lifecycle: a client that leaves, the request timeout, keep-alive pings, 
   t.match(raw, /^event: ping\ndata: {"type":"ping"}$/m, 'keep-alive is a ping event')
   t.match(raw, /event: message_stop\n/)
 })
+
+t.test('the per-key rate limit answers in the Anthropic envelope; count_tokens does not count', async (t) => {
+  const h = await harness(t, { gateway: { apiKey: 'sk-a', rateLimitRpm: 1 } })
+  const auth = { ...HEADERS, 'x-api-key': 'sk-a' }
+  t.equal((await postJson(`${h.url}/v1/messages`, body(), auth)).status, 200)
+  for (let i = 0; i < 2; i++) t.equal((await postJson(`${h.url}/v1/messages/count_tokens`, { model: 'qwen3-max', messages: [{ role: 'user', content: 'x' }] }, auth)).status, 200)
+  const over = await postJson(`${h.url}/v1/messages`, body(), auth)
+  t.equal(over.status, 429)
+  t.ok(over.headers.get('retry-after'))
+  const j = await over.json() as any
+  t.same(Object.keys(j), ['type', 'error'])
+  t.equal(j.error.type, 'rate_limit_error')
+})
