@@ -121,3 +121,13 @@ t.test('text.format json_schema: the checked JSON is the output text', async (t)
   const prompt = (h.sim.log().find((e) => e.path === '/api/v2/chat/completions')!.body as any).messages[0].content as string
   t.match(prompt, /# Output format/)
 })
+
+t.test('image and video generation models are refused on this face, naming the model', async (t) => {
+  const h = await harness(t)
+  const res = await postJson(`${h.url}/v1/responses`, body({ model: 'qwen3-max-image' }))
+  t.equal(res.status, 400)
+  t.match(await res.json(), { error: { param: 'model', code: 'invalid_value', message: /generates images/ } })
+  const video = await postJson(`${h.url}/v1/messages`, { model: 'qwen3-max-video', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] })
+  t.equal(video.status, 400)
+  t.match(await video.json(), { type: 'error', error: { type: 'invalid_request_error', message: /generates videos/ } })
+})

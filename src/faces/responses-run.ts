@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { newRecord } from '../completion.js'
-import { toOpenAIError } from '../errors.js'
+import { InvalidRequestError, clip, toOpenAIError } from '../errors.js'
 import type { ResolvedModel } from '../models.js'
 import { prepareChat, thinkingFor, type ChatOptions, type ChatRequest, type PreparedChat } from '../openai/request.js'
 import type { CollectedAnswer, StreamFace } from './face.js'
@@ -47,6 +47,9 @@ export async function serveFaceCompletion<J> (
     stream = chat.stream
     model = await fastify.qwenModels.resolve(face.chat.model, { signal: scope.signal })
     scope.check()
+    if (model.media) {
+      throw new InvalidRequestError(`The model \`${clip(model.requested)}\` generates ${model.media === 'video' ? 'videos' : 'images'}; use /v1/chat/completions or the Images and Videos APIs`, 'model')
+    }
     const req = {
       caller: request.qwenCaller!,
       model,
