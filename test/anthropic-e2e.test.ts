@@ -201,3 +201,17 @@ t.test('the per-key rate limit answers in the Anthropic envelope; count_tokens d
   t.same(Object.keys(j), ['type', 'error'])
   t.equal(j.error.type, 'rate_limit_error')
 })
+
+t.test('a stop sequence that cuts the answer: stop_reason stop_sequence naming it, in the body and in the stream', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  const email = h.sim.accounts[0]!.email
+  h.sim.queue(email, { answer: 'first part END second part' })
+  const m = await (await postJson(`${h.url}/v1/messages`, body({ stop_sequences: ['NEVER', 'END'] }), HEADERS)).json() as Record<string, any>
+  t.same(m.content, [{ type: 'text', text: 'first part ' }])
+  t.equal(m.stop_reason, 'stop_sequence')
+  t.equal(m.stop_sequence, 'END')
+  h.sim.queue(email, { answer: 'first part END second part' })
+  const evs = events(await (await postJson(`${h.url}/v1/messages`, body({ stream: true, stop_sequences: ['END'] }), HEADERS)).text())
+  const delta = evs.find((e) => e.event === 'message_delta')!.data
+  t.same(delta.delta, { stop_reason: 'stop_sequence', stop_sequence: 'END' })
+})
