@@ -52,6 +52,17 @@ export interface GatewayEventMap {
   /** An upstream chat was created (by the identity that owns it). */
   'chat.created': { identity: string; chatId: string; model: string; requestId: string }
   'chat.deleted': { identity: string; chatId: string }
+  /** One attachment put on the upstream for an identity (`cached`: the upload cache or a shared flight served it). */
+  upload: UploadEvent
+}
+
+export interface UploadEvent {
+  requestId: string
+  /** The identity's masked label. */
+  identity: string
+  kind: string
+  bytes: number
+  result: 'uploaded' | 'cached' | 'failed'
 }
 
 export type GatewayEventName = keyof GatewayEventMap
