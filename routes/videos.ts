@@ -9,8 +9,10 @@ import { ErrorResponses } from '../src/schemas.js'
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) })
 const VideoSchema = Type.Object({ id: Type.String(), object: Type.Literal('video'), status: Type.String() }, { additionalProperties: true })
-/** Multipart limits of `POST /v1/videos`: one reference image of up to 20 MiB and a few fields. */
-const LIMITS = { fileSize: 20 * 1024 * 1024, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 }
+/** Multipart limits of `POST /v1/videos`: one reference image of up to `UPLOAD_MAX_BYTES` and a few fields. */
+function videoLimits (uploadMaxBytes: number): { fileSize: number; files: number; fields: number; fieldSize: number; parts: number } {
+  return { fileSize: uploadMaxBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 }
+}
 
 /**
  * The OpenAI Videos API: `POST /v1/videos` (JSON, or multipart as the `openai` SDK sends it, with an
@@ -20,6 +22,7 @@ const LIMITS = { fileSize: 20 * 1024 * 1024, files: 1, fields: 16, fieldSize: 64
  */
 const videos: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
+  const LIMITS = videoLimits(cfg.uploadMaxBytes)
   if (!fastify.hasContentTypeParser('multipart/form-data') || !fastify.hasRequestDecorator('parts')) {
     await fastify.register(multipart, { limits: LIMITS })
   }

@@ -85,6 +85,24 @@ t.test('/v1/images/edits through the SDK: the image is uploaded for the identity
   t.equal((await json.json() as any).error.code, 'invalid_content_type')
 })
 
+t.test('/v1/images/edits and /v1/videos: UPLOAD_MAX_BYTES is the file cap', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { uploadMaxBytes: 1024 } })
+  const big = encodePng(64, 64)
+  t.ok(big.length > 1024)
+  const f = new FormData()
+  f.append('image', new Blob([big]), 'big.png')
+  f.append('prompt', 'x')
+  const r = await fetch(`${h.url}/v1/images/edits`, { method: 'POST', body: f })
+  t.equal(r.status, 400)
+  t.match(await r.json(), { error: { code: 'file_too_large', param: 'image', message: /larger than 1024 bytes/ } })
+  const v = new FormData()
+  v.append('prompt', 'x')
+  v.append('input_reference', new Blob([big]), 'big.png')
+  const rv = await fetch(`${h.url}/v1/videos`, { method: 'POST', body: v })
+  t.equal(rv.status, 400)
+  t.match(await rv.json(), { error: { code: 'file_too_large', param: 'input_reference' } })
+})
+
 t.test('/v1/videos through openai.videos: create, retrieve until completed, downloadContent; JSON too; a failing task', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1, videoMs: 300 } })
   const client = sdk(h.url)
