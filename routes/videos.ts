@@ -59,7 +59,7 @@ const videos: FastifyPluginAsyncTypebox = async (fastify) => {
         return v
       }
       const job = await fastify.qwenMedia.videos.create({
-        caller: request.qwenCaller!, prompt: str('prompt'), model: str('model'), size: str('size'), seconds: str('seconds'), reference,
+        caller: request.qwenCaller!, keyName: request.qwenKeyName, prompt: str('prompt'), model: str('model'), size: str('size'), seconds: str('seconds'), reference,
         requestId: request.qwenRequestId, signal: scope.signal,
       })
       return videoObject(job)
@@ -77,7 +77,7 @@ const videos: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const scope = fastify.qwenLifecycle.begin(reply)
     try {
-      return videoObject(await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal))
+      return videoObject(await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal, request.qwenKeyName))
     } catch (err) {
       throw scope.reason()?.toError() ?? err
     } finally {
@@ -91,7 +91,7 @@ const videos: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const scope = fastify.qwenLifecycle.begin(reply, cfg.videoTimeoutMs)
     try {
-      const job = await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal)
+      const job = await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal, request.qwenKeyName)
       if (job.status !== 'completed') {
         throw new InvalidRequestError(job.status === 'failed' ? `The video failed: ${job.error?.message ?? 'unknown error'}` : 'The video is not ready yet; retrieve it until its status is `completed`', 'video_id', 'video_not_ready')
       }

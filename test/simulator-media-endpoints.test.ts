@@ -178,3 +178,16 @@ t.test('embedding: the host registered @fastify/multipart itself; edits and vide
   f.append('doc', new Blob([Buffer.from('hello')]), 'a.txt')
   t.same(await (await fetch(`${base}/host-upload`, { method: 'POST', body: f })).json(), { field: 'doc', bytes: 5 }, "the host's own multipart route still works")
 })
+
+t.test('/v1/videos: a job is seen only by the API key that created it', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1, videoMs: 300 }, gateway: { apiKey: 'alice:sk-alice-0123456789|||bob:sk-bob-0123456789' } })
+  const post = await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0123456789' }, body: JSON.stringify({ prompt: 'a cat' }) })
+  t.equal(post.status, 200)
+  const id = ((await post.json()) as { id: string }).id
+  const mine = await fetch(`${h.url}/v1/videos/${id}`, { headers: { authorization: 'Bearer sk-alice-0123456789' } })
+  t.equal(mine.status, 200)
+  await mine.arrayBuffer()
+  const theirs = await fetch(`${h.url}/v1/videos/${id}`, { headers: { authorization: 'Bearer sk-bob-0123456789' } })
+  t.equal(theirs.status, 404)
+  t.equal(((await theirs.json()) as any).error.code, 'video_not_found')
+})
