@@ -6,9 +6,9 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { ChatLifecycle } from './chats.js'
-import { GatewayError, toOpenAIError } from './errors.js'
+import { GatewayError, UpstreamError, toOpenAIError } from './errors.js'
 import type { GatewayEvents } from './events.js'
-import type { CollectedAnswer, OutEvent, StreamFace, TurnEnd } from './faces/face.js'
+import type { CollectedAnswer, OutEvent, StreamFace, ToolCallOut, TurnEnd } from './faces/face.js'
 import { SseResponder, type HeaderValues } from './faces/openai-sse.js'
 import type { Outcome } from './health.js'
 import { abortReason } from './lifecycle.js'
@@ -18,8 +18,9 @@ import type { PreparedChat } from './openai/request.js'
 import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
 import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
-import { gatherAnswer } from './turn/gather.js'
+import { gatherAnswer, type GatheredAnswer } from './turn/gather.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
+import type { ConversationInput, ConversationTurn, TurnPlanner } from './turn/plan.js'
 import { correctedPrompt, withCorrection } from './turn/correct.js'
 import { withIdentity } from './turn/open.js'
 import { pump, settle, type Opened } from './turn/pump.js'
@@ -41,6 +42,8 @@ export interface CompletionDeps {
   now: () => number
   /** Puts a request's attachments on the upstream for the attempt's identity (the upload plugin). */
   uploader?: AttachmentUploader
+  /** Conversation continuity (`CONVERSATION_MODE=upstream`); without it every request folds into a new chat. */
+  planner?: TurnPlanner
 }
 
 
@@ -51,6 +54,8 @@ export interface CompletionRequest {
   thinking: boolean
   requestId: string
   signal: AbortSignal
+  /** The conversation the request belongs to (absent: a one-shot request, never continued or remembered). */
+  conversation?: ConversationInput
 }
 
 /** What the access log line reports. */
@@ -70,6 +75,9 @@ export interface CompletionRecord {
 
 /** One upstream turn in progress: its lease, its stream, its stages, and the prompt it answers. */
 interface Turn { lease: CredentialLease; opened: Opened; t: CompletionTransformer; prompt: string }
+
+/** A whole answer and where it came from. */
+interface Collected { prompt: string; identity: string | undefined; chatId: string; answer: GatheredAnswer }
 
 /** Give a turn's upstream connection and lease back. */
 function finishTurn (turn: Turn, outcome: Outcome): void {
@@ -119,6 +127,58 @@ export class CompletionRunner {
     return { stream, first, chatId }
   }
 
+  /** One attempt in the conversation's own chat: only the new turn, chained to the last answer. */
+  private async openContinuation (req: CompletionRequest, rec: CompletionRecord, lease: CredentialLease, conv: ConversationTurn): Promise<Opened> {
+    const c = conv.continuation!
+    rec.attempts++
+    rec.chatId = c.ref.chatId
+    const o = { signal: req.signal, requestId: req.requestId, proxyUrl: lease.proxyUrl }
+    const files = await this.filesFor(req, lease)
+    const { stream, first } = await this.d.client.openCompletion(lease.cred, {
+      chatId: c.ref.chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: c.prompt, parentId: c.ref.responseId, files,
+    }, o)
+    return { stream, first, chatId: c.ref.chatId }
+  }
+
+  /** A lease on the identity that owns the conversation's chat, or undefined when it cannot serve now. */
+  private ownLease (req: CompletionRequest, identity: string | undefined): LeaseSource | undefined {
+    if (req.caller.kind === 'client') return this.source(req.caller)
+    const pool = this.d.pool
+    const i = identity === undefined ? undefined : pool.get(identity)
+    if (!i || i.token === undefined || pool.eligibility(i).kind !== 'ready') return undefined
+    const others = new Set(pool.identities.filter((x) => x.id !== i.id).map((x) => x.id))
+    const one = new PoolLeaseSource(pool, this.d.tokens)
+    return { failover: false, acquire: async () => await one.acquire(others), exhausted: (last) => last }
+  }
+
+  /**
+   * Continue the conversation's upstream chat, or undefined after a (logged) fallback: the identity
+   * cannot serve, or the upstream refused the turn (a parent it no longer knows, a busy chat).
+   */
+  private async continueTurn (req: CompletionRequest, rec: CompletionRecord, conv: ConversationTurn): Promise<Turn | undefined> {
+    const c = conv.continuation!
+    const source = this.ownLease(req, c.ref.identity)
+    if (!source) {
+      await conv.fallback('identity_unavailable', false)
+      return undefined
+    }
+    try {
+      const { lease, value } = await withIdentity(source, req.signal, 0, (l) => this.openContinuation(req, rec, l, conv), {
+        onLease: (lease) => { rec.identity = lease.label },
+      })
+      return { lease, opened: value, t: this.transformer(req), prompt: c.prompt }
+    } catch (err) {
+      if (abortReason(req.signal) || !(err instanceof UpstreamError || err instanceof GatewayError)) throw err
+      await conv.fallback(`upstream refused the continuation: ${err.message}`, true)
+      return undefined
+    }
+  }
+
+  /** Remember where the conversation continues (a store failure is logged, never fails the answer). */
+  private async remember (conv: ConversationTurn | undefined, turn: Turn, content: string, toolCalls: ToolCallOut[]): Promise<void> {
+    await conv?.remember({ content, toolCalls, identity: turn.lease.identityId, chatId: turn.opened.chatId, responseId: turn.t.responseId })
+  }
+
   /** The attachments, uploaded for this attempt's identity (each identity references only its own files). */
   private async filesFor (req: CompletionRequest, lease: CredentialLease): Promise<unknown[]> {
     const list = req.chat.attachments
@@ -133,7 +193,11 @@ export class CompletionRunner {
   }
 
   /** Lease, chat and first frames of one upstream turn of `prompt` (failover included). */
-  private async open (req: CompletionRequest, rec: CompletionRecord, prompt: string): Promise<Turn> {
+  private async open (req: CompletionRequest, rec: CompletionRecord, prompt: string, conv?: ConversationTurn): Promise<Turn> {
+    if (conv?.continuation) {
+      const turn = await this.continueTurn(req, rec, conv)
+      if (turn) return turn
+    }
     const { lease, value: opened } = await this.withIdentity(req, rec, (l) => this.openTurn(req, rec, l, prompt))
     return { lease, opened, t: this.transformer(req), prompt }
   }
@@ -146,9 +210,20 @@ export class CompletionRunner {
    */
   async stream (req: CompletionRequest, res: ServerResponse, commit: () => HeaderValues, rec: CompletionRecord, face: StreamFace): Promise<void> {
     const started = this.d.now()
-    // Throws before commit → HTTP error status.
-    let turn: Turn | undefined = await this.open(req, rec, req.chat.prompt)
+    const conv = await this.d.planner?.begin(req.conversation, req.requestId)
+    let turn: Turn | undefined
+    try {
+      // Throws before commit → HTTP error status.
+      turn = await this.open(req, rec, req.chat.prompt, conv)
+    } catch (err) {
+      await conv?.release()
+      throw err
+    }
     const sse = new SseResponder(res, req.signal, this.d.keepAliveIntervalMs, face.keepAlive)
+    // The answer as the client gets it, for the conversation map (none after a corrective turn).
+    let content = ''
+    const toolCalls: ToolCallOut[] = []
+    let remember = conv !== undefined
     let outcome: Outcome = { kind: 'neutral' }
     let committed = false
     try {
@@ -157,6 +232,10 @@ export class CompletionRunner {
       rec.ttftMs = this.d.now() - started
       let pending = face.start()
       const emit = async (events: OutEvent[]): Promise<void> => {
+        for (const e of events) {
+          if (e.kind === 'content') content += e.text
+          else if (e.kind === 'tool_call') toolCalls.push(e.call)
+        }
         await sse.write(pending + face.events(events))
         pending = ''
       }
@@ -169,6 +248,7 @@ export class CompletionRunner {
         if (prompt === undefined) throw err
         finishTurn(turn, { kind: 'neutral' })
         turn = undefined
+        remember = false
         turn = await this.open(req, rec, prompt)
         await pump(turn.opened, turn.t, emit)
       }
@@ -178,6 +258,7 @@ export class CompletionRunner {
       rec.finishReason = end.reason
       rec.outcome = 'ok'
       outcome = { kind: 'success' }
+      if (remember) await this.remember(conv, turn, content, toolCalls)
     } catch (err) {
       // Nothing was sent yet: the caller answers with a status (the lease and body are given back below).
       if (!committed) throw err
@@ -196,6 +277,7 @@ export class CompletionRunner {
     } finally {
       sse.end()
       if (turn) finishTurn(turn, outcome)
+      await conv?.release()
     }
   }
 
@@ -206,22 +288,27 @@ export class CompletionRunner {
    */
   async collect (req: CompletionRequest, rec: CompletionRecord): Promise<CollectedAnswer> {
     const started = this.d.now()
+    const conv = await this.d.planner?.begin(req.conversation, req.requestId)
     try {
-      // A forced tool call or JSON answer that was not valid gets one corrective turn.
-      const { prompt, value } = await withCorrection(req.chat, async (prompt) => {
-        const { lease, value } = await this.withIdentity(req, rec, async (l) => {
-          const opened = await this.openTurn(req, rec, l, prompt)
-          rec.ttftMs = this.d.now() - started
-          return gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes)
+      let corrections = 0
+      const got = await this.collectContinued(req, rec, conv, started) ??
+        // A forced tool call or JSON answer that was not valid gets one corrective turn.
+        await withCorrection(req.chat, async (prompt) => {
+          if (prompt !== req.chat.prompt) corrections++
+          const { lease, value } = await this.withIdentity(req, rec, async (l) => {
+            const opened = await this.openTurn(req, rec, l, prompt)
+            rec.ttftMs = this.d.now() - started
+            return { chatId: opened.chatId, answer: await gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes) }
+          })
+          lease.release({ kind: 'success' })
+          return { prompt, identity: lease.identityId, ...value }
         })
-        lease.release({ kind: 'success' })
-        return { prompt, value }
-      })
-      const { t, content, reasoning, toolCalls } = value
-      const end = this.turnEnd(t, prompt)
+      const { t, content, reasoning, toolCalls } = got.answer
+      const end = this.turnEnd(t, got.prompt)
       rec.usage = end.usage
       rec.finishReason = end.reason
       rec.outcome = 'ok'
+      if (corrections === 0) await conv?.remember({ content, toolCalls, identity: got.identity, chatId: got.chatId, responseId: t.responseId })
       return { content, reasoning, toolCalls, end }
     } catch (err) {
       const reason = abortReason(req.signal)
@@ -233,6 +320,30 @@ export class CompletionRunner {
       rec.outcome = 'error'
       rec.error = e instanceof GatewayError ? e.message : String(err)
       throw e
+    } finally {
+      await conv?.release()
+    }
+  }
+
+  /**
+   * The whole answer from the conversation's own chat, or undefined to fold into a new chat: no
+   * continuation, or it failed before anything reached the client (logged, its entry abandoned).
+   */
+  private async collectContinued (req: CompletionRequest, rec: CompletionRecord, conv: ConversationTurn | undefined, started: number): Promise<Collected | undefined> {
+    if (!conv?.continuation) return undefined
+    const turn = await this.continueTurn(req, rec, conv)
+    if (!turn) return undefined
+    rec.ttftMs = this.d.now() - started
+    try {
+      const answer = await gatherAnswer(turn.opened, turn.t, req.signal, this.d.maxBufferBytes)
+      turn.lease.release({ kind: 'success' })
+      return { prompt: turn.prompt, identity: turn.lease.identityId, chatId: turn.opened.chatId, answer }
+    } catch (err) {
+      const aborted = abortReason(req.signal)
+      turn.lease.release(aborted ? { kind: 'neutral' } : outcomeOf(err))
+      if (aborted || !(err instanceof UpstreamError || err instanceof GatewayError)) throw err
+      await conv.fallback(`the continued answer failed: ${err.message}`, true)
+      return undefined
     }
   }
 }
