@@ -6,7 +6,7 @@
 import OpenAI from 'openai'
 import t from 'tap'
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions'
-import { harness, type Harness } from './helpers/setup.ts'
+import { harness, type Harness } from './helpers/setup.js'
 
 const COMPLETIONS = '/api/v2/chat/completions'
 type Ended = { identity: string | undefined; chatId: string; reason: string }
