@@ -189,7 +189,8 @@ export class CompletionRunner {
   }
 
   private turnEnd (t: CompletionTransformer, prompt: string): TurnEnd {
-    return { reason: t.finishReason!, usage: t.usageFor(prompt) }
+    const sources = t.searchResults.flatMap((r) => typeof r.url === 'string' && r.url ? [{ url: r.url, title: typeof r.title === 'string' ? r.title : r.url }] : [])
+    return { reason: t.finishReason!, usage: t.usageFor(prompt), ...(sources.length ? { sources } : {}) }
   }
 
   /** Lease, chat and first frames of one upstream turn of `prompt` (failover included). */
