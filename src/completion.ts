@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { ChatLifecycle } from './chats.js'
-import { GatewayError, UpstreamError, toOpenAIError } from './errors.js'
+import { GatewayError, toOpenAIError } from './errors.js'
 import type { GatewayEvents } from './events.js'
 import type { CollectedAnswer, OutEvent, StreamFace, ToolCallOut, TurnEnd } from './faces/face.js'
 import { SseResponder, type HeaderValues } from './faces/openai-sse.js'
@@ -21,6 +21,7 @@ import type { TokenService } from './tokens.js'
 import { gatherAnswer, type GatheredAnswer } from './turn/gather.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
 import type { ConversationInput, ConversationTurn, TurnPlanner } from './turn/plan.js'
+import { canFallBack, inOwnChat, ownerLease } from './turn/continue.js'
 import { correctedPrompt, withCorrection } from './turn/correct.js'
 import { withIdentity } from './turn/open.js'
 import { pump, settle, type Opened } from './turn/pump.js'
@@ -140,38 +141,12 @@ export class CompletionRunner {
     return { stream, first, chatId: c.ref.chatId }
   }
 
-  /** A lease on the identity that owns the conversation's chat, or undefined when it cannot serve now. */
-  private ownLease (req: CompletionRequest, identity: string | undefined): LeaseSource | undefined {
-    if (req.caller.kind === 'client') return this.source(req.caller)
-    const pool = this.d.pool
-    const i = identity === undefined ? undefined : pool.get(identity)
-    if (!i || i.token === undefined || pool.eligibility(i).kind !== 'ready') return undefined
-    const others = new Set(pool.identities.filter((x) => x.id !== i.id).map((x) => x.id))
-    const one = new PoolLeaseSource(pool, this.d.tokens)
-    return { failover: false, acquire: async () => await one.acquire(others), exhausted: (last) => last }
-  }
-
-  /**
-   * Continue the conversation's upstream chat, or undefined after a (logged) fallback: the identity
-   * cannot serve, or the upstream refused the turn (a parent it no longer knows, a busy chat).
-   */
+  /** Continue the conversation's upstream chat, or undefined after a (logged) fallback. */
   private async continueTurn (req: CompletionRequest, rec: CompletionRecord, conv: ConversationTurn): Promise<Turn | undefined> {
     const c = conv.continuation!
-    const source = this.ownLease(req, c.ref.identity)
-    if (!source) {
-      await conv.fallback('identity_unavailable', false)
-      return undefined
-    }
-    try {
-      const { lease, value } = await withIdentity(source, req.signal, 0, (l) => this.openContinuation(req, rec, l, conv), {
-        onLease: (lease) => { rec.identity = lease.label },
-      })
-      return { lease, opened: value, t: this.transformer(req), prompt: c.prompt }
-    } catch (err) {
-      if (abortReason(req.signal) || !(err instanceof UpstreamError || err instanceof GatewayError)) throw err
-      await conv.fallback(`upstream refused the continuation: ${err.message}`, true)
-      return undefined
-    }
+    const got = await inOwnChat(conv, ownerLease(req.caller, c.ref.identity, this.d.pool, this.d.tokens), req.signal,
+      (l) => this.openContinuation(req, rec, l, conv), (lease) => { rec.identity = lease.label })
+    return got && { lease: got.lease, opened: got.value, t: this.transformer(req), prompt: c.prompt }
   }
 
   /** Remember where the conversation continues (a store failure is logged, never fails the answer). */
@@ -340,9 +315,8 @@ export class CompletionRunner {
       turn.lease.release({ kind: 'success' })
       return { prompt: turn.prompt, identity: turn.lease.identityId, chatId: turn.opened.chatId, answer }
     } catch (err) {
-      const aborted = abortReason(req.signal)
-      turn.lease.release(aborted ? { kind: 'neutral' } : outcomeOf(err))
-      if (aborted || !(err instanceof UpstreamError || err instanceof GatewayError)) throw err
+      turn.lease.release(abortReason(req.signal) ? { kind: 'neutral' } : outcomeOf(err))
+      if (!canFallBack(err, req.signal)) throw err
       await conv.fallback(`the continued answer failed: ${err.message}`, true)
       return undefined
     }
