@@ -166,3 +166,23 @@ t.test('client mode: each caller\'s own account continues its own chat', async (
   t.equal(s[2]!.chatId, s[0]!.chatId)
   t.equal(s[2]!.content, 'and then?')
 })
+
+t.test('a continued answer that fails before the client got anything folds into a new chat (non-stream)', async (t) => {
+  const h = await harness(t)
+  const events = ended(h)
+  const openai = client(h)
+  const messages = await firstTurn(openai)
+  const first = sent(h)[0]!
+  h.sim.queue(first.account!, { errorAfterFrames: 2 })
+  const r = await openai.chat.completions.create({ model: 'qwen3-max', messages })
+  t.match(r.choices[0]!.message.content, /answering "\[User\] hello there/)
+  t.same(events.map((e) => [e.chatId, e.reason]), [[first.chatId, 'abandoned']])
+})
+
+t.test('the store plugin sweeps expired entries on its own', async (t) => {
+  const h = await harness(t, { gateway: { conversationTtlMs: 30 } })
+  const events = ended(h)
+  await firstTurn(client(h))
+  for (let i = 0; i < 50 && events.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.same(events.map((e) => e.reason), ['expired'])
+})

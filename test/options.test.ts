@@ -161,6 +161,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     VISION_FALLBACK_MODEL: ['qwen3-vl-max', 'qwen3-vl-max'],
     TOKEN_REFRESH_INTERVAL_HOURS: ['6', 6],
     UPSTREAM_WEB_VERSION: ['0.2.99', '0.2.99'],
+    CONVERSATION_MODE: ['fold', 'fold'],
   }
   for (const b of ENV_BINDINGS) {
     const [text, want] = sample[b.key] ?? [String(Number(b.schema.default) + 1000), Number(b.schema.default) + 1000]

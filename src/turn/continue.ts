@@ -19,7 +19,8 @@ export function ownerLease (caller: Caller, identity: string | undefined, pool: 
   if (!i || i.token === undefined || pool.eligibility(i).kind !== 'ready') return undefined
   const others = new Set(pool.identities.filter((x) => x.id !== i.id).map((x) => x.id))
   const one = new PoolLeaseSource(pool, tokens)
-  return { failover: false, acquire: async () => await one.acquire(others), exhausted: (last) => last }
+  // No failover: `exhausted` is never reached with one attempt.
+  return { failover: false, acquire: async () => await one.acquire(others), exhausted: one.exhausted.bind(one) }
 }
 
 /** Whether a failure lets the request fold into a new chat (an upstream or client-facing error, not a gateway bug or an abort). */
