@@ -72,6 +72,13 @@ export interface CompletionRecord {
   finishReason?: string
   outcome: 'ok' | 'error' | 'client_closed'
   error?: string
+  /**
+   * `rec.chatId` stays in use: a conversation entry now continues in it (a chat-deletion plugin
+   * spares it; it hears `conversation.expired` when the entry goes).
+   */
+  remembered?: boolean
+  /** The answer continued a conversation's upstream chat (no chat was created for it). */
+  continued?: boolean
 }
 
 /** One upstream turn in progress: its lease, its stream, its stages, and the prompt it answers. */
@@ -150,8 +157,9 @@ export class CompletionRunner {
   }
 
   /** Remember where the conversation continues (a store failure is logged, never fails the answer). */
-  private async remember (conv: ConversationTurn | undefined, turn: Turn, content: string, toolCalls: ToolCallOut[]): Promise<void> {
-    await conv?.remember({ content, toolCalls, identity: turn.lease.identityId, chatId: turn.opened.chatId, responseId: turn.t.responseId })
+  private async remember (conv: ConversationTurn | undefined, rec: CompletionRecord, turn: Turn, content: string, toolCalls: ToolCallOut[]): Promise<void> {
+    if (conv?.continuation) rec.continued = true
+    if (conv) rec.remembered = await conv.remember({ content, toolCalls, identity: turn.lease.identityId, chatId: turn.opened.chatId, responseId: turn.t.responseId })
   }
 
   /** The attachments, uploaded for this attempt's identity (each identity references only its own files). */
@@ -234,7 +242,7 @@ export class CompletionRunner {
       rec.finishReason = end.reason
       rec.outcome = 'ok'
       outcome = { kind: 'success' }
-      if (remember) await this.remember(conv, turn, content, toolCalls)
+      if (remember) await this.remember(conv, rec, turn, content, toolCalls)
     } catch (err) {
       // Nothing was sent yet: the caller answers with a status (the lease and body are given back below).
       if (!committed) throw err
@@ -284,7 +292,8 @@ export class CompletionRunner {
       rec.usage = end.usage
       rec.finishReason = end.reason
       rec.outcome = 'ok'
-      if (corrections === 0) await conv?.remember({ content, toolCalls, identity: got.identity, chatId: got.chatId, responseId: t.responseId })
+      if (conv?.continuation) rec.continued = true
+      if (corrections === 0 && conv) rec.remembered = await conv.remember({ content, toolCalls, identity: got.identity, chatId: got.chatId, responseId: t.responseId })
       return { content, reasoning, toolCalls, end }
     } catch (err) {
       const reason = abortReason(req.signal)

@@ -143,3 +143,11 @@ t.test('the planner: fold mode and one-shot requests plan nothing; a store failu
   await t2.remember({ content: 'a', toolCalls: [], identity: 'i', chatId: 'c', responseId: 'r1' })
   t.same(logs, ['conversation not remembered: the store failed'])
 })
+
+t.test('holds: whether a live entry still continues in a chat', async (t) => {
+  const { s } = store()
+  await s.put('a', ref('c1'), 0)
+  t.ok(await s.holds('c1', 999))
+  t.notOk(await s.holds('c1', 1000), 'expired')
+  t.notOk(await s.holds('c2', 0))
+})

@@ -38,6 +38,8 @@ export interface ConversationStore {
   lock: (chatId: string, holder: string, now: number) => Promise<boolean>
   /** Give the lock back (only its holder can). */
   unlock: (chatId: string, holder: string) => Promise<void>
+  /** Whether a live entry still continues in `chatId` (a deletion sweep spares that chat). */
+  holds: (chatId: string, now: number) => Promise<boolean>
   /** Drop and announce every expired entry; returns how many. */
   sweep: (now: number) => Promise<number>
   /** Called for every entry that ended unused; returns the unsubscribe function. */
@@ -113,6 +115,11 @@ export class MemoryConversationStore implements ConversationStore {
 
   async unlock (chatId: string, holder: string): Promise<void> {
     if (this.locks.get(chatId)?.holder === holder) this.locks.delete(chatId)
+  }
+
+  async holds (chatId: string, now: number): Promise<boolean> {
+    for (const s of this.entries.values()) if (s.ref.chatId === chatId && s.expiresAt > now) return true
+    return false
   }
 
   async sweep (now: number): Promise<number> {

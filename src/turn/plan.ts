@@ -94,13 +94,15 @@ export class ConversationTurn {
     await this.release()
   }
 
-  /** After a successful answer: remember where the conversation, answer included, continues. */
-  async remember (a: Answered): Promise<void> {
-    if (a.responseId === undefined) return
+  /** After a successful answer: remember where the conversation, answer included, continues. Whether it was remembered. */
+  async remember (a: Answered): Promise<boolean> {
+    if (a.responseId === undefined) return false
     try {
       await this.put(a, a.responseId)
+      return true
     } catch (err) {
       this.d.log({ requestId: this.requestId, err }, 'conversation not remembered: the store failed')
+      return false
     }
   }
 
