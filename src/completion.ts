@@ -141,7 +141,7 @@ export class CompletionRunner {
     rec.attempts++
     rec.chatId = c.ref.chatId
     const o = { signal: req.signal, requestId: req.requestId, proxyUrl: lease.proxyUrl }
-    const files = await this.filesFor(req, lease)
+    const files = await this.filesFor(req, lease, c.from)
     const { stream, first } = await this.d.client.openCompletion(lease.cred, {
       chatId: c.ref.chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: c.prompt, parentId: c.ref.responseId, files,
     }, o)
@@ -162,9 +162,10 @@ export class CompletionRunner {
     if (conv) rec.remembered = await conv.remember({ content, toolCalls, identity: turn.lease.identityId, chatId: turn.opened.chatId, responseId: turn.t.responseId })
   }
 
-  /** The attachments, uploaded for this attempt's identity (each identity references only its own files). */
-  private async filesFor (req: CompletionRequest, lease: CredentialLease): Promise<unknown[]> {
-    const list = req.chat.attachments
+  /** The attachments (from message `from` on), uploaded for this attempt's identity (each identity references only its own files). */
+  private async filesFor (req: CompletionRequest, lease: CredentialLease, from = 0): Promise<unknown[]> {
+    // A continued turn carries only its own messages' attachments (`messages[i]…`, i >= from).
+    const list = from === 0 ? req.chat.attachments : req.chat.attachments.filter((a) => Number(/^messages\[(\d+)\]/.exec(a.param)?.[1] ?? from) >= from)
     if (list.length === 0) return []
     // A wiring bug, not the client's or the account's: a 500.
     if (!this.d.uploader) throw new Error('attachments need the upload plugin, which is not registered')
@@ -173,7 +174,7 @@ export class CompletionRunner {
 
   private turnEnd (t: CompletionTransformer, prompt: string): TurnEnd {
     const sources = t.searchResults.flatMap((r) => typeof r.url === 'string' && r.url ? [{ url: r.url, title: typeof r.title === 'string' ? r.title : r.url }] : [])
-    return { reason: t.finishReason!, usage: t.usageFor(prompt), ...(sources.length ? { sources } : {}) }
+    return { reason: t.finishReason!, usage: t.usageFor(prompt), ...(t.stopSequence !== undefined ? { stopSequence: t.stopSequence } : {}), ...(sources.length ? { sources } : {}) }
   }
 
   /** Lease, chat and first frames of one upstream turn of `prompt` (failover included). */

@@ -58,6 +58,17 @@ export interface GatewayEventMap {
    * identity that owns the chat, undefined for a client-mode caller's own account.
    */
   'conversation.expired': { identity: string | undefined; chatId: string; reason: 'expired' | 'evicted' | 'abandoned' }
+  /** One attachment put on the upstream for an identity (`cached`: the upload cache or a shared flight served it). */
+  upload: UploadEvent
+}
+
+export interface UploadEvent {
+  requestId: string
+  /** The identity's masked label. */
+  identity: string
+  kind: string
+  bytes: number
+  result: 'uploaded' | 'cached' | 'failed'
 }
 
 export type GatewayEventName = keyof GatewayEventMap

@@ -7,6 +7,7 @@ import OpenAI from 'openai'
 import t from 'tap'
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions'
 import { defaultAnswer } from '../src/simulator/index.js'
+import { PNG, dataUrl } from './helpers/media-fixtures.js'
 import { harness, type Harness } from './helpers/setup.js'
 
 const COMPLETIONS = '/api/v2/chat/completions'
@@ -106,4 +107,19 @@ t.test('a 10-turn conversation: upstream input characters with and without conti
   const upstream = await run('upstream')
   t.comment(`10 turns: ${fold} characters folded, ${upstream} continued (${Math.round(100 * (1 - upstream / fold))}% saved)`)
   t.ok(upstream * 5 < fold, 'continuation sends less than a fifth of the folded characters')
+})
+
+t.test('a continued turn carries only its own attachments: the chat already has the earlier ones', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  const openai = client(h)
+  const img = { type: 'image_url' as const, image_url: { url: dataUrl('image/png', PNG) } }
+  const messages: ChatCompletionMessageParam[] = [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, img] }]
+  const r1 = await openai.chat.completions.create({ model: 'qwen3-max', messages })
+  messages.push({ role: 'assistant', content: r1.choices[0]!.message.content }, { role: 'user', content: 'and the colour?' })
+  const r2 = await openai.chat.completions.create({ model: 'qwen3-max', messages })
+  messages.push({ role: 'assistant', content: r2.choices[0]!.message.content }, { role: 'user', content: [{ type: 'text', text: 'and this one?' }, img] })
+  const r3 = await openai.chat.completions.create({ model: 'qwen3-max', messages })
+  t.match(r3.choices[0]!.message.content, /\[turn 3 of this chat/)
+  const files = h.sim.log().filter((e) => e.path === COMPLETIONS && e.status === 200).map((e) => ((e.body as { messages: Array<{ files?: unknown[] }> }).messages[0]!.files ?? []).length)
+  t.same(files, [1, 0, 1])
 })

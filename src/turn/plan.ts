@@ -32,7 +32,13 @@ export interface PlannerDeps {
 }
 
 /** The continuation a request may take: the chat, and the new turn folded on its own. */
-export interface Continuation { key: string; ref: ConversationRef; prompt: string }
+export interface Continuation {
+  key: string
+  ref: ConversationRef
+  prompt: string
+  /** Index of the new turn's first message: only attachments from there on go with it (the chat has the earlier ones). */
+  from: number
+}
 
 /** The answer as the gateway returned it, and where it lives upstream. */
 export interface Answered {
@@ -78,7 +84,7 @@ export class ConversationTurn {
       return
     }
     this.locked = ref.chatId
-    this.continuation = { key, ref, prompt: newTurnPrompt(split.history, split.turn, markers) }
+    this.continuation = { key, ref, prompt: newTurnPrompt(split.history, split.turn, markers), from: split.history.length }
   }
 
   /**
