@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { ChatLifecycle } from '../src/chats.js'
 import { CompletionRunner } from '../src/completion.js'
 import { credentialsOf } from '../src/pool.js'
+import { TurnPlanner } from '../src/turn/plan.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +32,13 @@ export default fp(async (fastify) => {
       maxBufferBytes: cfg.maxBufferBytes,
       now: cfg.now,
       uploader: fastify.qwenUpload,
+      planner: new TurnPlanner({
+        store: fastify.qwenStore.conversations,
+        mode: cfg.conversationMode,
+        now: cfg.now,
+        log: (fields, msg) => { fastify.log.info(fields, msg) },
+      }),
     }),
     chats,
   })
-}, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher', 'qwen-upload'] })
+}, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher', 'qwen-upload', 'qwen-store'] })

@@ -4,12 +4,30 @@ import { MemoryStore, type QwenStore } from '../src/store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Cross-request state (identity health today), defined by operations; in memory by default. */
+    /** Cross-request state (identity health, conversations), defined by operations; in memory by default. */
     qwenStore: QwenStore
   }
 }
 
+/** Longest wait between two sweeps of expired conversations. */
+const MAX_SWEEP_MS = 60_000
+
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
-  fastify.decorate('qwenStore', new MemoryStore({ ...DEFAULT_POLICY, ...cfg.poolPolicy }))
-}, { name: 'qwen-store', fastify: '5.x', dependencies: ['qwen-config'] })
+  const store = new MemoryStore({ ...DEFAULT_POLICY, ...cfg.poolPolicy }, {
+    ttlMs: cfg.conversationTtlMs, maxEntries: cfg.conversationMaxEntries, maxBytes: cfg.conversationMaxBytes,
+  })
+  fastify.decorate('qwenStore', store)
+  const unsubscribe = store.conversations.subscribe(({ ref, reason }) => {
+    fastify.qwenEvents.emit('conversation.expired', { identity: ref.identity, chatId: ref.chatId, reason })
+  })
+  // Expired conversations are announced (conversation.expired) even when nobody asks for them again.
+  const sweep = setInterval(() => {
+    store.conversations.sweep(cfg.now()).catch((err: unknown) => { fastify.log.warn({ err }, 'conversation sweep failed') })
+  }, Math.min(cfg.conversationTtlMs, MAX_SWEEP_MS))
+  sweep.unref()
+  fastify.addHook('onClose', async () => {
+    clearInterval(sweep)
+    unsubscribe()
+  })
+}, { name: 'qwen-store', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events'] })

@@ -7,6 +7,8 @@ import { chatCompletion, completionId } from '../src/openai/chunks.js'
 import { prepareChat, thinkingFor } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
 import { SchemaCompiler } from '../src/tools/schema.js'
+import { MarkerSet } from '../src/tools/markers.js'
+import { declaredTools, ownerOf } from '../src/conversations/hash.js'
 
 /** `POST /v1/chat/completions`: SSE when `stream: true`, one JSON body otherwise. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -15,6 +17,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   const events = fastify.qwenEvents
   // Compiled tool and response_format schemas, shared by this instance's requests (bounded).
   const schemas = new SchemaCompiler()
+  const markers = new MarkerSet(cfg.toolCallMarkers)
 
   fastify.post('/v1/chat/completions', {
     bodyLimit: cfg.bodyLimitBytes,
@@ -62,6 +65,13 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         thinking: thinkingFor(model, chat.thinkingOverride),
         requestId: request.qwenRequestId,
         signal: scope.signal,
+        conversation: {
+          owner: ownerOf(request.qwenCaller!, request.qwenKeyName),
+          model: model.requested,
+          tools: declaredTools(body),
+          messages: body.messages,
+          markers: chat.tools?.markers ?? markers,
+        },
       }
       if (chat.stream) {
         const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage, chat.tools?.legacy)

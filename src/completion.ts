@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http'
 import type { ChatLifecycle } from './chats.js'
 import { GatewayError, toOpenAIError } from './errors.js'
 import type { GatewayEvents } from './events.js'
-import type { CollectedAnswer, OutEvent, StreamFace, TurnEnd } from './faces/face.js'
+import type { CollectedAnswer, OutEvent, StreamFace, ToolCallOut, TurnEnd } from './faces/face.js'
 import { SseResponder, type HeaderValues } from './faces/openai-sse.js'
 import type { Outcome } from './health.js'
 import { abortReason } from './lifecycle.js'
@@ -18,8 +18,10 @@ import type { PreparedChat } from './openai/request.js'
 import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
 import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
-import { gatherAnswer } from './turn/gather.js'
+import { gatherAnswer, type GatheredAnswer } from './turn/gather.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
+import type { ConversationInput, ConversationTurn, TurnPlanner } from './turn/plan.js'
+import { canFallBack, inOwnChat, ownerLease } from './turn/continue.js'
 import { correctedPrompt, withCorrection } from './turn/correct.js'
 import { withIdentity } from './turn/open.js'
 import { pump, settle, type Opened } from './turn/pump.js'
@@ -41,6 +43,8 @@ export interface CompletionDeps {
   now: () => number
   /** Puts a request's attachments on the upstream for the attempt's identity (the upload plugin). */
   uploader?: AttachmentUploader
+  /** Conversation continuity (`CONVERSATION_MODE=upstream`); without it every request folds into a new chat. */
+  planner?: TurnPlanner
 }
 
 
@@ -51,6 +55,8 @@ export interface CompletionRequest {
   thinking: boolean
   requestId: string
   signal: AbortSignal
+  /** The conversation the request belongs to (absent: a one-shot request, never continued or remembered). */
+  conversation?: ConversationInput
 }
 
 /** What the access log line reports. */
@@ -66,10 +72,20 @@ export interface CompletionRecord {
   finishReason?: string
   outcome: 'ok' | 'error' | 'client_closed'
   error?: string
+  /**
+   * `rec.chatId` stays in use: a conversation entry now continues in it (a chat-deletion plugin
+   * spares it; it hears `conversation.expired` when the entry goes).
+   */
+  remembered?: boolean
+  /** The answer continued a conversation's upstream chat (no chat was created for it). */
+  continued?: boolean
 }
 
 /** One upstream turn in progress: its lease, its stream, its stages, and the prompt it answers. */
 interface Turn { lease: CredentialLease; opened: Opened; t: CompletionTransformer; prompt: string }
+
+/** A whole answer and where it came from. */
+interface Collected { prompt: string; identity: string | undefined; chatId: string; answer: GatheredAnswer }
 
 /** Give a turn's upstream connection and lease back. */
 function finishTurn (turn: Turn, outcome: Outcome): void {
@@ -119,9 +135,37 @@ export class CompletionRunner {
     return { stream, first, chatId }
   }
 
-  /** The attachments, uploaded for this attempt's identity (each identity references only its own files). */
-  private async filesFor (req: CompletionRequest, lease: CredentialLease): Promise<unknown[]> {
-    const list = req.chat.attachments
+  /** One attempt in the conversation's own chat: only the new turn, chained to the last answer. */
+  private async openContinuation (req: CompletionRequest, rec: CompletionRecord, lease: CredentialLease, conv: ConversationTurn): Promise<Opened> {
+    const c = conv.continuation!
+    rec.attempts++
+    rec.chatId = c.ref.chatId
+    const o = { signal: req.signal, requestId: req.requestId, proxyUrl: lease.proxyUrl }
+    const files = await this.filesFor(req, lease, c.from)
+    const { stream, first } = await this.d.client.openCompletion(lease.cred, {
+      chatId: c.ref.chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: c.prompt, parentId: c.ref.responseId, files,
+    }, o)
+    return { stream, first, chatId: c.ref.chatId }
+  }
+
+  /** Continue the conversation's upstream chat, or undefined after a (logged) fallback. */
+  private async continueTurn (req: CompletionRequest, rec: CompletionRecord, conv: ConversationTurn): Promise<Turn | undefined> {
+    const c = conv.continuation!
+    const got = await inOwnChat(conv, ownerLease(req.caller, c.ref.identity, this.d.pool, this.d.tokens), req.signal,
+      (l) => this.openContinuation(req, rec, l, conv), (lease) => { rec.identity = lease.label })
+    return got && { lease: got.lease, opened: got.value, t: this.transformer(req), prompt: c.prompt }
+  }
+
+  /** Remember where the conversation continues (a store failure is logged, never fails the answer). */
+  private async remember (conv: ConversationTurn | undefined, rec: CompletionRecord, turn: Turn, content: string, toolCalls: ToolCallOut[]): Promise<void> {
+    if (conv?.continuation) rec.continued = true
+    if (conv) rec.remembered = await conv.remember({ content, toolCalls, identity: turn.lease.identityId, chatId: turn.opened.chatId, responseId: turn.t.responseId })
+  }
+
+  /** The attachments (from message `from` on), uploaded for this attempt's identity (each identity references only its own files). */
+  private async filesFor (req: CompletionRequest, lease: CredentialLease, from = 0): Promise<unknown[]> {
+    // A continued turn carries only its own messages' attachments (`messages[i]…`, i >= from).
+    const list = from === 0 ? req.chat.attachments : req.chat.attachments.filter((a) => Number(/^messages\[(\d+)\]/.exec(a.param)?.[1] ?? from) >= from)
     if (list.length === 0) return []
     // A wiring bug, not the client's or the account's: a 500.
     if (!this.d.uploader) throw new Error('attachments need the upload plugin, which is not registered')
@@ -129,11 +173,16 @@ export class CompletionRunner {
   }
 
   private turnEnd (t: CompletionTransformer, prompt: string): TurnEnd {
-    return { reason: t.finishReason!, usage: t.usageFor(prompt), ...(t.stopSequence !== undefined ? { stopSequence: t.stopSequence } : {}) }
+    const sources = t.searchResults.flatMap((r) => typeof r.url === 'string' && r.url ? [{ url: r.url, title: typeof r.title === 'string' ? r.title : r.url }] : [])
+    return { reason: t.finishReason!, usage: t.usageFor(prompt), ...(t.stopSequence !== undefined ? { stopSequence: t.stopSequence } : {}), ...(sources.length ? { sources } : {}) }
   }
 
   /** Lease, chat and first frames of one upstream turn of `prompt` (failover included). */
-  private async open (req: CompletionRequest, rec: CompletionRecord, prompt: string): Promise<Turn> {
+  private async open (req: CompletionRequest, rec: CompletionRecord, prompt: string, conv?: ConversationTurn): Promise<Turn> {
+    if (conv?.continuation) {
+      const turn = await this.continueTurn(req, rec, conv)
+      if (turn) return turn
+    }
     const { lease, value: opened } = await this.withIdentity(req, rec, (l) => this.openTurn(req, rec, l, prompt))
     return { lease, opened, t: this.transformer(req), prompt }
   }
@@ -146,9 +195,20 @@ export class CompletionRunner {
    */
   async stream (req: CompletionRequest, res: ServerResponse, commit: () => HeaderValues, rec: CompletionRecord, face: StreamFace): Promise<void> {
     const started = this.d.now()
-    // Throws before commit → HTTP error status.
-    let turn: Turn | undefined = await this.open(req, rec, req.chat.prompt)
+    const conv = await this.d.planner?.begin(req.conversation, req.requestId)
+    let turn: Turn | undefined
+    try {
+      // Throws before commit → HTTP error status.
+      turn = await this.open(req, rec, req.chat.prompt, conv)
+    } catch (err) {
+      await conv?.release()
+      throw err
+    }
     const sse = new SseResponder(res, req.signal, this.d.keepAliveIntervalMs, face.keepAlive)
+    // The answer as the client gets it, for the conversation map (none after a corrective turn).
+    let content = ''
+    const toolCalls: ToolCallOut[] = []
+    let remember = conv !== undefined
     let outcome: Outcome = { kind: 'neutral' }
     let committed = false
     try {
@@ -157,6 +217,10 @@ export class CompletionRunner {
       rec.ttftMs = this.d.now() - started
       let pending = face.start()
       const emit = async (events: OutEvent[]): Promise<void> => {
+        for (const e of events) {
+          if (e.kind === 'content') content += e.text
+          else if (e.kind === 'tool_call') toolCalls.push(e.call)
+        }
         await sse.write(pending + face.events(events))
         pending = ''
       }
@@ -169,6 +233,7 @@ export class CompletionRunner {
         if (prompt === undefined) throw err
         finishTurn(turn, { kind: 'neutral' })
         turn = undefined
+        remember = false
         turn = await this.open(req, rec, prompt)
         await pump(turn.opened, turn.t, emit)
       }
@@ -178,6 +243,7 @@ export class CompletionRunner {
       rec.finishReason = end.reason
       rec.outcome = 'ok'
       outcome = { kind: 'success' }
+      if (remember) await this.remember(conv, rec, turn, content, toolCalls)
     } catch (err) {
       // Nothing was sent yet: the caller answers with a status (the lease and body are given back below).
       if (!committed) throw err
@@ -196,6 +262,7 @@ export class CompletionRunner {
     } finally {
       sse.end()
       if (turn) finishTurn(turn, outcome)
+      await conv?.release()
     }
   }
 
@@ -206,22 +273,28 @@ export class CompletionRunner {
    */
   async collect (req: CompletionRequest, rec: CompletionRecord): Promise<CollectedAnswer> {
     const started = this.d.now()
+    const conv = await this.d.planner?.begin(req.conversation, req.requestId)
     try {
-      // A forced tool call or JSON answer that was not valid gets one corrective turn.
-      const { prompt, value } = await withCorrection(req.chat, async (prompt) => {
-        const { lease, value } = await this.withIdentity(req, rec, async (l) => {
-          const opened = await this.openTurn(req, rec, l, prompt)
-          rec.ttftMs = this.d.now() - started
-          return gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes)
+      let corrections = 0
+      const got = await this.collectContinued(req, rec, conv, started) ??
+        // A forced tool call or JSON answer that was not valid gets one corrective turn.
+        await withCorrection(req.chat, async (prompt) => {
+          if (prompt !== req.chat.prompt) corrections++
+          const { lease, value } = await this.withIdentity(req, rec, async (l) => {
+            const opened = await this.openTurn(req, rec, l, prompt)
+            rec.ttftMs = this.d.now() - started
+            return { chatId: opened.chatId, answer: await gatherAnswer(opened, this.transformer(req), req.signal, this.d.maxBufferBytes) }
+          })
+          lease.release({ kind: 'success' })
+          return { prompt, identity: lease.identityId, ...value }
         })
-        lease.release({ kind: 'success' })
-        return { prompt, value }
-      })
-      const { t, content, reasoning, toolCalls } = value
-      const end = this.turnEnd(t, prompt)
+      const { t, content, reasoning, toolCalls } = got.answer
+      const end = this.turnEnd(t, got.prompt)
       rec.usage = end.usage
       rec.finishReason = end.reason
       rec.outcome = 'ok'
+      if (conv?.continuation) rec.continued = true
+      if (corrections === 0 && conv) rec.remembered = await conv.remember({ content, toolCalls, identity: got.identity, chatId: got.chatId, responseId: t.responseId })
       return { content, reasoning, toolCalls, end }
     } catch (err) {
       const reason = abortReason(req.signal)
@@ -233,6 +306,29 @@ export class CompletionRunner {
       rec.outcome = 'error'
       rec.error = e instanceof GatewayError ? e.message : String(err)
       throw e
+    } finally {
+      await conv?.release()
+    }
+  }
+
+  /**
+   * The whole answer from the conversation's own chat, or undefined to fold into a new chat: no
+   * continuation, or it failed before anything reached the client (logged, its entry abandoned).
+   */
+  private async collectContinued (req: CompletionRequest, rec: CompletionRecord, conv: ConversationTurn | undefined, started: number): Promise<Collected | undefined> {
+    if (!conv?.continuation) return undefined
+    const turn = await this.continueTurn(req, rec, conv)
+    if (!turn) return undefined
+    rec.ttftMs = this.d.now() - started
+    try {
+      const answer = await gatherAnswer(turn.opened, turn.t, req.signal, this.d.maxBufferBytes)
+      turn.lease.release({ kind: 'success' })
+      return { prompt: turn.prompt, identity: turn.lease.identityId, chatId: turn.opened.chatId, answer }
+    } catch (err) {
+      turn.lease.release(abortReason(req.signal) ? { kind: 'neutral' } : outcomeOf(err))
+      if (!canFallBack(err, req.signal)) throw err
+      await conv.fallback(`the continued answer failed: ${err.message}`, true)
+      return undefined
     }
   }
 }

@@ -52,6 +52,12 @@ export interface GatewayEventMap {
   /** An upstream chat was created (by the identity that owns it). */
   'chat.created': { identity: string; chatId: string; model: string; requestId: string }
   'chat.deleted': { identity: string; chatId: string }
+  /**
+   * A conversation entry left the map without being continued (it expired, was evicted, or a failed
+   * continuation abandoned it): its upstream chat can no longer be used. `identity` is the pool
+   * identity that owns the chat, undefined for a client-mode caller's own account.
+   */
+  'conversation.expired': { identity: string | undefined; chatId: string; reason: 'expired' | 'evicted' | 'abandoned' }
   /** One attachment put on the upstream for an identity (`cached`: the upload cache or a shared flight served it). */
   upload: UploadEvent
 }

@@ -169,6 +169,13 @@ export const GatewayOptionsSchema = Type.Object({
     env: 'UPLOAD_CACHE_TTL_MS', default: 240_000,
     description: 'How long an uploaded file is reused for identical bytes sent by the same account (0 disables); keep it below the upstream URL validity (~300 s).',
   })),
+  conversationMode: Type.Optional(Type.Union([Type.Literal('upstream'), Type.Literal('fold')], {
+    env: 'CONVERSATION_MODE', default: 'upstream',
+    description: '`upstream`: a follow-up request continues the upstream chat of the previous answer (only the new turn is sent). `fold`: every request folds the whole history into a new chat.',
+  })),
+  conversationTtlMs: Type.Optional(Ms(1, { env: 'CONVERSATION_TTL_MS', default: 3_600_000, description: 'How long a conversation can be continued in its upstream chat after its last answer.' })),
+  conversationMaxEntries: Type.Optional(Type.Integer({ env: 'CONVERSATION_MAX_ENTRIES', minimum: 1, default: 10_000, description: 'Conversations remembered at most (the oldest are evicted).' })),
+  conversationMaxBytes: Type.Optional(Type.Integer({ env: 'CONVERSATION_MAX_BYTES', minimum: 1024, default: 8 * 1024 * 1024, description: 'Memory the remembered conversations may take, estimated (the oldest are evicted).' })),
   videoTimeoutMs: Type.Optional(Ms(1, { env: 'VIDEO_TIMEOUT_MS', default: 20 * 60_000, description: 'Whole-request budget of a video generation (replaces REQUEST_TIMEOUT_MS for `-video` models and video jobs).' })),
   videoPollIntervalMs: Type.Optional(Ms(10, { default: 5_000, description: 'First wait between video task status checks; it grows by half each time, up to 20 s.' })),
   maxBufferBytes: Type.Optional(Type.Integer({ minimum: 1, default: 8 * 1024 * 1024, description: 'Cap on buffered upstream bytes (one SSE line, one JSON body, one aggregated answer).' })),

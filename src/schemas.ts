@@ -165,6 +165,11 @@ export const ChatCompletionSchema = Type.Object({
       }))),
       /** Legacy `functions` requests. */
       function_call: Type.Optional(Type.Object({ name: Type.String(), arguments: Type.String() })),
+      /** Search models: where the answer cites the pages it consulted. */
+      annotations: Type.Optional(Type.Array(Type.Object({
+        type: Type.Literal('url_citation'),
+        url_citation: Type.Object({ url: Type.String(), title: Type.String(), start_index: Type.Integer(), end_index: Type.Integer() }),
+      }))),
     }, open),
     logprobs: Type.Null(),
     finish_reason: Type.String(),

@@ -5,6 +5,7 @@
  *
  * `MemoryStore` is the in-process implementation.
  */
+import { MemoryConversationStore, type ConversationLimits, type ConversationStore } from './conversations/store.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -45,7 +46,16 @@ export interface IdentityHealthStore {
 }
 
 /** The store's surface as the rest of the gateway sees it (`qwenStore`). */
-export interface QwenStore { identities: IdentityHealthStore }
+export interface QwenStore {
+  identities: IdentityHealthStore
+  /** The conversation map and the per-chat generation lock (`src/conversations/store.ts`). */
+  conversations: ConversationStore
+}
+
+export type { ConversationEnded, ConversationRef, ConversationStore } from './conversations/store.js'
+
+/** The conversation bounds when none are given (the options' defaults). */
+const CONVERSATION_DEFAULTS: ConversationLimits = { ttlMs: 3_600_000, maxEntries: 10_000, maxBytes: 8 * 1024 * 1024 }
 
 /** Whether anything worth saving changed: a success on a healthy identity only moves `lastSuccess`. */
 function changed (a: HealthRecord, b: HealthRecord): boolean {
@@ -150,8 +160,10 @@ class MemoryHealthStore implements IdentityHealthStore {
 /** The in-memory store: one process, the default. */
 export class MemoryStore implements QwenStore {
   readonly identities: IdentityHealthStore
+  readonly conversations: ConversationStore
 
-  constructor (policy: PoolPolicy) {
+  constructor (policy: PoolPolicy, conversations: ConversationLimits = CONVERSATION_DEFAULTS) {
     this.identities = new MemoryHealthStore(policy)
+    this.conversations = new MemoryConversationStore(conversations)
   }
 }

@@ -105,6 +105,10 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     corsOrigins: '*',
     modelsCacheTtlMs: 600_000,
     uploadCacheTtlMs: 240_000,
+    conversationMode: 'upstream',
+    conversationTtlMs: 3_600_000,
+    conversationMaxEntries: 10_000,
+    conversationMaxBytes: 8 * 1024 * 1024,
     videoTimeoutMs: 1_200_000,
     videoPollIntervalMs: 5_000,
     maxBufferBytes: 8 * 1024 * 1024,
@@ -160,6 +164,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     VISION_FALLBACK_MODEL: ['qwen3-vl-max', 'qwen3-vl-max'],
     TOKEN_REFRESH_INTERVAL_HOURS: ['6', 6],
     UPSTREAM_WEB_VERSION: ['0.2.99', '0.2.99'],
+    CONVERSATION_MODE: ['fold', 'fold'],
   }
   for (const b of ENV_BINDINGS) {
     const [text, want] = sample[b.key] ?? [String(Number(b.schema.default) + 1000), Number(b.schema.default) + 1000]

@@ -201,7 +201,7 @@ t.test('chat flow: create, stream, reassemble, follow up', async (t) => {
     output_tokens_details: { reasoning_tokens: 0, text_tokens: estimateTokens(defaultAnswer(prompt)) },
   })
   t.notOk(deltas(fs).some((d) => d.phase === 'think'), 'no reasoning without thinking_enabled')
-  t.same(s.chats(s.accounts[0]!.email), [{ id: chatId, model: 'qwen3-max', turns: 1, lastResponseId: created.response_id }])
+  t.same(s.chats(s.accounts[0]!.email), [{ id: chatId, model: 'qwen3-max', turns: 1, lastResponseId: created.response_id, prompts: [prompt] }])
 
   const wrong = await complete(s, token, chatId, { parent: chatId })
   t.equal(wrong.status, 200)
@@ -211,7 +211,9 @@ t.test('chat flow: create, stream, reassemble, follow up', async (t) => {
 
   const follow = await complete(s, token, chatId, { parent: created.response_id, content: 'and then?' })
   t.equal(follow.status, 200)
-  t.equal(textOf(frames(follow.text).frames, 'answer'), defaultAnswer('and then?'))
+  // A follow-up is answered with its chain in context.
+  t.equal(textOf(frames(follow.text).frames, 'answer'), defaultAnswer('and then?', { earlier: [prompt] }))
+  t.match(textOf(frames(follow.text).frames, 'answer'), /\[turn 2 of this chat, which began with "Tell me about 北京/)
   t.equal(s.chats(s.accounts[0]!.email)[0]!.turns, 2)
 
   const entry = s.log().find((e) => e.path === '/api/v2/chat/completions')!

@@ -29,10 +29,15 @@ export type OutEvent =
   | { kind: 'content'; text: string }
   | { kind: 'tool_call'; call: ToolCallOut }
 
+/** A web page a search model consulted (the upstream's `web_search_info`), in the upstream's order. */
+export interface Source { url: string; title: string }
+
 /** How the turn ended (after the last event). */
 export interface TurnEnd {
   reason: EndReason
   usage: OpenAIUsage
+  /** The pages a `-search` model consulted (absent when there were none); faces turn them into citations. */
+  sources?: Source[]
   /** The stop sequence that cut the answer, when one did (Anthropic's `stop_sequence`). */
   stopSequence?: string
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import type { CollectedAnswer, EndReason, OutEvent, ToolCallOut } from '../faces/face.js'
 import type { OpenAIUsage } from './transform.js'
+import { urlCitations, type UrlCitation } from './citations.js'
 
 export function completionId (): string {
   return 'chatcmpl-' + randomUUID().replaceAll('-', '')
@@ -56,8 +57,9 @@ export class ChunkWriter {
     return out
   }
 
-  finish (reason: EndReason): string {
-    return this.chunk('{}', finishReason(reason, this.legacy))
+  /** The finish chunk; its delta carries the answer's citations, when there are any. */
+  finish (reason: EndReason, annotations: UrlCitation[] = []): string {
+    return this.chunk(annotations.length ? `{"annotations":${JSON.stringify(annotations)}}` : '{}', finishReason(reason, this.legacy))
   }
 
   /** The final usage chunk (`choices: []`), only when the client asked for it. */
@@ -94,6 +96,7 @@ export interface ChatCompletion {
       reasoning_content?: string
       tool_calls?: ChatToolCall[]
       function_call?: { name: string; arguments: string }
+      annotations?: UrlCitation[]
     }
     logprobs: null
     finish_reason: FinishReason
@@ -120,6 +123,8 @@ export function chatCompletion (id: string, created: number, model: string, a: C
   const calls = a.toolCalls
   const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: calls.length > 0 && !a.content ? null : a.content, refusal: null }
   if (a.reasoning) message.reasoning_content = a.reasoning
+  const annotations = urlCitations(a.content, a.end.sources ?? [])
+  if (annotations.length) message.annotations = annotations
   if (calls.length > 0 && legacy) message.function_call = { name: calls[0]!.name, arguments: calls[0]!.arguments }
   else if (calls.length > 0) message.tool_calls = calls.map(toolCallJson)
   return {

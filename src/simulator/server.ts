@@ -42,8 +42,8 @@ interface Chat {
   chatType: string
   createdAt: number
   updatedAt: number
-  /** User message id and assistant `response_id` of each turn. */
-  turns: Array<{ userId: string; responseId: string }>
+  /** User message id, assistant `response_id` and user text of each turn: the chain the model sees. */
+  turns: Array<{ userId: string; responseId: string; prompt: string }>
   /** A generation is running. */
   busy: boolean
 }
@@ -467,7 +467,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }
     if (video) {
       chat.busy = false
-      chat.turns.push({ userId: randomUUID(), responseId: randomUUID() })
+      chat.turns.push({ userId: randomUUID(), responseId: randomUUID(), prompt: m.content })
       return reply(ctx, gen.video(acct.pub.id, chatId, (size as string | undefined) ?? '16:9', { durationMs: sc.videoMs ?? opts.videoMs ?? 300, fail: sc.videoFail }))
     }
     const search = m.chat_type === 'search' || sc.search === true
@@ -477,7 +477,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       responseId: randomUUID(),
       responseIndex: '0',
       prompt: m.content,
-      answer: sc.answer ?? (attached.length ? `I see ${attached.length} attached file(s) (${attached.map((f) => f.type).join(', ')}). ` : '') + defaultAnswer(m.content, { search }),
+      answer: sc.answer ?? (attached.length ? `I see ${attached.length} attached file(s) (${attached.map((f) => f.type).join(', ')}). ` : '') + defaultAnswer(m.content, { search, earlier: chat.turns.map((x) => x.prompt) }),
       thinking: fc.thinking_enabled === true ? model.thinkingFormat : undefined,
       reasoning: sc.reasoning ?? defaultReasoning(m.content),
       phase: fc.output_schema === 'phase',
@@ -510,7 +510,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
 
     if (cut !== 0) {
       // The turn exists once its response.created frame goes out.
-      chat.turns.push({ userId: plan.userId, responseId: plan.responseId })
+      chat.turns.push({ userId: plan.userId, responseId: plan.responseId, prompt: plan.prompt })
       chat.updatedAt = plan.nowSec
     }
     entry.status = 200
@@ -564,7 +564,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
   /** The first k frames of the turn, a pause, then an event that never ends, until the connection closes. */
   async function flood (ctx: Ctx, chat: Chat, plan: TurnPlan, k: number, pauseMs: number): Promise<void> {
     const frames = turnFrames(plan).slice(0, k)
-    if (k > 0) chat.turns.push({ userId: plan.userId, responseId: plan.responseId })
+    if (k > 0) chat.turns.push({ userId: plan.userId, responseId: plan.responseId, prompt: plan.prompt })
     ctx.entry.status = 200
     ctx.res.writeHead(200, SSE_HEADERS)
     await ctx.flush(frames.join(''))
@@ -769,7 +769,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     },
     chats (email) {
       return [...account(email).chats.values()].map((c): SimChatInfo => ({
-        id: c.id, model: c.model, turns: c.turns.length, lastResponseId: c.turns.at(-1)?.responseId ?? null,
+        id: c.id, model: c.model, turns: c.turns.length, lastResponseId: c.turns.at(-1)?.responseId ?? null, prompts: c.turns.map((x) => x.prompt),
       }))
     },
     close () {

@@ -14,11 +14,15 @@ function quote (prompt: string, max: number): string {
 /**
  * The answer text for a prompt (about 100–200 characters). It mixes CJK text and an emoji, so that
  * frames and byte-level splits cut through multi-byte UTF-8 sequences. With `search`, citation
- * markers follow (what a `chat_type: "search"` turn answers).
+ * markers follow (what a `chat_type: "search"` turn answers). With `earlier` (the user texts of the
+ * chat's earlier turns, the chain a follow-up is answered in) it says which turn it is and quotes the first.
  */
-export function defaultAnswer (prompt: string, opts: { search?: boolean } = {}): string {
-  const text = `你好! This is the simulated Qwen answering "${quote(prompt, 60)}". ` +
+export function defaultAnswer (prompt: string, opts: { search?: boolean; earlier?: readonly string[] } = {}): string {
+  const base = `你好! This is the simulated Qwen answering "${quote(prompt, 60)}". ` +
     'The reply is deterministic, mixes 中文 with ASCII and an emoji 🚀, and ends here.'
+  // A follow-up in the same chat answers with its chain in context: which turn it is, and how the chat began.
+  const earlier = opts.earlier ?? []
+  const text = earlier.length ? `${base} [turn ${earlier.length + 1} of this chat, which began with "${quote(earlier[0]!, 30)}"]` : base
   return opts.search ? `${text} Sources: [[1]] [[2]]` : text
 }
 

@@ -152,6 +152,8 @@ export interface SimChatInfo {
   model: string
   turns: number
   lastResponseId: string | null
+  /** The user text of each turn in the chain, oldest first. */
+  prompts: string[]
 }
 
 export interface Simulator {
