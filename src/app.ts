@@ -6,6 +6,7 @@ import cors from '@fastify/cors'
 import type { FastifyPluginAsync } from 'fastify'
 import accessLogPlugin from '../plugins/access-log.js'
 import authPlugin from '../plugins/auth.js'
+import chatDeletionPlugin from '../plugins/chat-deletion.js'
 import completionsPlugin from '../plugins/completions.js'
 import configPlugin from '../plugins/config.js'
 import eventsPlugin from '../plugins/events.js'
@@ -55,6 +56,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(authPlugin)
   await fastify.register(limitsPlugin)
   await fastify.register(completionsPlugin)
+  await fastify.register(chatDeletionPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(openApiPlugin)
 

@@ -52,6 +52,8 @@ export interface GatewayEventMap {
   /** An upstream chat was created (by the identity that owns it). */
   'chat.created': { identity: string; chatId: string; model: string; requestId: string }
   'chat.deleted': { identity: string; chatId: string }
+  /** A chat deletion by the chat-deletion plugin settled: deleted, already gone, or failed after its retries. */
+  'chat.deletion': { identity: string; chatId: string; result: 'deleted' | 'gone' | 'failed'; attempts: number; error?: string }
 }
 
 export type GatewayEventName = keyof GatewayEventMap

@@ -73,7 +73,8 @@ export interface SimLogEntry {
   closed: boolean
 }
 
-export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models'
+/** `chats_delete`: the next `DELETE /api/v2/chats/{id}` (a chat that exists). */
+export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models' | 'chats_delete'
 
 export type ScenarioFail =
   | 'rate_limited'
