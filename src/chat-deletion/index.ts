@@ -10,7 +10,7 @@ import { SweepSchedule, type SweepResult } from './sweep.js'
 
 export { ChatDeleter, type DeletionReport, type DeletionResult } from './deleter.js'
 export { ChatRetention } from './retention.js'
-export { sweep, SweepSchedule, MAX_SWEEP_PAGES, type SweepResult } from './sweep.js'
+export { sweep, SweepSchedule, MAX_SWEEP_PAGES, type SweepOptions, type SweepResult } from './sweep.js'
 
 export type ChatDeletionMode = 'off' | 'after_use' | 'scheduled'
 

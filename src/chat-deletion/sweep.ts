@@ -59,9 +59,9 @@ async function oldChats (o: SweepOptions, identity: string, cutoff: number, sign
       seen.add(c.id)
       fresh++
       r.listed++
-      // Times are seconds; a chat without one is never swept.
+      // Times in ms (the protocol module converts); a chat without one is never swept.
       const created = c.createdAt ?? c.updatedAt
-      if (created === undefined || created * 1000 >= cutoff) continue
+      if (created === undefined || created >= cutoff) continue
       if (!o.held(c.id)) old.push(c.id)
     }
     // A page of chats already seen: the list ends here (a site that ignores `page`).
