@@ -30,7 +30,8 @@ export default fp(async (fastify) => {
       keepAliveIntervalMs: cfg.keepAliveIntervalMs,
       maxBufferBytes: cfg.maxBufferBytes,
       now: cfg.now,
+      uploader: fastify.qwenUpload,
     }),
     chats,
   })
-}, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher'] })
+}, { name: 'qwen-completions', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool', 'qwen-token-refresher', 'qwen-upload'] })

@@ -7,8 +7,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Abort, whole-request timeout and graceful drain for long requests (completions). */
     qwenLifecycle: {
-      /** Start watching a request; call `end()` on the scope when it is over. */
-      begin: (reply: FastifyReply) => RequestScope
+      /** Start watching a request (budget `timeoutMs`, default REQUEST_TIMEOUT_MS); call `end()` on the scope when it is over. */
+      begin: (reply: FastifyReply, timeoutMs?: number) => RequestScope
       /** Requests in progress. */
       readonly live: ReadonlySet<RequestScope>
       /** The app is closing: requests in progress may finish, new ones are refused (503). */
@@ -51,7 +51,7 @@ export default fp(async (fastify) => {
     },
   }
   fastify.decorate('qwenLifecycle', {
-    begin: (reply: FastifyReply) => new RequestScope(reply.raw, cfg.requestTimeoutMs, registry),
+    begin: (reply: FastifyReply, timeoutMs?: number) => new RequestScope(reply.raw, timeoutMs ?? cfg.requestTimeoutMs, registry),
     live,
     get draining () { return draining },
   })

@@ -23,7 +23,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     // Cancellation and the whole-request budget start first, so that nothing (the model list, a
     // token fetch) runs unwatched.
-    const scope = fastify.qwenLifecycle.begin(reply)
+    let scope = fastify.qwenLifecycle.begin(reply)
     const body = request.body
     const started = cfg.now()
     const rec = newRecord()
@@ -35,6 +35,23 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       stream = chat.stream
       model = await fastify.qwenModels.resolve(body.model, { signal: scope.signal })
       scope.check()
+      const id = completionId()
+      const created = Math.floor(started / 1000)
+      if (model.media) {
+        // Generation models (src/media/generate-chat.ts); a video has VIDEO_TIMEOUT_MS instead of REQUEST_TIMEOUT_MS.
+        if (model.media === 'video') {
+          scope.end()
+          scope = fastify.qwenLifecycle.begin(reply, cfg.videoTimeoutMs)
+        }
+        const media = fastify.qwenMedia.chat
+        const mr = {
+          caller: request.qwenCaller!, model, messages: body.messages, size: (body as { size?: unknown }).size, attachments: chat.attachments,
+          stream: chat.stream, requestId: request.qwenRequestId, signal: scope.signal,
+        }
+        if (!chat.stream) return chatCompletion(id, created, model.requested, await media.collect(mr, rec))
+        await media.stream(mr, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, new OpenAIStreamFace(id, created, model.requested, chat.includeUsage), rec)
+        return reply
+      }
       const req = {
         caller: request.qwenCaller!,
         model,
@@ -43,8 +60,6 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         requestId: request.qwenRequestId,
         signal: scope.signal,
       }
-      const id = completionId()
-      const created = Math.floor(started / 1000)
       if (chat.stream) {
         const face = new OpenAIStreamFace(id, created, model.requested, chat.includeUsage, chat.tools?.legacy)
         await runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec, face)
@@ -59,7 +74,8 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
         if (!reply.raw.destroyed) reply.raw.destroy()
         return reply
       }
-      const e = reason ? reason.toError() : err
+      // A video's own timeout says VIDEO_TIMEOUT_MS (src/media/generate-chat.ts).
+      const e = reason && !(reason.kind === 'timeout' && model?.media === 'video') ? reason.toError() : err
       status = toOpenAIError(e).status
       throw e
     } finally {

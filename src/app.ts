@@ -8,6 +8,7 @@ import accessLogPlugin from '../plugins/access-log.js'
 import authPlugin from '../plugins/auth.js'
 import chatDeletionPlugin from '../plugins/chat-deletion.js'
 import completionsPlugin from '../plugins/completions.js'
+import mediaPlugin from '../plugins/media.js'
 import configPlugin from '../plugins/config.js'
 import eventsPlugin from '../plugins/events.js'
 import poolPlugin from '../plugins/identity-pool.js'
@@ -20,15 +21,18 @@ import pressurePlugin from '../plugins/pressure.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
 import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
+import uploadPlugin from '../plugins/upload.js'
 import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
+import imagesRoutes from '../routes/images.js'
 import metricsRoutes from '../routes/metrics.js'
 import openApiRoutes from '../routes/openapi.js'
 import readyRoutes from '../routes/ready.js'
 import modelsRoutes from '../routes/models.js'
 import refreshTokenRoutes from '../routes/refresh-token.js'
 import rootRoutes from '../routes/root.js'
+import videosRoutes from '../routes/videos.js'
 import { RouteNotFoundError, toOpenAIError } from './errors.js'
 import type { GatewayOptions } from './options.js'
 import { createValidatorCompiler } from './validation.js'
@@ -49,6 +53,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(lifecyclePlugin)
   await fastify.register(pressurePlugin)
   await fastify.register(upstreamPlugin)
+  await fastify.register(uploadPlugin)
   await fastify.register(storePlugin)
   await fastify.register(poolPlugin)
   await fastify.register(tokenRefresherPlugin)
@@ -56,6 +61,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(authPlugin)
   await fastify.register(limitsPlugin)
   await fastify.register(completionsPlugin)
+  await fastify.register(mediaPlugin)
   await fastify.register(chatDeletionPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(openApiPlugin)
@@ -76,6 +82,8 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(modelsRoutes)
   await fastify.register(chatCompletionsRoutes)
   await fastify.register(refreshTokenRoutes)
+  await fastify.register(imagesRoutes)
+  await fastify.register(videosRoutes)
   await fastify.register(readyRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(openApiRoutes)

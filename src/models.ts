@@ -8,6 +8,20 @@ import { modelInfo, type ChatType, type ModelInfo, type UpstreamModel } from './
 
 export interface ModelCapabilities { thinking: boolean; search: boolean; vision: boolean }
 
+/** A media variant: `-image` (t2i), `-image_edit` (also `-image-edit`), `-video` (t2v). */
+export type MediaVariant = 'image' | 'image_edit' | 'video'
+const MEDIA_SUFFIXES: ReadonlyArray<[string, MediaVariant]> = [['-image_edit', 'image_edit'], ['-image-edit', 'image_edit'], ['-image', 'image'], ['-video', 'video']]
+const MEDIA_CHAT: Record<MediaVariant, 't2i' | 'image_edit' | 't2v'> = { image: 't2i', image_edit: 'image_edit', video: 't2v' }
+const CANONICAL_MEDIA: Record<MediaVariant, string> = { image: '-image', image_edit: '-image_edit', video: '-video' }
+
+/** `x-image` / `x-image_edit` / `x-image-edit` / `x-video` → base and variant (never combined with -thinking/-search). */
+export function mediaVariant (name: string): { base: string; media: MediaVariant } | undefined {
+  for (const [suffix, media] of MEDIA_SUFFIXES) {
+    if (name.endsWith(suffix) && name.length > suffix.length) return { base: name.slice(0, -suffix.length), media }
+  }
+  return undefined
+}
+
 /** What a requested model name resolves to. */
 export interface ResolvedModel {
   /** The name the client asked for (echoed back in responses). */
@@ -23,6 +37,8 @@ export interface ResolvedModel {
   search: boolean
   chatType: ChatType
   capabilities: ModelCapabilities
+  /** `-image`, `-image_edit` or `-video`: a generation model (chat answers are Markdown links). */
+  media?: MediaVariant
 }
 
 /** An entry of `GET /v1/models`. */
@@ -39,7 +55,7 @@ export interface OpenAIModel {
 
 /** Used when the upstream list has never been fetched successfully. */
 export const BUILTIN_MODELS: readonly ModelInfo[] = [
-  { id: 'qwen3-max', created: 1758240000, thinking: true, search: true, vision: true, contextLength: 262144 },
+  { id: 'qwen3-max', created: 1758240000, thinking: true, search: true, vision: true, contextLength: 262144, media: { t2i: true, image_edit: true, t2v: true } },
   { id: 'qwen3-vl-plus', created: 1758240000, thinking: true, search: true, vision: true, contextLength: 262144 },
   { id: 'qwen3-coder-plus', created: 1753142400, thinking: false, search: true, vision: false, contextLength: 1048576 },
   { id: 'qwen3-235b-a22b', created: 1745884800, thinking: true, search: true, vision: false, contextLength: 131072 },
@@ -104,23 +120,26 @@ interface Snapshot {
 }
 
 /** A requested name matched against a list: the model and the variant flags. */
-interface Match { base: string; thinking: boolean; search: boolean; m: ModelInfo | undefined }
+interface Match { base: string; thinking: boolean; search: boolean; media?: MediaVariant; m: ModelInfo | undefined }
 
-/** `name` against `models`: an exact id first, then the name split into base and suffixes (either order). */
+/** `name` against `models`: an exact id first, then a media variant, then base and suffixes (either order). */
 function match (models: Map<string, ModelInfo>, name: string): Match {
   const exact = models.get(name)
   if (exact) return { base: name, thinking: false, search: false, m: exact }
+  const mv = mediaVariant(name)
+  if (mv) return { base: mv.base, thinking: false, search: false, media: mv.media, m: models.get(mv.base) }
   const { base, thinking, search } = parseModelName(name)
   return { base, thinking, search, m: models.get(base) }
 }
 
 /** The match names a variant its model has. */
 function serves (x: Match): x is Match & { m: ModelInfo } {
-  return x.m !== undefined && (!x.thinking || x.m.thinking) && (!x.search || x.m.search)
+  return x.m !== undefined && (!x.thinking || x.m.thinking) && (!x.search || x.m.search) && (!x.media || x.m.media?.[MEDIA_CHAT[x.media]] === true)
 }
 
-/** The variant's id in the listing (`-thinking` before `-search`). */
+/** The variant's id in the listing (`-thinking` before `-search`; `-image_edit` with the underscore). */
 function canonicalId (x: Match & { m: ModelInfo }): string {
+  if (x.media) return x.m.id + CANONICAL_MEDIA[x.media]
   return x.m.id + (x.thinking ? SUFFIX_THINKING : '') + (x.search ? SUFFIX_SEARCH : '')
 }
 
@@ -168,6 +187,9 @@ export class ModelCatalog {
       if (thinking) variants.push(m.id + SUFFIX_THINKING)
       if (search) variants.push(m.id + SUFFIX_SEARCH)
       if (thinking && search) variants.push(m.id + SUFFIX_THINKING + SUFFIX_SEARCH)
+      if (m.media?.t2i) variants.push(m.id + CANONICAL_MEDIA.image)
+      if (m.media?.image_edit) variants.push(m.id + CANONICAL_MEDIA.image_edit)
+      if (m.media?.t2v) variants.push(m.id + CANONICAL_MEDIA.video)
       for (const id of variants) listing.push(this.entry(id, m))
     }
     const unknown: Array<[string, string]> = []
@@ -309,18 +331,19 @@ export class ModelCatalog {
     const { models, source } = await this.current(o)
     const target = (Object.hasOwn(this.opts.aliases, requested) ? this.opts.aliases[requested]! : requested)
     const x = match(models, target)
-    const { base, thinking, search } = x
-    const chatType: ChatType = search ? 'search' : 't2t'
+    const { base, thinking, search, media } = x
+    const chatType: ChatType = media ? MEDIA_CHAT[media] : search ? 'search' : 't2t'
+    const variant = media ? { media } : {}
     if (!x.m && source === 'builtin') {
       // The upstream list could not be fetched: trust the name rather than fail the request only
       // because of that (the upstream itself will refuse a model it does not have).
-      return { requested, base, thinking, search, chatType, capabilities: { thinking, search, vision: false } }
+      return { requested, base, thinking, search, chatType, capabilities: { thinking, search, vision: false }, ...variant }
     }
     if (!serves(x)) throw new ModelNotFoundError(requested)
     const m = x.m
     return {
       requested, base: m.upstreamId ?? m.id, thinking, search, chatType, capabilities: { thinking: m.thinking, search: m.search, vision: m.vision },
-      ...(m.mustThink ? { mustThink: true } : {}),
+      ...(m.mustThink && !media ? { mustThink: true } : {}), ...variant,
     }
   }
 }

@@ -168,6 +168,12 @@ export const GatewayOptionsSchema = Type.Object({
     env: 'CORS_ORIGINS', envFormat: 'origins', default: '*', description: 'Allowed CORS origins; `*` by default.',
   })),
   modelsCacheTtlMs: Type.Optional(Type.Integer({ env: 'MODELS_CACHE_TTL_MS', minimum: 0, default: 10 * 60_000 })),
+  uploadCacheTtlMs: Type.Optional(Ms(0, {
+    env: 'UPLOAD_CACHE_TTL_MS', default: 240_000,
+    description: 'How long an uploaded file is reused for identical bytes sent by the same account (0 disables); keep it below the upstream URL validity (~300 s).',
+  })),
+  videoTimeoutMs: Type.Optional(Ms(1, { env: 'VIDEO_TIMEOUT_MS', default: 20 * 60_000, description: 'Whole-request budget of a video generation (replaces REQUEST_TIMEOUT_MS for `-video` models and video jobs).' })),
+  videoPollIntervalMs: Type.Optional(Ms(10, { default: 5_000, description: 'First wait between video task status checks; it grows by half each time, up to 20 s.' })),
   maxBufferBytes: Type.Optional(Type.Integer({ minimum: 1, default: 8 * 1024 * 1024, description: 'Cap on buffered upstream bytes (one SSE line, one JSON body, one aggregated answer).' })),
   maxRetries: Type.Optional(Type.Integer({ env: 'MAX_RETRIES', minimum: 0, default: 2, description: 'Retries on other identities before the first byte reaches the client.' })),
   startupConcurrency: Type.Optional(Type.Integer({ minimum: 1, default: 4, description: 'Parallel token fetches at start-up.' })),

@@ -104,7 +104,8 @@ t.test('which routes count: POST completion paths by default, config.qwenLimit o
       return reply.code(g.statusCode).headers(g.headers).send({ type: 'error', error: { type: 'rate_limit_error', message: g.message } })
     },
   }, async () => ({ ok: true }))
-  app.post('/v1/images/generations', async () => ({ ok: true }))
+  // (under a prefix: the gateway serves /v1/images/generations itself)
+  app.post('/p/v1/images/generations', async () => ({ ok: true }))
   app.get('/v1/videos', async () => ({ ok: true }))
   app.post('/v1/responses', { config: { qwenLimit: false } }, async () => ({ ok: true }))
   app.post('/custom', { config: { qwenLimit: true } }, async () => ({ ok: true }))
@@ -117,7 +118,7 @@ t.test('which routes count: POST completion paths by default, config.qwenLimit o
   t.equal(over.headers['retry-after'], '60')
   t.same(over.json(), { type: 'error', error: { type: 'rate_limit_error', message: over.json().error.message } }, "the route's own envelope")
   t.ok(seen instanceof GatewayError && seen.code === 'rate_limit_exceeded', 'the route-level handler got the typed error')
-  t.equal((await call('POST', '/v1/images/generations')).statusCode, 429, 'one budget per key across the completion routes')
+  t.equal((await call('POST', '/p/v1/images/generations')).statusCode, 429, 'one budget per key across the completion routes')
   t.equal((await call('GET', '/v1/videos')).statusCode, 200, 'GET does not count')
   t.equal((await call('GET', '/v1/videos')).statusCode, 200)
   t.equal((await call('POST', '/v1/responses')).statusCode, 200, 'opted out')

@@ -10,13 +10,16 @@ import { probeClient } from './client.js'
 import { formatReport } from './report.js'
 import { runProbe } from './run.js'
 
-export const USAGE = `Usage: npm run probe [-- --json]
+export const USAGE = `Usage: npm run probe [-- --json] [-- --upload]
 
 Checks the configured upstream (QWEN_BASE_URL, default https://chat.qwen.ai) with the first
 configured cookie (COOKIE, COOKIE_FILE or cookie.txt; PROXY_URL is honoured): model list, one chat,
 one tiny completion, one with thinking, chat deleted. At most six requests.
+With --upload, also one 1-pixel PNG through the upload path (STS grant, signed object PUT) and one
+turn of a vision model carrying it, in a chat deleted afterwards (at most five more requests).
 
   --json           print the report as JSON
+  --upload         also check the upload path with a 1-pixel image
   --timeout-ms=N   budget of each step in milliseconds (default 60000)
   -h, --help       this text
 
@@ -29,12 +32,13 @@ export interface ProbeIo extends ConfigSources {
   err: (text: string) => void
 }
 
-interface Args { json: boolean; help: boolean; stepTimeoutMs?: number }
+interface Args { json: boolean; help: boolean; upload: boolean; stepTimeoutMs?: number }
 
 function parseArgs (argv: readonly string[]): Args | string {
-  const a: Args = { json: false, help: false }
+  const a: Args = { json: false, help: false, upload: false }
   for (const arg of argv) {
     if (arg === '--json') a.json = true
+    else if (arg === '--upload') a.upload = true
     else if (arg === '-h' || arg === '--help') a.help = true
     else if (arg.startsWith('--timeout-ms=')) {
       const n = Number(arg.slice('--timeout-ms='.length))
@@ -75,7 +79,7 @@ export async function probeMain (io: ProbeIo): Promise<number> {
   const pc = probeClient(cfg)
   try {
     const report = await runProbe({
-      client: pc.client, cookie, proxyUrl, upstream, ...(args.stepTimeoutMs ? { stepTimeoutMs: args.stepTimeoutMs } : {}),
+      client: pc.client, cookie, proxyUrl, upstream, upload: args.upload, ...(args.stepTimeoutMs ? { stepTimeoutMs: args.stepTimeoutMs } : {}),
     })
     io.out(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report))
     return report.ok ? 0 : 1

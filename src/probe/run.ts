@@ -14,6 +14,7 @@ import { UpstreamError } from '../errors.js'
 import { CompletionTransformer } from '../openai/transform.js'
 import type { CompletionStream, UpstreamClient } from '../upstream/client.js'
 import { modelInfo, readFrame, redactForLog, type Credentials, type Frame, type UpstreamModel } from '../upstream/protocol.js'
+import { probeUpload } from './upload.js'
 
 /** One expectation and how it went. */
 export interface ProbeCheck {
@@ -46,6 +47,8 @@ export interface ProbeOptions {
   stepTimeoutMs?: number
   /** Prompt of the plain completion, default `Reply with the word ok`. */
   prompt?: string
+  /** Also send one 1-pixel image through the upload path (`--upload`, `src/probe/upload.ts`). */
+  upload?: boolean
 }
 
 const PROMPT = 'Reply with the word ok'
@@ -136,13 +139,13 @@ class Probe {
 
   constructor (private readonly o: ProbeOptions) {}
 
-  private check (name: string, ok: boolean, detail: string): boolean {
+  check (name: string, ok: boolean, detail: string): boolean {
     this.checks.push({ name, ok, detail })
     return ok
   }
 
   /** Run one step with its own time budget; the timer is always cleared. */
-  private async step<T> (fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async step<T> (fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const ac = new AbortController()
     const ms = this.o.stepTimeoutMs ?? 60_000
     const timer = setTimeout(() => ac.abort(new Error(`no answer within ${ms} ms`)), ms)
@@ -153,7 +156,7 @@ class Probe {
     }
   }
 
-  private call (signal: AbortSignal): { signal: AbortSignal; proxyUrl?: string } {
+  call (signal: AbortSignal): { signal: AbortSignal; proxyUrl?: string } {
     this.requests++
     return { signal, ...(this.o.proxyUrl ? { proxyUrl: this.o.proxyUrl } : {}) }
   }
@@ -200,6 +203,12 @@ class Probe {
       else this.check('thinking: reasoning frames', false, 'skipped: no thinking-capable model in the list')
     } finally {
       await this.remove(chatId)
+    }
+    if (this.o.upload) {
+      await probeUpload({
+        client: this.o.client, cred: this.cred, describe,
+        check: (n, ok, d) => this.check(n, ok, d), step: (fn) => this.step(fn), call: (s) => this.call(s),
+      }, models)
     }
   }
 

@@ -16,8 +16,8 @@ export interface TurnPlan {
   /** `feature_config.output_schema === "phase"`: deltas carry `phase`. */
   phase: boolean
   search: boolean
-  /** t2i / image_edit: an `image_gen` frame instead of answer text. */
-  image: boolean
+  /** t2i / image_edit: the generated image's URL, sent in an `image_gen` frame instead of answer text. */
+  image: string | undefined
   frameChars: number
   usage: boolean
   /** Put `response_id` on every frame (two interleaved candidates). */
@@ -95,8 +95,7 @@ export function turnFrames (p: TurnPlan): string[] {
 
   let a = 0
   if (p.image) {
-    const url = `https://cdn.qwenlm.ai/output/sim/t2i/${p.chatId}/${p.responseId}.png?key=simulated`
-    push(delta(url, 'image_gen', 'typing', { extra: { output_image_hw: [[1328, 1328]] } }), r, 0)
+    push(delta(p.image, 'image_gen', 'typing', { extra: { output_image_hw: [[1328, 1328]] } }), r, 0)
   } else {
     const pieces = chunkText(p.answer, p.frameChars)
     const counts = prefixTokens(pieces)

@@ -14,6 +14,12 @@
  *   GET    /api/v2/chats/?page=N               the account's chats, newest first, 20 per page
  *   GET    /api/v2/chats/<id>                  chat detail (ids and roles of the turns)
  *   DELETE /api/v2/chats/<id>                  {success:true, data:true}
+ *   POST   /api/v2/files/getstsToken           upload grant (either field spelling), wrapped; `/api/v1/…` answers flat
+ *   PUT    /qwen-webui-sim/<file_path>          the object store: OSS V1 signature, STS token, granted size and type
+ *   GET    /qwen-webui-sim/<file_path>?key=     the stored object (the grant's `file_url`)
+ *   POST   /api/v2/files/parse[/status]        (2026) document parsing, done after `parseDelayMs`
+ * A completion's `files[]` must name objects this account uploaded (documents parsed, in 2026);
+ * images go only to models with vision (`files.ts`).
  * Authenticated endpoints take `Authorization: Bearer <jwt>` (which wins when present) or the
  * `token=<jwt>` cookie.
  *
@@ -30,7 +36,7 @@
  *   POST   /__sim/accounts          SimAccountSpec → SimAccount (409 if the email exists)
  *   POST   /__sim/scenarios         {email, scenarios: Scenario[]} → {queued}; each scenario is consumed
  *                                   by the account's next valid request to its `endpoint`
- *                                   ('completions' by default, or 'chats_new' | 'auths' | 'models')
+ *                                   ('completions' by default, or 'chats_new' | 'auths' | 'models' | 'sts')
  *   GET    /__sim/log[?since=seq]   → SimLogEntry[] with seq > since
  *   DELETE /__sim/log               clear the log
  *   POST   /__sim/reset             clear scenario queues, log and chats (accounts stay)

@@ -9,6 +9,8 @@ export interface SimModel {
   chatTypes: readonly string[]
   /** `info.meta.think_skip.enable === false`: thinking must be on (2026 rule). */
   mustThink: boolean
+  /** Accepts image input (`capabilities.vision`); images sent to other models are refused. */
+  vision: boolean
   /** The upstream object served by `/api/models`. */
   wire: UpstreamModel
 }
@@ -100,6 +102,6 @@ function wire (s: Spec): UpstreamModel {
 export function modelCatalog (site: SimSite = '2026'): Map<string, SimModel> {
   return new Map(SPECS.filter((s) => site === '2026' || !s.only2026).map((s) => {
     const w = wire(s)
-    return [s.id, { id: s.id, thinkingFormat: s.thinking, chatTypes: w.info!.meta!.chat_type!, mustThink: s.thinkSkip === false, wire: w }]
+    return [s.id, { id: s.id, thinkingFormat: s.thinking, chatTypes: w.info!.meta!.chat_type!, mustThink: s.thinkSkip === false, vision: s.vision === true, wire: w }]
   }))
 }

@@ -7,6 +7,8 @@ import { appError, badRequest, EXPIRED, failReply, invalidRequest, jsonReply, un
 import { interleaveFrames, sse, turnFrames, type TurnPlan } from './frames.js'
 import { jwtCodec } from './jwt.js'
 import { modelCatalog } from './models.js'
+import { fileStore } from './files.js'
+import { SIM_RATIOS, generator } from './generate.js'
 import { defaultAnswer, defaultReasoning } from './text.js'
 import type {
   Scenario, ScenarioEndpoint, SimAccount, SimAccountSpec, SimChatInfo, SimLogEntry, Simulator, SimulatorOptions,
@@ -27,7 +29,7 @@ const FLOOD = 'data: {"flood":1}\n'.repeat(227)
 const DEFAULT_ERROR_FRAME = { error: { code: 'internal_error', details: 'Internal error!' } }
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
 const CHAT_MODES = new Set(['normal', 'guest', 'community', 'local'])
-const ENDPOINTS = new Set<string>(['completions', 'chats_new', 'auths', 'models', 'chats_delete'])
+const ENDPOINTS = new Set<string>(['completions', 'chats_new', 'auths', 'models', 'sts', 'chats_delete'])
 const PERMISSIONS = {
   workspace: { models: false, knowledge: false, prompts: false, tools: false },
   chat: { file_upload: true, delete: true, edit: true, temporary: true },
@@ -96,15 +98,15 @@ function cookieToken (cookie: string | undefined): string | undefined {
 }
 
 /** The body, `null` when over the limit, `undefined` when the client went away first. */
-function readBody (req: IncomingMessage): Promise<Buffer | null | undefined> {
+function readBody (req: IncomingMessage, limit = BODY_LIMIT): Promise<Buffer | null | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
     req.on('data', (c: Buffer) => {
       size += c.length
-      if (size <= BODY_LIMIT) chunks.push(c)
+      if (size <= limit) chunks.push(c)
     })
-    req.on('end', () => resolve(size > BODY_LIMIT ? null : Buffer.concat(chunks)))
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)))
     req.on('error', () => resolve(undefined))
     req.on('close', () => resolve(undefined))
   })
@@ -228,7 +230,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined) continue
       const s = Array.isArray(v) ? v.join(', ') : v
-      headers[k] = k === 'authorization' || k === 'cookie' ? mask(s) : s
+      headers[k] = k === 'authorization' || k === 'cookie' || k === 'x-oss-security-token' ? mask(s) : s
     }
     const entry: SimLogEntry = {
       seq: ++seq, time: now(), method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),
@@ -297,6 +299,14 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     reply(ctx, failReply(sc.fail, sc.rateLimitHours))
     return true
   }
+
+  /** Uploads: STS, the object store, the 2026 parse step (`files.ts`). */
+  const files = fileStore<Ctx, Account>({
+    is2026, now, baseUrl: () => sim.url, authenticate, jsonBody, readBody, reply,
+    scenario: (ctx, acct) => preamble(ctx, take(acct, 'sts')),
+  }, opts.parseDelayMs ?? 0)
+  /** Generated images and video tasks (`generate.ts`). */
+  const gen = generator<Ctx>(files, { is2026, now, reply })
 
   // ---- upstream endpoints -----------------------------------------------------------------
 
@@ -402,7 +412,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }
     const chat = acct.chats.get(chatId)
     if (!chat) return reply(ctx, appError(404, 'Not_Found', 'Chat not found'))
-    if (body.stream !== true) return reply(ctx, badRequest('Invalid input stream must be true.'))
+    if (typeof body.stream !== 'boolean') return reply(ctx, badRequest('Invalid input stream must be true.'))
     const messages = body.messages
     if (!Array.isArray(messages)) return reply(ctx, invalidRequest("Field 'messages': Input should be a valid list"))
     if (messages.length > 1) return reply(ctx, badRequest('Invalid input too many messages.'))
@@ -418,6 +428,23 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     if (!model) return reply(ctx, badRequest(`Invalid input model ${String(body.model)} is not exist.`))
     if (!model.chatTypes.includes(m.chat_type)) {
       return reply(ctx, badRequest(`Invalid input chat_type ${m.chat_type} is not supported by model ${model.id}.`))
+    }
+    const refused = files.checkFiles(acct.pub.id, m.files)
+    if (refused !== undefined) return reply(ctx, badRequest(refused))
+    const attached = Array.isArray(m.files) ? m.files as Array<{ type: string }> : []
+    if (!model.vision && attached.some((f) => f.type === 'image')) {
+      return reply(ctx, badRequest(`Invalid input model ${model.id} does not support image input.`))
+    }
+    // t2v is a non-stream request answered with a task (PROTOCOL §1.9); everything else streams.
+    const video = m.chat_type === 't2v'
+    if (body.stream !== !video) return reply(ctx, badRequest(video ? 'Invalid input t2v requires stream false.' : 'Invalid input stream must be true.'))
+    const media = video || m.chat_type === 't2i' || m.chat_type === 'image_edit'
+    const size = body.size
+    if (size !== undefined && (!media || typeof size !== 'string' || !SIM_RATIOS.has(size))) {
+      return reply(ctx, badRequest(`Invalid input size ${String(size)} is not supported.`))
+    }
+    if (m.chat_type === 'image_edit' && !attached.some((f) => f.type === 'image')) {
+      return reply(ctx, badRequest('Invalid input image_edit needs an image to edit.'))
     }
     if (is2026 && model.mustThink && fc.thinking_enabled !== true) {
       // PROTOCOL-2026 §3: the exact body is UNSURE.
@@ -438,6 +465,11 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       chat.busy = false
       return
     }
+    if (video) {
+      chat.busy = false
+      chat.turns.push({ userId: randomUUID(), responseId: randomUUID() })
+      return reply(ctx, gen.video(acct.pub.id, chatId, (size as string | undefined) ?? '16:9', { durationMs: sc.videoMs ?? opts.videoMs ?? 300, fail: sc.videoFail }))
+    }
     const search = m.chat_type === 'search' || sc.search === true
     const plan: TurnPlan = {
       chatId,
@@ -445,17 +477,18 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       responseId: randomUUID(),
       responseIndex: '0',
       prompt: m.content,
-      answer: sc.answer ?? defaultAnswer(m.content, { search }),
+      answer: sc.answer ?? (attached.length ? `I see ${attached.length} attached file(s) (${attached.map((f) => f.type).join(', ')}). ` : '') + defaultAnswer(m.content, { search }),
       thinking: fc.thinking_enabled === true ? model.thinkingFormat : undefined,
       reasoning: sc.reasoning ?? defaultReasoning(m.content),
       phase: fc.output_schema === 'phase',
       search,
-      image: m.chat_type === 't2i' || m.chat_type === 'image_edit',
+      image: undefined,
       frameChars,
       usage: sc.usage ?? true,
       tagged: sc.interleave === true,
       nowSec: nowSec(),
     }
+    if (media) plan.image = gen.image(acct.pub.id, chatId, plan.responseId, (size as string | undefined) ?? '1:1')
     await stream(ctx, chat, plan, sc)
   }
 
@@ -604,8 +637,13 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const ctx = context(req, res, url)
     const path = url.pathname
     const method = req.method ?? 'GET'
-    const handler = routes.get(`${method} ${path}`)
+    const handler = routes.get(`${method} ${path}`) ?? files.handler(method, path)
     if (handler) return handler(ctx)
+    const task = gen.handler(method, path)
+    if (task) {
+      const acct = authenticate(ctx, false)
+      return acct && task(ctx, acct.pub.id)
+    }
     const chatItem = path.startsWith(PATHS.chats) && path.length > PATHS.chats.length && !path.includes('/', PATHS.chats.length)
     if (chatItem && method === 'GET') return chatDetail(ctx)
     if (chatItem && method === 'DELETE') return deleteChat(ctx)
@@ -727,6 +765,8 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
         acct.queues.clear()
         acct.chats.clear()
       }
+      files.clear()
+      gen.clear()
     },
     chats (email) {
       return [...account(email).chats.values()].map((c): SimChatInfo => ({

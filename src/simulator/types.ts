@@ -47,6 +47,10 @@ export interface SimulatorOptions {
   frameChars?: number
   /** Maximum retained log entries (ring buffer), default 1000. */
   logLimit?: number
+  /** 2026 document parsing (`/api/v2/files/parse`) takes this long, default 0 (done at the first status poll). */
+  parseDelayMs?: number
+  /** How long a t2v task runs, default 300 ms (a scenario's `videoMs` wins). */
+  videoMs?: number
 }
 
 export interface SimLogEntry {
@@ -57,7 +61,7 @@ export interface SimLogEntry {
   query: Record<string, string>
   /** Email of the authenticated account, null when unauthenticated. */
   account: string | null
-  /** Lower-case names; `authorization` and `cookie` masked to their first 12 characters + '…'. */
+  /** Lower-case names; `authorization`, `cookie` and `x-oss-security-token` masked to their first 12 characters + '…'. */
   headers: Record<string, string>
   /** The parsed JSON body, undefined when there was none (or it was not JSON). */
   body: unknown
@@ -73,8 +77,8 @@ export interface SimLogEntry {
   closed: boolean
 }
 
-/** `chats_delete`: the next `DELETE /api/v2/chats/{id}` (a chat that exists). */
-export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models' | 'chats_delete'
+/** `sts`: the upload grant (`/api/v{1,2}/files/getstsToken`); `chats_delete`: the next `DELETE /api/v2/chats/{id}` (a chat that exists). */
+export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models' | 'sts' | 'chats_delete'
 
 export type ScenarioFail =
   | 'rate_limited'
@@ -137,6 +141,10 @@ export interface Scenario {
    * gateway's SSE event cap).
    */
   floodAfterFrames?: number
+  /** t2v: how long the task created by this request runs (default: the simulator's `videoMs`). */
+  videoMs?: number
+  /** t2v: the task fails at its end with this message. */
+  videoFail?: string
 }
 
 export interface SimChatInfo {

@@ -15,7 +15,22 @@ import {
 } from './protocol.js'
 import type { UpstreamSlots } from './slots.js'
 
+import { TASK_PATHS, taskStatusOf, videoTaskBody, videoTaskOf, type TaskStatus } from './media.js'
+import {
+  UPLOAD_PATHS, objectUrl, parseStatusOf, putFailure, putHeaders, stsBody, stsGrantOf, type StsGrant, type UploadSpec,
+} from './upload.js'
+
 export { problemToError }
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function delay (ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => { clearTimeout(timer); reject(signal!.reason) }
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
 
 export interface UpstreamClientOptions {
   baseUrl: string
@@ -315,7 +330,20 @@ export class UpstreamClient {
 
   /** A JSON call: non-2xx, non-JSON or `success:false` bodies become UpstreamErrors. */
   private async json<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions, from?: CallPage): Promise<T> {
-    const a = await this.call(method, path, cred, body, o, from)
+    return this.jsonOf<T>(await this.call(method, path, cred, body, o, from), o)
+  }
+
+  /** A JSON call whose endpoint may be missing: `undefined` on HTTP 404 (the body is drained). */
+  private async jsonUnless404<T> (method: Dispatcher.HttpMethod, path: string, cred: Credentials, body: unknown, o: CallOptions): Promise<T | undefined> {
+    const a = await this.call(method, path, cred, body, o)
+    if (a.res.statusCode === 404) {
+      await this.text(a, o)
+      return undefined
+    }
+    return this.jsonOf<T>(a, o)
+  }
+
+  private async jsonOf<T> (a: Answer, o: CallOptions): Promise<T> {
     const { res } = a
     const ct = String(res.headers['content-type'] ?? '')
     const text = await this.text(a, o)
@@ -365,6 +393,103 @@ export class UpstreamClient {
     const list = modelsOf(await this.json('GET', path, cred, undefined, o))
     if (!list) throw new UpstreamError('upstream_error', `The upstream model list (${path}) has no data array`)
     return list
+  }
+
+  /**
+   * E9: upload credentials (STS) and the object's place for one file. The current path first, the
+   * older one when it is missing (404); flat and wrapped answers are both read (PROTOCOL §1.8.1).
+   */
+  async getSts (cred: Credentials, spec: UploadSpec, o: CallOptions = {}): Promise<StsGrant> {
+    const body = stsBody(spec)
+    const answer = await this.jsonUnless404('POST', UPLOAD_PATHS.sts, cred, body, o) ??
+      await this.json('POST', UPLOAD_PATHS.stsV1, cred, body, o)
+    return stsGrantOf(answer)
+  }
+
+  /**
+   * E10: the object-store PUT, signed with the grant's STS credentials (OSS V1), to the place the
+   * grant names (§1.8.2). Goes through the same dispatcher (and identity proxy) as every call.
+   */
+  async putObject (grant: StsGrant, bytes: Buffer, mime: string, o: CallOptions = {}): Promise<void> {
+    const url = new URL(objectUrl(grant))
+    const log = this.debugLogger()
+    const requestId = o.requestId ?? randomUUID()
+    if (log) log.debug({ requestId, method: 'PUT', host: url.host, bytes: bytes.length }, 'upstream object upload')
+    let res: Dispatcher.ResponseData
+    try {
+      const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
+      res = await dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'PUT',
+        headers: putHeaders(grant, mime, bytes.length, this.now()),
+        body: bytes,
+        signal: o.signal ?? null,
+        headersTimeout: this.opts.firstByteTimeoutMs,
+        bodyTimeout: this.opts.idleTimeoutMs,
+      })
+    } catch (err) {
+      throw failure(err, o)
+    }
+    const text = await this.text({ res, requestId, log }, o)
+    if (res.statusCode !== 200) throw putFailure(res.statusCode, text)
+  }
+
+  /**
+   * 2026 document parse step (PROTOCOL-2026 §5): start parsing, then poll its status until
+   * `success`. False when the site has no parse endpoint (404: the 2025 site), so the document is
+   * attached as is. A `failed` status or no result after `poll.attempts` polls throws.
+   */
+  async parseFile (cred: Credentials, fileId: string, o: CallOptions & { poll?: { intervalMs: number; attempts: number } } = {}): Promise<boolean> {
+    const started = await this.jsonUnless404('POST', UPLOAD_PATHS.parse, cred, { file_id: fileId }, o)
+    if (started === undefined) return false
+    const { intervalMs, attempts } = o.poll ?? { intervalMs: 500, attempts: 60 }
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await delay(intervalMs, o.signal)
+      const status = parseStatusOf(await this.json('POST', UPLOAD_PATHS.parseStatus, cred, { file_id_list: [fileId] }, o), fileId)
+      if (status === 'success') return true
+      if (status === 'failed' || status === 'error') throw new UpstreamError('upstream_error', 'The upstream could not parse the document')
+    }
+    throw new UpstreamError('timeout', `The upstream did not finish parsing the document after ${attempts} status checks`)
+  }
+
+  /**
+   * t2v: create the video task (a `stream: false` completion answered with JSON) and return its
+   * task id (PROTOCOL §1.9).
+   */
+  async createVideoTask (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<string> {
+    return videoTaskOf(await this.json('POST', completionPath(turn.chatId), cred, videoTaskBody(turn, this.now()), o, { page: chatPage(turn.chatId), accept: 'application/json' }))
+  }
+
+  /** E11: a task's status; the v1 path first, the 2026 one when it is missing (404). */
+  async taskStatus (cred: Credentials, taskId: string, o: CallOptions = {}): Promise<TaskStatus> {
+    const body = await this.jsonUnless404('GET', TASK_PATHS.v1(taskId), cred, undefined, o) ??
+      await this.json('GET', TASK_PATHS.v2(taskId), cred, undefined, o)
+    return taskStatusOf(body)
+  }
+
+  /**
+   * GET a generated file (image or video) from the URL the upstream gave. The caller reads or
+   * streams the body and must consume or destroy it. Non-200 answers throw.
+   */
+  async getMedia (url: string, o: CallOptions = {}): Promise<Dispatcher.ResponseData> {
+    const u = new URL(url)
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UpstreamError('upstream_error', 'The upstream gave a media URL that is not http(s)')
+    let res: Dispatcher.ResponseData
+    try {
+      const dispatcher = o.proxyUrl && this.opts.proxyDispatcher ? this.opts.proxyDispatcher(o.proxyUrl) : this.opts.dispatcher
+      res = await dispatcher.request({
+        origin: u.origin, path: u.pathname + u.search, method: 'GET', headers: { 'user-agent': 'Mozilla/5.0', accept: '*/*', 'accept-encoding': 'identity' },
+        signal: o.signal ?? null, headersTimeout: this.opts.firstByteTimeoutMs, bodyTimeout: this.opts.idleTimeoutMs,
+      })
+    } catch (err) {
+      throw failure(err, o)
+    }
+    if (res.statusCode !== 200) {
+      res.body.destroy()
+      throw new UpstreamError('upstream_error', `The upstream media URL answered HTTP ${res.statusCode}`)
+    }
+    return res
   }
 
   /** E4: a new chat; returns its id. */

@@ -242,6 +242,8 @@ export interface CompletionBody {
   messages: [UpstreamMessage]
   /** Seconds. */
   timestamp: number
+  /** t2i / image_edit / t2v: the aspect ratio (`16:9`, PROTOCOL §4.1.4). */
+  size?: string
 }
 
 /** E2 body: the password travels as its sha256 hex digest. */
@@ -264,6 +266,8 @@ export interface TurnSpec {
    * `response_id` of its `response.created` frame (protocol decision §1.6.6; UNSURE upstream-side).
    */
   parentId: string | null
+  /** Media turns (t2i, image_edit, t2v): the aspect ratio, sent as the top-level `size`. */
+  size?: string
   /** Upstream file objects (uploaded for the identity that sends this turn), PROTOCOL §1.8.4. */
   files?: unknown[]
 }
@@ -308,6 +312,7 @@ export function completionBody (t: TurnSpec, now: number): CompletionBody {
       sub_chat_type: t.chatType,
     }],
     timestamp: ts,
+    ...(t.size ? { size: t.size } : {}),
   }
 }
 
@@ -602,6 +607,8 @@ export interface ModelInfo {
   /** `info.meta.think_skip.enable === false`: the upstream refuses thinking off, so it is always sent on. */
   mustThink?: boolean
   contextLength?: number
+  /** Media chat types the model lists (`t2i`, `image_edit`, `t2v` in `info.meta.chat_type`). */
+  media?: { t2i: boolean; image_edit: boolean; t2v: boolean }
 }
 
 const truthy = (v: unknown): boolean => v === true || (typeof v === 'number' && v > 0)
@@ -634,6 +641,10 @@ export function modelInfo (m: UpstreamModel): ModelInfo {
   }
   if (clean) info.upstreamId = m.id
   if (mustThink) info.mustThink = true
+  const t2i = chatTypes.includes('t2i')
+  const edit = chatTypes.includes('image_edit')
+  const t2v = chatTypes.includes('t2v')
+  if (t2i || edit || t2v) info.media = { t2i, image_edit: edit, t2v }
   if (typeof meta.max_context_length === 'number') info.contextLength = meta.max_context_length
   return info
 }
