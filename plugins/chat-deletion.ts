@@ -15,7 +15,8 @@ declare module 'fastify' {
 /**
  * The chat-deletion plugin. Under `after_use`, every chat announced by `chat.created` is deleted in
  * the background once the request that created it is over (the `request` event) and nothing holds
- * it; under `scheduled`, a sweep every `CHAT_DELETION_INTERVAL_MS` deletes chats older than
+ * it; image chats whose media went out as upstream URLs wait `CHAT_DELETION_MEDIA_DELAY_MS`
+ * (`b64_json` answers do not), video chats also `VIDEO_TIMEOUT_MS` (the task may still run); under `scheduled`, a sweep every `CHAT_DELETION_INTERVAL_MS` deletes chats older than
  * `CHAT_DELETION_MAX_AGE_MS`. Deletions never delay a response; their failures are logged and
  * counted (`chat.deletion` event → `qwen_chat_deletions_total`). On close, pending deletions get a
  * bounded time to finish (after the request-lifecycle plugin has drained the requests).
@@ -53,8 +54,22 @@ export default fp(async (fastify) => {
   fastify.addHook('onRequest', async (request) => {
     running.set(request.qwenRequestId, (running.get(request.qwenRequestId) ?? 0) + 1)
   })
+  // Image requests answered with the bytes themselves (`b64_json`): their chats need not outlive them.
+  const bytesOnly = new Set<string>()
+  fastify.addHook('preHandler', async (request) => {
+    const url = request.routeOptions.url
+    if (url !== '/v1/images/generations' && url !== '/v1/images/edits') return
+    const b = request.body as { response_format?: unknown } | null | undefined
+    if (b !== null && typeof b === 'object' && b.response_format === 'b64_json') bytesOnly.add(request.qwenRequestId)
+  })
   const offs = [
-    events.on('chat.created', (e) => { service.created(e.chatId, e.identity, e.requestId) }),
+    events.on('chat.created', (e) => {
+      service.created(e.chatId, e.identity, e.requestId)
+      // Media given as upstream URLs (image URLs, Markdown links, video URLs) must keep working for
+      // the media delay; a video task may run for VIDEO_TIMEOUT_MS before its URL exists.
+      if (e.chatType === 't2v') service.linked(e.chatId, cfg.videoTimeoutMs + cfg.chatDeletionMediaDelayMs)
+      else if ((e.chatType === 't2i' || e.chatType === 'image_edit') && !bytesOnly.has(e.requestId)) service.linked(e.chatId)
+    }),
     events.on('request', (e) => {
       const n = (running.get(e.requestId) ?? 1) - 1
       if (n > 0) {
@@ -62,6 +77,7 @@ export default fp(async (fastify) => {
         return
       }
       running.delete(e.requestId)
+      bytesOnly.delete(e.requestId)
       service.requestOver(e.requestId)
     }),
   ]

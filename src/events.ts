@@ -50,7 +50,8 @@ export interface GatewayEventMap {
   'token.refreshed': { identity: string; label: string; expiresAt: number | undefined }
   'token.failed': { identity: string; label: string; error: string }
   /** An upstream chat was created (by the identity that owns it). */
-  'chat.created': { identity: string; chatId: string; model: string; requestId: string }
+  /** `chatType` says what the chat is for (`t2t`, `search`, `t2i`, `image_edit`, `t2v`). */
+  'chat.created': { identity: string; chatId: string; model: string; chatType: string; requestId: string }
   'chat.deleted': { identity: string; chatId: string }
   /** A chat deletion by the chat-deletion plugin settled: deleted, already gone, or failed after its retries. */
   'chat.deletion': { identity: string; chatId: string; result: 'deleted' | 'gone' | 'failed'; attempts: number; error?: string }

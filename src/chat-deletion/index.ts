@@ -39,8 +39,8 @@ export interface ChatDeletion {
   keep (chatId: string): void
   /** The conversation entry of `chatId` expired, was evicted or replaced: delete the chat unless something else holds it. */
   release (chatId: string): void
-  /** The client got `chatId`'s media as upstream URLs: delete it only `CHAT_DELETION_MEDIA_DELAY_MS` after the response. */
-  linked (chatId: string): void
+  /** The client got `chatId`'s media as upstream URLs: delete it only `CHAT_DELETION_MEDIA_DELAY_MS` (or `delayMs`) from now, and not before its request is over. */
+  linked (chatId: string, delayMs?: number): void
   /** A task (video generation) runs in `chatId`: never deleted until `taskEnded`. */
   taskStarted (chatId: string): void
   taskEnded (chatId: string): void
@@ -92,7 +92,7 @@ export class ChatDeletionService implements ChatDeletion {
 
   keep (chatId: string): void { this.retention.keep(chatId) }
   release (chatId: string): void { this.retention.release(chatId) }
-  linked (chatId: string): void { this.retention.linked(chatId) }
+  linked (chatId: string, delayMs?: number): void { this.retention.linked(chatId, delayMs) }
   taskStarted (chatId: string): void { this.retention.taskStarted(chatId) }
   taskEnded (chatId: string): void { this.retention.taskEnded(chatId) }
   retainedBy (fn: (chatId: string) => boolean): () => void { return this.retention.retainedBy(fn) }

@@ -85,10 +85,10 @@ export class ChatRetention {
     this.decide(chatId, c)
   }
 
-  /** The client got this chat's media as upstream URLs: keep it for the media delay after its request. */
-  linked (chatId: string): void {
+  /** The client got this chat's media as upstream URLs: keep it for the media delay (or `delayMs`) from now. */
+  linked (chatId: string, delayMs = this.o.mediaDelayMs): void {
     const c = this.chats.get(chatId)
-    if (c) c.notBefore = Math.max(c.notBefore ?? 0, this.o.now() + this.o.mediaDelayMs)
+    if (c) c.notBefore = Math.max(c.notBefore ?? 0, this.o.now() + delayMs)
   }
 
   /** A task (video generation) runs in this chat: it is never deleted while one does. */
