@@ -26,11 +26,13 @@ import upstreamPlugin from '../plugins/upstream.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
 import imagesRoutes from '../routes/images.js'
+import messagesRoutes from '../routes/messages.js'
 import metricsRoutes from '../routes/metrics.js'
 import openApiRoutes from '../routes/openapi.js'
 import readyRoutes from '../routes/ready.js'
 import modelsRoutes from '../routes/models.js'
 import refreshTokenRoutes from '../routes/refresh-token.js'
+import responsesRoutes from '../routes/responses.js'
 import rootRoutes from '../routes/root.js'
 import videosRoutes from '../routes/videos.js'
 import { RouteNotFoundError, toOpenAIError } from './errors.js'
@@ -81,6 +83,8 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(healthRoutes)
   await fastify.register(modelsRoutes)
   await fastify.register(chatCompletionsRoutes)
+  await fastify.register(messagesRoutes)
+  await fastify.register(responsesRoutes)
   await fastify.register(refreshTokenRoutes)
   await fastify.register(imagesRoutes)
   await fastify.register(videosRoutes)

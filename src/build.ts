@@ -35,7 +35,7 @@ export interface BuildOptions {
 }
 
 /** Completions write their own access-log line (model, identity, status, TTFT, usage, chat id). */
-const COMPLETIONS_PATH = /\/v1\/chat\/completions(?:\?|$)/
+const COMPLETIONS_PATH = /\/v1\/(?:chat\/completions|messages|responses)(?:\?|$)/
 
 /** Fastify's "request completed" line gives way to the gateway's access line (`plugins/access-log.ts`); errors are still logged. */
 class GatewayLogController extends LogController {

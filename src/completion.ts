@@ -131,7 +131,7 @@ export class CompletionRunner {
   }
 
   private turnEnd (t: CompletionTransformer, prompt: string): TurnEnd {
-    return { reason: t.finishReason!, usage: t.usageFor(prompt) }
+    return { reason: t.finishReason!, usage: t.usageFor(prompt), ...(t.stopSequence !== undefined ? { stopSequence: t.stopSequence } : {}) }
   }
 
   /** Lease, chat and first frames of one upstream turn of `prompt` (failover included). */

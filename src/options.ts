@@ -163,7 +163,13 @@ export const GatewayOptionsSchema = Type.Object({
   modelAliases: Type.Optional(Type.Record(Type.String(), Type.String(), {
     env: 'MODEL_ALIASES', default: {}, description: 'Client-facing model names mapped onto upstream models, e.g. `{"gpt-4o": "qwen3-max"}`.',
   })),
-  bodyLimitBytes: Type.Optional(Type.Integer({ env: 'BODY_LIMIT_BYTES', minimum: 1024, default: 20 * 1024 * 1024 })),
+  bodyLimitBytes: Type.Optional(Type.Integer({ env: 'BODY_LIMIT_BYTES', minimum: 1024, default: 32 * 1024 * 1024, description: 'Largest request body (32 MiB: a 20 MiB file fits as base64).' })),
+  uploadMaxBytes: Type.Optional(Type.Integer({ env: 'UPLOAD_MAX_BYTES', minimum: 1, default: 20 * 1024 * 1024, description: 'Largest media file (image, audio, video, document) in a request, decoded or fetched.' })),
+  mediaFetchTimeoutMs: Type.Optional(Ms(1, { env: 'MEDIA_FETCH_TIMEOUT_MS', default: 15_000, description: 'Budget for fetching one media URL, redirects and body included.' })),
+  mediaFetchAllow: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], {
+    env: 'MEDIA_FETCH_ALLOW', default: [],
+    description: 'Host names (`*.example.com` for subdomains), addresses or CIDRs that media URLs may be fetched from although they are private (comma-separated).',
+  })),
   corsOrigins: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], {
     env: 'CORS_ORIGINS', envFormat: 'origins', default: '*', description: 'Allowed CORS origins; `*` by default.',
   })),

@@ -16,7 +16,8 @@ t.test('defaults with nothing configured', async (t) => {
   t.equal(r.visionFallbackModel, 'qwen3-vl-plus')
   t.equal(r.thinkingOutput, 'reasoning_content')
   t.equal(r.tokenRefreshIntervalHours, 24)
-  t.equal(r.bodyLimitBytes, 20 * 1024 * 1024)
+  t.equal(r.bodyLimitBytes, 32 * 1024 * 1024)
+  t.equal(r.uploadMaxBytes, 20 * 1024 * 1024)
   t.equal(r.apiKey, undefined)
 })
 

@@ -97,7 +97,8 @@ t.test('which routes count: POST completion paths by default, config.qwenLimit o
   const app = await buildServer({ qwenBaseUrl: sim.url, cookies: sim.accounts.map((a) => a.cookie), apiKey: 'sk-a', rateLimitRpm: 1 }, { logger: false })
   t.teardown(() => app.close())
   let seen: unknown
-  app.post('/v1/messages', {
+  // Stand-ins under a prefix (the real /v1/messages and /v1/responses are served by the gateway).
+  app.post('/p/v1/messages', {
     errorHandler: (err, _req, reply) => {
       seen = err
       const g = err as unknown as GatewayError
@@ -107,13 +108,13 @@ t.test('which routes count: POST completion paths by default, config.qwenLimit o
   // (under a prefix: the gateway serves /v1/images/generations itself)
   app.post('/p/v1/images/generations', async () => ({ ok: true }))
   app.get('/v1/videos', async () => ({ ok: true }))
-  app.post('/v1/responses', { config: { qwenLimit: false } }, async () => ({ ok: true }))
+  app.post('/p/v1/responses', { config: { qwenLimit: false } }, async () => ({ ok: true }))
   app.post('/custom', { config: { qwenLimit: true } }, async () => ({ ok: true }))
   await app.ready()
   const call = (method: 'GET' | 'POST', url: string) => app.inject({ method, url, headers: bearer('sk-a'), ...(method === 'POST' ? { payload: {} } : {}) })
 
-  t.equal((await call('POST', '/v1/messages')).statusCode, 200)
-  const over = await call('POST', '/v1/messages')
+  t.equal((await call('POST', '/p/v1/messages')).statusCode, 200)
+  const over = await call('POST', '/p/v1/messages')
   t.equal(over.statusCode, 429)
   t.equal(over.headers['retry-after'], '60')
   t.same(over.json(), { type: 'error', error: { type: 'rate_limit_error', message: over.json().error.message } }, "the route's own envelope")
@@ -121,7 +122,7 @@ t.test('which routes count: POST completion paths by default, config.qwenLimit o
   t.equal((await call('POST', '/p/v1/images/generations')).statusCode, 429, 'one budget per key across the completion routes')
   t.equal((await call('GET', '/v1/videos')).statusCode, 200, 'GET does not count')
   t.equal((await call('GET', '/v1/videos')).statusCode, 200)
-  t.equal((await call('POST', '/v1/responses')).statusCode, 200, 'opted out')
+  t.equal((await call('POST', '/p/v1/responses')).statusCode, 200, 'opted out')
   t.equal((await call('POST', '/custom')).statusCode, 429, 'opted in')
 
   for (const path of ['/v1/chat/completions', '/p/v1/messages', '/v1/responses', '/v1/images/edits', '/v1/videos']) t.match(path, COMPLETION_ROUTE)

@@ -12,6 +12,8 @@ const r = (text: string): TurnEvent => ({ kind: 'reasoning', text })
 const ANSWER: TurnEvent = { kind: 'phase', phase: 'answer' }
 const UP: TurnEvent = { kind: 'finish', reason: 'stop', upstream: true }
 const STOP: TurnEvent = { kind: 'finish', reason: 'stop', upstream: false }
+/** A cut by the stop sequence `s` (the finish event names it, for Anthropic's `stop_sequence`). */
+const cutBy = (s: string): TurnEvent => ({ kind: 'finish', reason: 'stop', upstream: false, stopSequence: s })
 const LENGTH: TurnEvent = { kind: 'finish', reason: 'length', upstream: false }
 const usage = (output: number): TurnEvent => ({ kind: 'usage', usage: { input: 1, output } })
 const search: TurnEvent = { kind: 'search', results: [{ url: 'https://a' }] }
@@ -36,13 +38,13 @@ function table (t: Test, rows: Row[]): void {
 t.test('StopSequenceCut', async (t) => {
   table(t, [
     { name: 'no match passes content through', stage: () => new StopSequenceCut(['END']), input: [c('abc'), UP], pushes: [[c('abc')], [UP]] },
-    { name: 'cut inside one piece', stage: () => new StopSequenceCut(['END']), input: [c('abENDcd'), c('more'), UP], pushes: [[c('ab'), STOP], [], []] },
-    { name: 'cut across pieces: the partial match is held', stage: () => new StopSequenceCut(['END']), input: [c('abE'), c('NDcd'), UP], pushes: [[c('ab')], [STOP], []] },
+    { name: 'cut inside one piece', stage: () => new StopSequenceCut(['END']), input: [c('abENDcd'), c('more'), UP], pushes: [[c('ab'), cutBy('END')], [], []] },
+    { name: 'cut across pieces: the partial match is held', stage: () => new StopSequenceCut(['END']), input: [c('abE'), c('NDcd'), UP], pushes: [[c('ab')], [cutBy('END')], []] },
     { name: 'a held partial match is released when it cannot match', stage: () => new StopSequenceCut(['END']), input: [c('abE'), c('x')], pushes: [[c('ab')], [c('Ex')]] },
     { name: 'a held partial match is released before the upstream finish', stage: () => new StopSequenceCut(['END']), input: [c('abEN'), UP], pushes: [[c('ab')], [c('EN'), UP]] },
     { name: 'flush releases what is held', stage: () => new StopSequenceCut(['END']), input: [c('abEN')], all: [c('ab'), c('EN')] },
-    { name: 'cut at the very start emits no empty content', stage: () => new StopSequenceCut(['END']), input: [c('END')], pushes: [[STOP]] },
-    { name: 'the earliest of several wins', stage: () => new StopSequenceCut(['HALT', 'STOP']), input: [c('a STOP b HALT')], pushes: [[c('a '), STOP]] },
+    { name: 'cut at the very start emits no empty content', stage: () => new StopSequenceCut(['END']), input: [c('END')], pushes: [[cutBy('END')]] },
+    { name: 'the earliest of several wins', stage: () => new StopSequenceCut(['HALT', 'STOP']), input: [c('a STOP b HALT')], pushes: [[c('a '), cutBy('STOP')]] },
     { name: 'reasoning, search and usage are never cut or held', stage: () => new StopSequenceCut(['END']), input: [r('END'), search, usage(3), ANSWER], pushes: [[r('END')], [search], [usage(3)], [ANSWER]] },
     { name: 'empty stop strings are ignored', stage: () => new StopSequenceCut(['']), input: [c('abc'), UP], pushes: [[c('abc')], [UP]] },
     { name: 'nothing passes after a finish', stage: () => new StopSequenceCut(['END']), input: [UP, c('late'), r('late')], pushes: [[UP], [], []] },
@@ -53,7 +55,7 @@ t.test('StopSequenceCut: a stop split over three pieces', async (t) => {
   const s = new StopSequenceCut(['END'])
   t.same(s.push(c('abE')), [c('ab')])
   t.same(s.push(c('N')), [])
-  t.same(s.push(c('Dcd')), [STOP])
+  t.same(s.push(c('Dcd')), [cutBy('END')])
   t.same(s.push(UP), [])
 })
 
@@ -165,7 +167,7 @@ t.test('textPipeline: cuts before accounting before presentation', async (t) => 
   const u = new UsageAccounting()
   const p = textPipeline({ thinkingOutput: 'hidden', stop: ['END'], maxTokens: 2 }, u)
   const out = [r('abcd'), ANSWER, c('efEN'), c('Dgh')].flatMap((e) => p.push(e))
-  t.same(out, [ANSWER, c('ef'), STOP], 'hidden reasoning is dropped after being counted')
+  t.same(out, [ANSWER, c('ef'), cutBy('END')], 'hidden reasoning is dropped after being counted')
   t.same(u.totals(''), { prompt: 0, completion: 2, reasoning: 1, cached: 0 })
   const u2 = new UsageAccounting()
   const p2 = textPipeline({ thinkingOutput: 'think_tags', stop: [], maxTokens: 1 }, u2)

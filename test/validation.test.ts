@@ -100,7 +100,8 @@ t.test('out-of-range and missing values keep invalid_value; refused features kee
     [body({ tools: [{ type: 'custom', custom: { name: 'apply_patch' } }] }), 'tools[0].type', 'unsupported_parameter'],
     [body({ tool_choice: { type: 'function', function: { name: 'f' } } }), 'tool_choice', 'invalid_value'],
     [body({ response_format: { type: 'sound' } }), 'response_format.type', 'unsupported_parameter'],
-    [body({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] }), 'messages[0].content[0]', 'unsupported_parameter'],
+    [body({ messages: [{ role: 'user', content: [{ type: 'input_image', image_url: { url: 'https://x/y.png' } }] }] }), 'messages[0].content[0]', 'unsupported_parameter'],
+    [body({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-abc' } }] }] }), 'messages[0].content[0]', 'invalid_file'],
     [body({ audio: { voice: 'alloy', format: 'mp3' } }), 'audio', 'unsupported_parameter'],
   ]
   for (const [payload, param, code] of cases) {

@@ -5,6 +5,7 @@
 import { InvalidRequestError, UnsupportedParameterError, clip } from '../errors.js'
 import type { ChatMessage, ChatRequest } from '../schemas.js'
 import type { Attachment } from '../media/attachment.js'
+import { isMediaPart, mediaPartText } from '../media/parts.js'
 import type { ResolvedModel } from '../models.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet, type ToolMarkers } from '../tools/markers.js'
 import { outputBlock, outputPlan, type OutputPlan } from '../tools/json-output.js'
@@ -41,17 +42,17 @@ export interface ChatOptions {
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function'])
+/** Other APIs' media part shapes: refused with a pointer to the Chat Completions ones (`src/media/parts.ts`). */
 const UNSUPPORTED_PARTS: Record<string, string> = {
-  image_url: 'Image inputs are not supported yet',
-  image: 'Image inputs are not supported yet',
-  input_image: 'Image inputs are not supported yet',
-  input_audio: 'Audio inputs are not supported yet',
-  file: 'File inputs are not supported yet',
-  input_file: 'File inputs are not supported yet',
-  video_url: 'Video inputs are not supported yet',
+  image: 'Send images as `image_url` parts',
+  input_image: 'Send images as `image_url` parts',
+  input_file: 'Send files as `file` parts with `file_data`',
 }
 
-/** Text of a message's `content`: a string, `null`, or an array of text (or refusal) parts. */
+/**
+ * Text of a message's `content`: a string, `null`, or an array of text (or refusal) parts; media parts
+ * leave a marker (`[image]`, …) where they stood, their bytes travel as attachments (`src/media/`).
+ */
 export function contentText (content: unknown, param: string): string {
   if (content === null || content === undefined) return ''
   if (typeof content === 'string') return content
@@ -66,6 +67,8 @@ export function contentText (content: unknown, param: string): string {
       out.push(p!.text)
     } else if (type === 'refusal' && typeof p!.refusal === 'string') {
       out.push(p!.refusal)
+    } else if (isMediaPart(type)) {
+      out.push(mediaPartText(p!, at))
     } else if (typeof type === 'string' && UNSUPPORTED_PARTS[type]) {
       throw new UnsupportedParameterError(at, `${UNSUPPORTED_PARTS[type]} (content part type \`${clip(type)}\`)`)
     } else {

@@ -27,6 +27,8 @@ export class CompletionTransformer {
   /** Events produced since the consumer last drained them. */
   events: OutEvent[] = []
   finishReason: FinishReason | null = null
+  /** The stop sequence that cut the answer, when one did. */
+  stopSequence: string | undefined
   /** The answer is complete (or cut): stop reading the upstream. */
   ended = false
   readonly searchResults: WebSearchInfo[] = []
@@ -67,6 +69,7 @@ export class CompletionTransformer {
         return
       case 'finish':
         this.finishReason = ev.reason
+        if (ev.stopSequence !== undefined) this.stopSequence = ev.stopSequence
         this.ended = true
         return
       default:

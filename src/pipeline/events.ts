@@ -31,7 +31,7 @@ export type TurnEvent =
    * The answer is complete. `upstream` when the upstream said so; false when a stage cut it (a stop
    * sequence, max_tokens). Nothing follows a finish event.
    */
-  | { kind: 'finish'; reason: FinishReason; upstream: boolean }
+  | { kind: 'finish'; reason: FinishReason; upstream: boolean; stopSequence?: string }
 
 /**
  * One step of the pipeline. `push` takes one event and returns the events it lets through, rewrites

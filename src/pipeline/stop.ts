@@ -34,15 +34,16 @@ export class StopSequenceCut implements Stage {
   private content (text: string): TurnEvent[] {
     const buf = this.held + text
     let cut = -1
+    let matched = ''
     for (const s of this.stops) {
       const at = buf.indexOf(s)
-      if (at !== -1 && (cut === -1 || at < cut)) cut = at
+      if (at !== -1 && (cut === -1 || at < cut)) { cut = at; matched = s }
     }
     if (cut !== -1) {
       this.held = ''
       this.done = true
       const out: TurnEvent[] = cut > 0 ? [{ kind: 'content', text: buf.slice(0, cut) }] : []
-      out.push({ kind: 'finish', reason: 'stop', upstream: false })
+      out.push({ kind: 'finish', reason: 'stop', upstream: false, stopSequence: matched })
       return out
     }
     // Hold back the longest tail that could still start a stop sequence.

@@ -1,0 +1,97 @@
+/**
+ * One completion served through a face other than Chat Completions (Anthropic Messages, the
+ * Responses API): the face's request is translated into the Chat Completions request, checked by the
+ * shared `prepareChat`, then run by the shared `CompletionRunner` and rendered by the face (its
+ * `StreamFace` for SSE, its JSON body from the `CollectedAnswer`). Abort, the whole-request budget,
+ * a client that leaves, and the one `completion` event per answer work as on the OpenAI face.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { newRecord } from '../completion.js'
+import { InvalidRequestError, clip, toOpenAIError } from '../errors.js'
+import type { ResolvedModel } from '../models.js'
+import { prepareChat, thinkingFor, type ChatOptions, type ChatRequest, type PreparedChat } from '../openai/request.js'
+import type { CollectedAnswer, StreamFace } from './face.js'
+
+export interface FaceCompletion<J> {
+  /** The request in Chat Completions terms. */
+  chat: ChatRequest
+  /** The SSE renderer of this answer (made once the model is known and the request checked). */
+  streamFace: (model: ResolvedModel, chat: PreparedChat) => StreamFace
+  /** The JSON body of this answer. */
+  json: (model: ResolvedModel, answer: CollectedAnswer) => J
+}
+
+/**
+ * Serve one completion. `options` are `prepareChat`'s (the tool markers and the route's schema
+ * cache). `translate` runs inside the request's scope, so its 400s are answered like
+ * any other error (by the route's error handler). Returns the JSON body, or the reply once a stream
+ * has been written.
+ */
+export async function serveFaceCompletion<J> (
+  fastify: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: ChatOptions,
+  translate: () => FaceCompletion<J>,
+): Promise<J | FastifyReply> {
+  const cfg = fastify.qwenConfig
+  const scope = fastify.qwenLifecycle.begin(reply)
+  const started = cfg.now()
+  const rec = newRecord()
+  let model: ResolvedModel | undefined
+  let stream = false
+  let status = 200
+  try {
+    const face = translate()
+    const chat = prepareChat(face.chat, options)
+    stream = chat.stream
+    model = await fastify.qwenModels.resolve(face.chat.model, { signal: scope.signal })
+    scope.check()
+    if (model.media) {
+      throw new InvalidRequestError(`The model \`${clip(model.requested)}\` generates ${model.media === 'video' ? 'videos' : 'images'}; use /v1/chat/completions or the Images and Videos APIs`, 'model')
+    }
+    const req = {
+      caller: request.qwenCaller!,
+      model,
+      chat,
+      thinking: thinkingFor(model, chat.thinkingOverride),
+      requestId: request.qwenRequestId,
+      signal: scope.signal,
+    }
+    if (chat.stream) {
+      await fastify.qwenCompletions.runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec, face.streamFace(model, chat))
+      return reply
+    }
+    return face.json(model, await fastify.qwenCompletions.runner.collect(req, rec))
+  } catch (err) {
+    const reason = scope.reason()
+    if (reason?.kind === 'client_closed') {
+      rec.outcome = 'client_closed'
+      reply.hijack()
+      if (!reply.raw.destroyed) reply.raw.destroy()
+      return reply
+    }
+    const e = reason ? reason.toError() : err
+    status = toOpenAIError(e).status
+    throw e
+  } finally {
+    scope.end()
+    if (model) {
+      fastify.qwenEvents.emit('completion', {
+        requestId: request.qwenRequestId,
+        model: model.requested,
+        stream,
+        identity: rec.identity,
+        status: rec.outcome === 'client_closed' ? 499 : status,
+        outcome: rec.outcome,
+        attempts: rec.attempts,
+        ttftMs: rec.ttftMs,
+        durationMs: cfg.now() - started,
+        usage: rec.usage && { prompt: rec.usage.prompt_tokens, completion: rec.usage.completion_tokens, reasoning: rec.usage.completion_tokens_details.reasoning_tokens },
+        finishReason: rec.finishReason,
+        chatId: rec.chatId,
+        error: rec.error,
+      })
+    }
+  }
+}
