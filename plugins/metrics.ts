@@ -31,6 +31,10 @@ export default fp(async (fastify) => {
   on('request', (e) => {
     m.requests.inc({ route: e.route, method: e.method, status: String(e.status), model: e.completion?.model ?? '', key: e.key ?? '' })
   })
+  on('upload', (u) => {
+    m.uploads.inc({ kind: u.kind, result: u.result })
+    if (u.result === 'uploaded') m.uploadBytes.inc({ kind: u.kind }, u.bytes)
+  })
   on('completion', (c) => {
     const labels = { model: c.model, stream: String(c.stream) }
     if (c.ttftMs !== undefined) m.ttft.observe(labels, seconds(c.ttftMs))

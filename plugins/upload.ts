@@ -18,5 +18,7 @@ declare module 'fastify' {
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
   const cache = new MemoryUploadCache({ ttlMs: cfg.uploadCacheTtlMs, now: cfg.now })
-  fastify.decorate('qwenUpload', new Uploader({ client: fastify.qwenUpstream, cache, now: cfg.now, parsePoll: { intervalMs: 300, attempts: 200 } }))
-}, { name: 'qwen-upload', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream'] })
+  fastify.decorate('qwenUpload', new Uploader({ client: fastify.qwenUpstream, cache, now: cfg.now, parsePoll: { intervalMs: 300, attempts: 200 },
+    onUpload: (e) => { fastify.qwenEvents.emit('upload', e) },
+  }))
+}, { name: 'qwen-upload', fastify: '5.x', dependencies: ['qwen-config', 'qwen-upstream', 'qwen-events'] })

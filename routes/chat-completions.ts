@@ -2,22 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { newRecord } from '../src/completion.js'
 import { toOpenAIError } from '../src/errors.js'
 import { OpenAIStreamFace } from '../src/faces/openai-stream.js'
-import { createMediaResolver } from '../src/media/index.js'
 import type { ResolvedModel } from '../src/models.js'
 import { chatCompletion, completionId } from '../src/openai/chunks.js'
 import { prepareChat, thinkingFor } from '../src/openai/request.js'
 import { ChatCompletionSchema, ChatRequestSchema, ErrorResponses } from '../src/schemas.js'
 import { SchemaCompiler } from '../src/tools/schema.js'
-import { visionModel } from '../src/turn/vision.js'
 
 /** `POST /v1/chat/completions`: SSE when `stream: true`, one JSON body otherwise. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
   const { runner } = fastify.qwenCompletions
   const events = fastify.qwenEvents
-  // Media URLs are fetched through the resolver's own agent (direct, SSRF-guarded), closed with the app.
-  const mediaInput = createMediaResolver(cfg)
-  fastify.addHook('onClose', async () => { await mediaInput.close() })
   // Compiled tool and response_format schemas, shared by this instance's requests (bounded).
   const schemas = new SchemaCompiler()
 
@@ -41,13 +36,8 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       model = await fastify.qwenModels.resolve(body.model, { signal: scope.signal })
       scope.check()
       // Media bytes are checked (and URLs fetched) before any identity is leased.
-      chat.attachments = await mediaInput.resolver.attachments(body.messages, scope.signal)
+      model = await fastify.qwenMediaInput.prepare(chat, body.messages, model, scope.signal, request.log)
       scope.check()
-      model = await visionModel(model, chat.attachments, {
-        fallback: cfg.visionFallbackModel,
-        resolve: async (name) => await fastify.qwenModels.resolve(name, { signal: scope.signal }),
-        onFallback: (requested, fallback) => { request.log.info({ model: requested, fallback }, 'vision fallback: the model has no vision, the request carries an image') },
-      })
       const id = completionId()
       const created = Math.floor(started / 1000)
       if (model.media) {

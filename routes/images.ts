@@ -22,8 +22,10 @@ const ImagesResponseSchema = Type.Object({
   data: Type.Array(Type.Object({ url: Type.Optional(Type.String()), b64_json: Type.Optional(Type.String()) })),
 })
 
-/** Multipart limits of `/v1/images/edits`: up to 4 images of 20 MiB each, a few short fields. */
-export const EDIT_LIMITS = { fileSize: 20 * 1024 * 1024, files: 4, fields: 16, fieldSize: 64 * 1024, parts: 24 }
+/** Multipart limits of `/v1/images/edits`: up to 4 images of `UPLOAD_MAX_BYTES` each, a few short fields. */
+export function editLimits (uploadMaxBytes: number): { fileSize: number; files: number; fields: number; fieldSize: number; parts: number } {
+  return { fileSize: uploadMaxBytes, files: 4, fields: 16, fieldSize: 64 * 1024, parts: 24 }
+}
 
 /**
  * `POST /v1/images/generations` (JSON) and `POST /v1/images/edits` (multipart, as the `openai`
@@ -33,6 +35,7 @@ export const EDIT_LIMITS = { fileSize: 20 * 1024 * 1024, files: 4, fields: 16, f
  */
 const images: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
+  const EDIT_LIMITS = editLimits(cfg.uploadMaxBytes)
   if (!fastify.hasContentTypeParser('multipart/form-data') || !fastify.hasRequestDecorator('parts')) {
     await fastify.register(multipart, { limits: EDIT_LIMITS })
   }

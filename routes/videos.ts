@@ -9,8 +9,10 @@ import { ErrorResponses } from '../src/schemas.js'
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) })
 const VideoSchema = Type.Object({ id: Type.String(), object: Type.Literal('video'), status: Type.String() }, { additionalProperties: true })
-/** Multipart limits of `POST /v1/videos`: one reference image of up to 20 MiB and a few fields. */
-const LIMITS = { fileSize: 20 * 1024 * 1024, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 }
+/** Multipart limits of `POST /v1/videos`: one reference image of up to `UPLOAD_MAX_BYTES` and a few fields. */
+function videoLimits (uploadMaxBytes: number): { fileSize: number; files: number; fields: number; fieldSize: number; parts: number } {
+  return { fileSize: uploadMaxBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 }
+}
 
 /**
  * The OpenAI Videos API: `POST /v1/videos` (JSON, or multipart as the `openai` SDK sends it, with an
@@ -20,6 +22,7 @@ const LIMITS = { fileSize: 20 * 1024 * 1024, files: 1, fields: 16, fieldSize: 64
  */
 const videos: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
+  const LIMITS = videoLimits(cfg.uploadMaxBytes)
   if (!fastify.hasContentTypeParser('multipart/form-data') || !fastify.hasRequestDecorator('parts')) {
     await fastify.register(multipart, { limits: LIMITS })
   }
@@ -56,7 +59,7 @@ const videos: FastifyPluginAsyncTypebox = async (fastify) => {
         return v
       }
       const job = await fastify.qwenMedia.videos.create({
-        caller: request.qwenCaller!, prompt: str('prompt'), model: str('model'), size: str('size'), seconds: str('seconds'), reference,
+        caller: request.qwenCaller!, keyName: request.qwenKeyName, prompt: str('prompt'), model: str('model'), size: str('size'), seconds: str('seconds'), reference,
         requestId: request.qwenRequestId, signal: scope.signal,
       })
       return videoObject(job)
@@ -74,7 +77,7 @@ const videos: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const scope = fastify.qwenLifecycle.begin(reply)
     try {
-      return videoObject(await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal))
+      return videoObject(await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal, request.qwenKeyName))
     } catch (err) {
       throw scope.reason()?.toError() ?? err
     } finally {
@@ -88,7 +91,7 @@ const videos: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const scope = fastify.qwenLifecycle.begin(reply, cfg.videoTimeoutMs)
     try {
-      const job = await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal)
+      const job = await fastify.qwenMedia.videos.retrieve(request.params.id, request.qwenCaller!, scope.signal, request.qwenKeyName)
       if (job.status !== 'completed') {
         throw new InvalidRequestError(job.status === 'failed' ? `The video failed: ${job.error?.message ?? 'unknown error'}` : 'The video is not ready yet; retrieve it until its status is `completed`', 'video_id', 'video_not_ready')
       }

@@ -15,6 +15,7 @@ import poolPlugin from '../plugins/identity-pool.js'
 import modelsPlugin from '../plugins/models.js'
 import requestIdPlugin from '../plugins/request-id.js'
 import limitsPlugin from '../plugins/limits.js'
+import mediaInputPlugin from '../plugins/media-input.js'
 import metricsPlugin from '../plugins/metrics.js'
 import openApiPlugin from '../plugins/openapi.js'
 import pressurePlugin from '../plugins/pressure.js'
@@ -60,6 +61,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(poolPlugin)
   await fastify.register(tokenRefresherPlugin)
   await fastify.register(modelsPlugin)
+  await fastify.register(mediaInputPlugin)
   await fastify.register(authPlugin)
   await fastify.register(limitsPlugin)
   await fastify.register(completionsPlugin)

@@ -93,7 +93,7 @@ export class CompletionRunner {
 
   private transformer (req: CompletionRequest): CompletionTransformer {
     const c = req.chat
-    return new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: c.stop, maxTokens: c.maxTokens, tools: c.tools, output: c.output })
+    return new CompletionTransformer({ thinkingOutput: this.d.thinkingOutput, stop: c.stop, maxTokens: c.maxTokens, tools: c.tools, output: c.output, maxHeldChars: this.d.maxBufferBytes })
   }
 
   /** Run `attempt` under a lease with failover; the record and the failover events follow along. */

@@ -49,12 +49,22 @@ export interface GatewayEventMap {
   'identity.health': { identity: string; label: string; transition?: Transition; cooldown?: { kind: string; until: number } }
   'token.refreshed': { identity: string; label: string; expiresAt: number | undefined }
   'token.failed': { identity: string; label: string; error: string }
-  /** An upstream chat was created (by the identity that owns it). */
-  /** `chatType` says what the chat is for (`t2t`, `search`, `t2i`, `image_edit`, `t2v`). */
+  /** An upstream chat was created (by the identity that owns it); `chatType` says what for (`t2t`, `search`, `t2i`, `image_edit`, `t2v`). */
   'chat.created': { identity: string; chatId: string; model: string; chatType: string; requestId: string }
   'chat.deleted': { identity: string; chatId: string }
   /** A chat deletion by the chat-deletion plugin settled: deleted, already gone, or failed after its retries. */
   'chat.deletion': { identity: string; chatId: string; result: 'deleted' | 'gone' | 'failed'; attempts: number; error?: string }
+  /** One attachment put on the upstream for an identity (`cached`: the upload cache or a shared flight served it). */
+  upload: UploadEvent
+}
+
+export interface UploadEvent {
+  requestId: string
+  /** The identity's masked label. */
+  identity: string
+  kind: string
+  bytes: number
+  result: 'uploaded' | 'cached' | 'failed'
 }
 
 export type GatewayEventName = keyof GatewayEventMap

@@ -65,6 +65,9 @@ t.test('the stage holds the text and emits the checked JSON at the end', async (
   const call: TurnEvent = { kind: 'tool_call', call: { index: 0, id: 'call_x', name: 'f', arguments: '{}' } }
   const withCall = new JsonOutputStage(plan({ type: 'json_object' }))
   t.same(drive(withCall, [{ kind: 'content', text: 'calling' }, call, { ...UP, reason: 'tool_calls' }]), [call, { kind: 'content', text: 'calling' }, { ...UP, reason: 'tool_calls' }], 'a tool-call answer is not JSON-checked')
+  const capped = new JsonOutputStage(plan({ type: 'json_object' }), 8)
+  t.same(capped.push({ kind: 'content', text: '{"a":1}' }), [], 'under the cap: held')
+  t.throws(() => capped.push({ kind: 'content', text: ' and more' }), { kind: 'limit', code: 'upstream_response_too_large' }, 'over the cap: the gateway limit, not unbounded memory')
   const flushed = new JsonOutputStage(plan({ type: 'json_object' }))
   flushed.push({ kind: 'content', text: 'partial' })
   t.same(flushed.flush(), [{ kind: 'content', text: 'partial' }])

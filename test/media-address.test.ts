@@ -33,6 +33,8 @@ t.test('IPv4 and IPv6 addresses: forbidden ranges and public ones', async (t) =>
     ['fd12:3456::1', 'private (ULA)'],
     ['ff02::1', 'multicast'],
     ['2001:db8::1', 'documentation'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved (Teredo)'],
+    ['192.88.99.1', 'reserved (6to4 relay anycast)'],
     ['100::1', 'reserved'],
     ['::ffff:127.0.0.1', 'loopback (IPv4 inside IPv6)'],
     ['::ffff:7f00:1', 'loopback (IPv4 inside IPv6)'],

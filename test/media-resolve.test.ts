@@ -100,3 +100,16 @@ t.test('MEDIA_FETCH_ALLOW entries are checked when the resolver is built', async
   t.throws(() => allowListOption('10.0.0.0/99'), OptionsError)
   t.throws(() => createMediaResolver({ uploadMaxBytes: 1, mediaFetchTimeoutMs: 1, mediaFetchAllow: ['not a host'] }), /Invalid option mediaFetchAllow: `not a host` is neither/)
 })
+
+t.test('all of a request\'s files together stay under the total budget (BODY_LIMIT_BYTES)', async (t) => {
+  const m = createMediaResolver({ uploadMaxBytes: 64 * 1024, mediaFetchTimeoutMs: 1000, mediaFetchAllow: [], bodyLimitBytes: PNG.length + JPEG.length })
+  t.teardown(() => m.close())
+  const fits = await m.resolver.attachments([user(img(dataUrl('image/png', PNG)), img(dataUrl('image/jpeg', JPEG)))], never)
+  t.equal(fits.length, 2, 'exactly at the budget')
+  const err = await m.resolver.attachments([user(img(dataUrl('image/png', PNG)), img(dataUrl('image/jpeg', JPEG)), img(dataUrl('image/png', PNG)))], never).catch((e: unknown) => e)
+  t.type(err, GatewayError)
+  t.equal((err as GatewayError).statusCode, 400)
+  t.equal((err as GatewayError).code, 'invalid_file')
+  t.equal((err as GatewayError).param, 'messages[0].content[2]', 'names the part that went over')
+  t.match((err as Error).message, /add up to more than/)
+})

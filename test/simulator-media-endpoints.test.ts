@@ -85,6 +85,24 @@ t.test('/v1/images/edits through the SDK: the image is uploaded for the identity
   t.equal((await json.json() as any).error.code, 'invalid_content_type')
 })
 
+t.test('/v1/images/edits and /v1/videos: UPLOAD_MAX_BYTES is the file cap', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { uploadMaxBytes: 1024 } })
+  const big = encodePng(64, 64)
+  t.ok(big.length > 1024)
+  const f = new FormData()
+  f.append('image', new Blob([big]), 'big.png')
+  f.append('prompt', 'x')
+  const r = await fetch(`${h.url}/v1/images/edits`, { method: 'POST', body: f })
+  t.equal(r.status, 400)
+  t.match(await r.json(), { error: { code: 'file_too_large', param: 'image', message: /larger than 1024 bytes/ } })
+  const v = new FormData()
+  v.append('prompt', 'x')
+  v.append('input_reference', new Blob([big]), 'big.png')
+  const rv = await fetch(`${h.url}/v1/videos`, { method: 'POST', body: v })
+  t.equal(rv.status, 400)
+  t.match(await rv.json(), { error: { code: 'file_too_large', param: 'input_reference' } })
+})
+
 t.test('/v1/videos through openai.videos: create, retrieve until completed, downloadContent; JSON too; a failing task', async (t) => {
   const h = await harness(t, { sim: { demoAccounts: 1, videoMs: 300 } })
   const client = sdk(h.url)
@@ -159,4 +177,17 @@ t.test('embedding: the host registered @fastify/multipart itself; edits and vide
   const f = new FormData()
   f.append('doc', new Blob([Buffer.from('hello')]), 'a.txt')
   t.same(await (await fetch(`${base}/host-upload`, { method: 'POST', body: f })).json(), { field: 'doc', bytes: 5 }, "the host's own multipart route still works")
+})
+
+t.test('/v1/videos: a job is seen only by the API key that created it', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1, videoMs: 300 }, gateway: { apiKey: 'alice:sk-alice-0123456789|||bob:sk-bob-0123456789' } })
+  const post = await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0123456789' }, body: JSON.stringify({ prompt: 'a cat' }) })
+  t.equal(post.status, 200)
+  const id = ((await post.json()) as { id: string }).id
+  const mine = await fetch(`${h.url}/v1/videos/${id}`, { headers: { authorization: 'Bearer sk-alice-0123456789' } })
+  t.equal(mine.status, 200)
+  await mine.arrayBuffer()
+  const theirs = await fetch(`${h.url}/v1/videos/${id}`, { headers: { authorization: 'Bearer sk-bob-0123456789' } })
+  t.equal(theirs.status, 404)
+  t.equal(((await theirs.json()) as any).error.code, 'video_not_found')
 })

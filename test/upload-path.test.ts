@@ -149,6 +149,10 @@ t.test('gateway: a PNG through the runner, then the same bytes again: no STS, no
   await complete(h, [jpeg, png])
   t.equal(puts(h.sim).length, 2, 'only the JPEG is new')
   t.same(filesOf(completions(h.sim)[2]!).map((x) => x.file_type), ['image/jpeg', 'image/png'])
+  const text = await h.app.qwenMetrics.registry.metrics()
+  t.match(text, /^qwen_uploads_total\{kind="image",result="uploaded"\} 2$/m, 'metrics: two uploads')
+  t.match(text, /^qwen_uploads_total\{kind="image",result="cached"\} 2$/m, 'and two served by the cache')
+  t.match(text, new RegExp(`^qwen_upload_bytes_total\\{kind="image"\\} ${png.bytes.length + jpeg.bytes.length}$`, 'm'))
 })
 
 t.test('gateway: concurrent requests with the same bytes share one upload; a given-up flight is redone', async (t) => {
@@ -186,6 +190,21 @@ t.test('gateway: failover uploads again for the new identity', async (t) => {
   t.same(sent.map((e) => `${e.account} ${e.status}`), [`${a!.email} 200`, `${b!.email} 200`])
   t.match(filesOf(sent[1]!)[0]!.url, new RegExp(`/qwen-webui-sim/${b!.id}/`), 'the second attempt sends its own upload')
   t.match(r.answer.content, /^I see 1 attached file/)
+})
+
+t.test('gateway: an upload the upstream refuses fails the request with an upstream error, counted as failed', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { maxRetries: 0 } })
+  h.sim.queue(h.sim.accounts[0]!.email, { endpoint: 'sts', fail: { status: 500 } })
+  const png = encodePng(3, 3)
+  const res = await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'qwen3-max', messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } }] }] }),
+  })
+  t.equal(res.status, 502)
+  t.equal(((await res.json()) as any).error.code, 'upstream_error')
+  t.equal(completions(h.sim).length, 0, 'no completion was sent without its file')
+  t.match(await h.app.qwenMetrics.registry.metrics(), /^qwen_uploads_total\{kind="image",result="failed"\} 1$/m)
 })
 
 t.test('gateway: documents go through the 2026 parse step; the 2025 site attaches them as they are', async (t) => {

@@ -50,6 +50,9 @@ export async function serveFaceCompletion<J> (
     if (model.media) {
       throw new InvalidRequestError(`The model \`${clip(model.requested)}\` generates ${model.media === 'video' ? 'videos' : 'images'}; use /v1/chat/completions or the Images and Videos APIs`, 'model')
     }
+    // Images and documents in the face's messages: checked, fetched and attached like on the chat route.
+    model = await fastify.qwenMediaInput.prepare(chat, face.chat.messages, model, scope.signal, request.log)
+    scope.check()
     const req = {
       caller: request.qwenCaller!,
       model,

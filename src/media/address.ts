@@ -62,6 +62,7 @@ const V4_FORBIDDEN: ReadonlyArray<[Cidr, string]> = ([
   ['172.16.0.0/12', 'private'],
   ['192.0.0.0/24', 'reserved'],
   ['192.0.2.0/24', 'documentation'],
+  ['192.88.99.0/24', 'reserved (6to4 relay anycast)'],
   ['192.168.0.0/16', 'private'],
   ['198.18.0.0/15', 'reserved'],
   ['198.51.100.0/24', 'documentation'],
@@ -74,6 +75,8 @@ const V6_FORBIDDEN: ReadonlyArray<[Cidr, string]> = ([
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
   ['100::/64', 'reserved'],
+  // Teredo carries an obfuscated IPv4 address; nothing a media URL needs.
+  ['2001::/32', 'reserved (Teredo)'],
   ['2001:db8::/32', 'documentation'],
   ['fc00::/7', 'private (ULA)'],
   ['fe80::/10', 'link-local'],

@@ -1,23 +1,17 @@
 /**
- * Bytes sent to the media endpoints (`/v1/images/edits`, `/v1/videos`) as an `Attachment`.
- * A minimal local image sniffer until the media-input work (`src/media/sniff.ts`) is on main; it
- * decides the type from the bytes only, never from the declared type.
+ * Bytes sent to the media endpoints (`/v1/images/edits`, `/v1/videos`) as an image `Attachment`,
+ * typed by the same sniffer as chat media (`src/media/sniff.ts`): from the bytes only, never from
+ * the declared type.
  */
 import { createHash } from 'node:crypto'
 import { InvalidRequestError } from '../errors.js'
 import type { Attachment } from './attachment.js'
+import { ACCEPTED, sniff } from './sniff.js'
 
-const SIGNATURES: ReadonlyArray<[string, (b: Buffer) => boolean]> = [
-  ['image/png', (b) => b.length > 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a],
-  ['image/jpeg', (b) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
-  ['image/gif', (b) => b.length > 6 && /^GIF8[79]a$/.test(b.toString('latin1', 0, 6))],
-  ['image/webp', (b) => b.length > 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP'],
-  ['image/bmp', (b) => b.length > 14 && b.toString('latin1', 0, 2) === 'BM'],
-]
-
-/** The image type of `bytes`, or undefined. */
+/** The image type of `bytes`, or undefined (anything but the accepted image types). */
 export function sniffImage (bytes: Buffer): string | undefined {
-  return SIGNATURES.find(([, test]) => test(bytes))?.[0]
+  const mime = sniff(bytes)
+  return mime !== undefined && ACCEPTED.image_url.includes(mime) ? mime : undefined
 }
 
 /** An image attachment from uploaded bytes, or 400 `invalid_image` naming `param`. */

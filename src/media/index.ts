@@ -1,6 +1,6 @@
 /**
  * Media input for the faces: one resolver (with its SSRF-guarded fetcher) built from the options.
- * Whoever creates it closes it (the chat route does, with the app).
+ * Whoever creates it closes it (the media-input plugin does, with the app).
  */
 import { OptionsError, type ResolvedOptions } from '../options.js'
 import { parseAllowList, type AllowList } from './address.js'
@@ -26,7 +26,8 @@ export function allowListOption (value: ResolvedOptions['mediaFetchAllow']): All
 }
 
 /** The resolver for `UPLOAD_MAX_BYTES`, `MEDIA_FETCH_TIMEOUT_MS` and `MEDIA_FETCH_ALLOW`. */
-export function createMediaResolver (cfg: Pick<ResolvedOptions, 'uploadMaxBytes' | 'mediaFetchTimeoutMs' | 'mediaFetchAllow'>): MediaInput {
+export function createMediaResolver (cfg: Pick<ResolvedOptions, 'uploadMaxBytes' | 'mediaFetchTimeoutMs' | 'mediaFetchAllow'> & Partial<Pick<ResolvedOptions, 'bodyLimitBytes'>>): MediaInput {
   const fetcher = new MediaFetcher({ maxBytes: cfg.uploadMaxBytes, timeoutMs: cfg.mediaFetchTimeoutMs, allow: allowListOption(cfg.mediaFetchAllow) })
-  return { resolver: new MediaResolver({ maxBytes: cfg.uploadMaxBytes, fetcher }), close: async () => { await fetcher.close() } }
+  const resolver = new MediaResolver({ maxBytes: cfg.uploadMaxBytes, ...(cfg.bodyLimitBytes !== undefined ? { maxTotalBytes: cfg.bodyLimitBytes } : {}), fetcher })
+  return { resolver, close: async () => { await fetcher.close() } }
 }

@@ -62,6 +62,8 @@ function fetchRefusal (m: MediaPart, err: MediaFetchError): InvalidRequestError 
 export interface MediaResolverOptions {
   /** `UPLOAD_MAX_BYTES`. */
   maxBytes: number
+  /** All of one request's attachments together (`BODY_LIMIT_BYTES`): URLs could otherwise add up to far more than any body. */
+  maxTotalBytes?: number
   fetcher: MediaFetcher
 }
 
@@ -75,7 +77,16 @@ export class MediaResolver {
    */
   async attachments (messages: readonly ChatMessage[], signal: AbortSignal): Promise<Attachment[]> {
     const parts = attachedParts(messages)
-    const out = parts.map((m) => ('inline' in m.source ? attachmentOf(m, decodeBase64(m, m.source.inline, this.o.maxBytes)) : undefined))
+    let total = 0
+    const counted = (m: MediaPart, a: Attachment): Attachment => {
+      total += a.bytes.length
+      const cap = this.o.maxTotalBytes
+      if (cap !== undefined && total > cap) {
+        throw new InvalidRequestError(`the request's files add up to more than ${cap} bytes (BODY_LIMIT_BYTES); send fewer or smaller files`, m.param, 'invalid_file')
+      }
+      return a
+    }
+    const out = parts.map((m) => ('inline' in m.source ? counted(m, attachmentOf(m, decodeBase64(m, m.source.inline, this.o.maxBytes))) : undefined))
     const queue = parts.flatMap((m, i) => ('url' in m.source ? [{ m, i, url: m.source.url }] : []))
     if (queue.length > 0) {
       const ctl = new AbortController()
@@ -85,7 +96,7 @@ export class MediaResolver {
       const worker = async (): Promise<void> => {
         for (let job = queue.shift(); job; job = queue.shift()) {
           try {
-            out[job.i] = attachmentOf(job.m, (await this.o.fetcher.fetch(job.url, ctl.signal)).bytes)
+            out[job.i] = counted(job.m, attachmentOf(job.m, (await this.o.fetcher.fetch(job.url, ctl.signal)).bytes))
           } catch (err) {
             const e = err instanceof MediaFetchError ? fetchRefusal(job.m, err) : err
             if (!ctl.signal.aborted) ctl.abort(e)

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { untilAborted } from '../grace.js'
+import type { UploadEvent } from '../events.js'
 import type { CredentialLease } from '../turn/lease.js'
 import type { UpstreamClient } from '../upstream/client.js'
 import { fileObject, type UploadSpec } from '../upstream/upload.js'
@@ -19,6 +20,8 @@ export interface UploaderDeps {
   now: () => number
   /** Polling of the 2026 document parse step. */
   parsePoll?: { intervalMs: number; attempts: number }
+  /** Told about each attachment's outcome (metrics). */
+  onUpload?: (e: UploadEvent) => void
 }
 
 /** Who the files belong to: the pool identity, or (client mode) a hash of the caller's credential. */
@@ -48,12 +51,26 @@ export class Uploader implements AttachmentUploader {
   }
 
   private async one (lease: CredentialLease, who: string, a: Attachment, o: { signal: AbortSignal; requestId: string }): Promise<Record<string, unknown>> {
+    const tell = (result: UploadEvent['result']): void => { this.d.onUpload?.({ requestId: o.requestId, identity: lease.label, kind: a.kind, bytes: a.bytes.length, result }) }
+    let uploaded = false
+    try {
+      const file = await this.fileFor(lease, who, a, o, () => { uploaded = true })
+      tell(uploaded ? 'uploaded' : 'cached')
+      return file
+    } catch (err) {
+      if (!o.signal.aborted) tell('failed')
+      throw err
+    }
+  }
+
+  private async fileFor (lease: CredentialLease, who: string, a: Attachment, o: { signal: AbortSignal; requestId: string }, started: () => void): Promise<Record<string, unknown>> {
     const key = `${who}:${a.sha256}`
     for (;;) {
       const cached = this.d.cache.get(key)
       if (cached) return cached
       let flight = this.flights.get(key)
       if (!flight) {
+        started()
         const promise = this.upload(lease, a, o)
         const f: Flight = { promise, signal: o.signal }
         flight = f

@@ -24,6 +24,8 @@ export interface VideoApiDeps {
 
 export interface CreateVideo {
   caller: Caller
+  /** The API key's name (pool callers): only that key sees the job. */
+  keyName?: string | null
   prompt: string | undefined
   model: string | undefined
   size: string | undefined
@@ -44,9 +46,12 @@ export function videoObject (j: VideoJob): OpenAIVideo {
   }
 }
 
-/** Who may see a job: a hash of a client-mode caller's credential; pool callers share the gateway's jobs. */
-function ownerOf (caller: Caller): string | undefined {
-  if (caller.kind !== 'client') return undefined
+/**
+ * Who may see a job: a hash of a client-mode caller's credential; for pool callers the API key's
+ * name (one key never sees another's jobs); on an open gateway, everyone.
+ */
+function ownerOf (caller: Caller, keyName?: string | null): string | undefined {
+  if (caller.kind !== 'client') return keyName ? `key:${keyName}` : undefined
   return createHash('sha256').update(caller.cookie ?? caller.token ?? '').digest('hex').slice(0, 32)
 }
 
@@ -67,7 +72,7 @@ export class VideoApi {
     const ref = await this.d.gen.startVideo({
       caller: r.caller, model: model.base, prompt: r.prompt, size: ratio, attachments: r.reference ? [r.reference] : [], requestId: r.requestId, signal: r.signal,
     })
-    const owner = ownerOf(r.caller)
+    const owner = ownerOf(r.caller, r.keyName)
     const job: VideoJob = {
       id: `video_${randomBytes(16).toString('hex')}`, model: model.requested, prompt: r.prompt, size, seconds, createdAt: this.d.now(), completedAt: null,
       status: 'in_progress', progress: 0, error: null, ref, ...(owner ? { owner } : {}),
@@ -77,9 +82,9 @@ export class VideoApi {
   }
 
   /** The job, advanced by one status check while it runs. */
-  async retrieve (id: string, caller: Caller, signal: AbortSignal): Promise<VideoJob> {
+  async retrieve (id: string, caller: Caller, signal: AbortSignal, keyName?: string | null): Promise<VideoJob> {
     const job = this.d.jobs.get(id)
-    if (!job || job.owner !== ownerOf(caller)) throw videoNotFound(id)
+    if (!job || job.owner !== ownerOf(caller, keyName)) throw videoNotFound(id)
     if (job.status === 'completed' || job.status === 'failed') return job
     const now = this.d.now()
     if (now - job.createdAt >= this.d.videoTimeoutMs) {

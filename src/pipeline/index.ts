@@ -27,6 +27,8 @@ export interface TextPipelineOptions {
   tools?: ToolPlan | undefined
   /** A JSON `response_format`. */
   output?: OutputPlan | undefined
+  /** Most answer characters a stage may hold back (the JSON output stage holds the whole answer). */
+  maxHeldChars?: number | undefined
 }
 
 /**
@@ -38,7 +40,7 @@ export interface TextPipelineOptions {
 export function textPipeline (o: TextPipelineOptions, usage: UsageAccounting): Pipeline {
   return new Pipeline([
     o.tools ? new ToolCallStage(o.tools) : undefined,
-    o.output ? new JsonOutputStage(o.output) : undefined,
+    o.output ? new JsonOutputStage(o.output, o.maxHeldChars) : undefined,
     o.stop.length > 0 ? new StopSequenceCut(o.stop) : undefined,
     o.maxTokens !== undefined ? new MaxTokensCut(o.maxTokens) : undefined,
     usage,

@@ -5,6 +5,7 @@
  * with a corrective note). When the answer is a tool call instead (tools and a JSON format in one
  * request), the held text goes out unchanged. Reasoning and other events pass at once.
  */
+import { UpstreamError } from '../errors.js'
 import { ModelOutputError } from '../tools/errors.js'
 import { checkOutput, type OutputPlan } from '../tools/json-output.js'
 import type { Stage, TurnEvent } from './events.js'
@@ -13,11 +14,14 @@ export class JsonOutputStage implements Stage {
   private held = ''
   private called = false
 
-  constructor (private readonly plan: OutputPlan) {}
+  constructor (private readonly plan: OutputPlan, private readonly maxChars = Infinity) {}
 
   push (ev: TurnEvent): TurnEvent[] {
     if (ev.kind === 'content') {
       this.held += ev.text
+      if (this.held.length > this.maxChars) {
+        throw new UpstreamError('limit', `The JSON answer exceeded the gateway's ${this.maxChars}-character buffer`)
+      }
       return []
     }
     if (ev.kind === 'tool_call') this.called = true

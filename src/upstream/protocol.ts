@@ -157,7 +157,7 @@ export function tokenFromCookie (cookie: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 
 /** JSON string values of these keys are secrets (tokens in E1/E2 answers, passwords, STS keys, …). */
-const SECRET_FIELD = /"(token|access_token|refresh_token|id_token|password|cookie|authorization|api_key|apikey|secret|access_key_secret|accesskeysecret|security_token|securitytoken|key)"\s*:\s*"(?:[^"\\]|\\.)*"/gi
+const SECRET_FIELD = /"(token|access_token|refresh_token|id_token|password|cookie|authorization|api_key|apikey|secret|access_key_id|accesskeyid|access_key_secret|accesskeysecret|security_token|securitytoken|key)"\s*:\s*"(?:[^"\\]|\\.)*"/gi
 /** JWTs anywhere (the session token, and the `key=` of signed CDN URLs). */
 const JWT = /eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g
 /** Signatures and tokens in query strings of signed URLs. */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { buildServer } from '../../src/index.js'
+import { encodePng } from '../../src/media/png.js'
 import { credentialsOf } from '../../src/pool.js'
 import type { Simulator } from '../../src/simulator/index.js'
 import { postJson, sseData, startSim } from '../helpers/setup.js'
@@ -43,6 +44,11 @@ t.test('debug logs of the end-to-end scenarios hold no secret', async (t) => {
   const completions = `${g.url}/v1/chat/completions`
   t.equal((await postJson(completions, body(), auth)).status, 200)
   t.equal(sseData(await (await postJson(completions, body({ stream: true, model: 'qwen3-max-thinking' }), auth)).text()).at(-1), '[DONE]')
+  // An image: STS grant (key id, secret, security token), the signed PUT and the signed file URL.
+  const png = encodePng(2, 2).toString('base64')
+  const withImage = await postJson(completions, body({ messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }] }), auth)
+  t.equal(withImage.status, 200)
+  await withImage.arrayBuffer()
   // A failover (rate limit on one account) and an upstream error frame.
   sim.queue(a!.email, { fail: 'rate_limited' })
   sim.queue(b!.email, { fail: 'rate_limited' })
@@ -85,4 +91,7 @@ t.test('debug logs of the end-to-end scenarios hold no secret', async (t) => {
   for (const k of [KEY, 'sk-wrong-key-that-is-long-0123456789', 'sk-another-wrong-key-0123456789', 'forged-token-0123456789abcdef']) secrets.push(['key', k.slice(3, 19)])
   const leaks = secrets.filter(([, s]) => lines.some((l) => l.includes(s)))
   t.same(leaks.map(([what]) => what), [], 'no secret in any log line')
+  t.ok(lines.some((l) => l.includes('access_key_secret')), 'the STS answer was logged (redacted)')
+  const sts = [/STS\.[0-9a-f]{24}/, /CAIS[\w-]{20,}/, /"access_key_(?:id|secret)":"(?!\[redacted\])/, /[?&]key=(?!\[redacted\])[0-9a-f]{8,}/]
+  t.same(sts.filter((re) => lines.some((l) => re.test(l))).map(String), [], 'no STS key id, secret, security token or signed-URL key')
 })
