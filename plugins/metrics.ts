@@ -59,6 +59,7 @@ export default fp(async (fastify) => {
   on('token.failed', () => { m.tokenRefreshes.inc({ result: 'failure' }) })
   on('chat.created', () => { m.chats.inc({ event: 'created' }) })
   on('chat.deleted', () => { m.chats.inc({ event: 'deleted' }) })
+  on('chat.deletion', (e) => { m.chatDeletions.inc({ result: e.result }) })
 
   // The failure a request ends with (failed-over attempts are counted from their events).
   fastify.addHook('onError', async (_request, _reply, err) => {

@@ -109,6 +109,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
           finishReason: rec.finishReason,
           chatId: rec.chatId,
           error: rec.error,
+          ...(rec.remembered ? { remembered: true } : {}),
         })
       }
     }

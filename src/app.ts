@@ -6,6 +6,7 @@ import cors from '@fastify/cors'
 import type { FastifyPluginAsync } from 'fastify'
 import accessLogPlugin from '../plugins/access-log.js'
 import authPlugin from '../plugins/auth.js'
+import chatDeletionPlugin from '../plugins/chat-deletion.js'
 import completionsPlugin from '../plugins/completions.js'
 import mediaPlugin from '../plugins/media.js'
 import configPlugin from '../plugins/config.js'
@@ -65,6 +66,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(limitsPlugin)
   await fastify.register(completionsPlugin)
   await fastify.register(mediaPlugin)
+  await fastify.register(chatDeletionPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(openApiPlugin)
 

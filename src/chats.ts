@@ -32,7 +32,7 @@ export class ChatLifecycle {
     if (lease.identityId !== undefined) {
       if (this.owners.size >= this.maxTracked) this.owners.delete(this.owners.keys().next().value!)
       this.owners.set(chatId, lease.identityId)
-      this.events.emit('chat.created', { identity: lease.identityId, chatId, model, requestId: o.requestId })
+      this.events.emit('chat.created', { identity: lease.identityId, chatId, model, chatType, requestId: o.requestId })
     }
     return chatId
   }

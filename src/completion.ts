@@ -18,6 +18,7 @@ import type { PreparedChat } from './openai/request.js'
 import { CompletionTransformer, type OpenAIUsage, type ThinkingOutput } from './openai/transform.js'
 import type { IdentityPool } from './pool.js'
 import type { TokenService } from './tokens.js'
+import { fitBody } from './turn/body-guard.js'
 import { gatherAnswer, type GatheredAnswer } from './turn/gather.js'
 import { ClientLeaseSource, PoolLeaseSource, outcomeOf, type Caller, type CredentialLease, type LeaseSource } from './turn/lease.js'
 import type { ConversationInput, ConversationTurn, TurnPlanner } from './turn/plan.js'
@@ -129,9 +130,10 @@ export class CompletionRunner {
     rec.chatIds.push(chatId)
     rec.chatId = chatId
     const files = await this.filesFor(req, lease)
-    const { stream, first } = await this.d.client.openCompletion(lease.cred, {
+    const turn = await fitBody({
       chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: prompt, parentId: null, files,
-    }, o)
+    }, { client: this.d.client, uploader: this.d.uploader }, lease, o)
+    const { stream, first } = await this.d.client.openCompletion(lease.cred, turn, o)
     return { stream, first, chatId }
   }
 

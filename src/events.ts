@@ -21,6 +21,8 @@ export interface CompletionEvent {
   finishReason: string | undefined
   chatId: string | undefined
   error: string | undefined
+  /** A conversation entry now points at `chatId`: the chat is kept for the next turn. */
+  remembered?: boolean
 }
 
 /** One per request of any route, when its response is over (the access line). */
@@ -49,8 +51,8 @@ export interface GatewayEventMap {
   'identity.health': { identity: string; label: string; transition?: Transition; cooldown?: { kind: string; until: number } }
   'token.refreshed': { identity: string; label: string; expiresAt: number | undefined }
   'token.failed': { identity: string; label: string; error: string }
-  /** An upstream chat was created (by the identity that owns it). */
-  'chat.created': { identity: string; chatId: string; model: string; requestId: string }
+  /** An upstream chat was created (by the identity that owns it); `chatType` says what for (`t2t`, `search`, `t2i`, `image_edit`, `t2v`). */
+  'chat.created': { identity: string; chatId: string; model: string; chatType: string; requestId: string }
   'chat.deleted': { identity: string; chatId: string }
   /**
    * A conversation entry left the map without being continued (it expired, was evicted, or a failed
@@ -58,6 +60,8 @@ export interface GatewayEventMap {
    * identity that owns the chat, undefined for a client-mode caller's own account.
    */
   'conversation.expired': { identity: string | undefined; chatId: string; reason: 'expired' | 'evicted' | 'abandoned' }
+  /** A chat deletion by the chat-deletion plugin settled: deleted, already gone, or failed after its retries. */
+  'chat.deletion': { identity: string; chatId: string; result: 'deleted' | 'gone' | 'failed'; attempts: number; error?: string }
   /** One attachment put on the upstream for an identity (`cached`: the upload cache or a shared flight served it). */
   upload: UploadEvent
 }

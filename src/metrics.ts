@@ -49,6 +49,7 @@ export class GatewayMetrics {
   readonly cooldowns: Counter<'kind'>
   readonly tokenRefreshes: Counter<'result'>
   readonly chats: Counter<'event'>
+  readonly chatDeletions: Counter<'result'>
   readonly uploads: Counter<'kind' | 'result'>
   readonly uploadBytes: Counter<'kind'>
 
@@ -84,6 +85,7 @@ export class GatewayMetrics {
     this.cooldowns = new Counter({ name: 'qwen_identity_cooldowns_total', help: 'Cooldowns started, by kind (rate_limited, challenge, breaker)', labelNames: ['kind'], registers })
     this.tokenRefreshes = new Counter({ name: 'qwen_token_refreshes_total', help: 'Upstream token fetches by result', labelNames: ['result'], registers })
     this.chats = new Counter({ name: 'qwen_upstream_chats_total', help: 'Upstream chats created and deleted', labelNames: ['event'], registers })
+    this.chatDeletions = new Counter({ name: 'qwen_chat_deletions_total', help: 'Chat deletions by the chat-deletion plugin, by result (deleted, gone: already deleted, failed: after its retries)', labelNames: ['result'], registers })
     this.uploads = new Counter({ name: 'qwen_uploads_total', help: 'Attachments put on the upstream, by kind and result (uploaded, cached: served by the upload cache, failed)', labelNames: ['kind', 'result'], registers })
     this.uploadBytes = new Counter({ name: 'qwen_upload_bytes_total', help: 'Bytes uploaded to the upstream object store, by kind', labelNames: ['kind'], registers })
   }

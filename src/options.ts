@@ -141,8 +141,17 @@ export const GatewayOptionsSchema = Type.Object({
   })),
   upstreamBodyLimitBytes: Type.Optional(Type.Integer({
     env: 'UPSTREAM_BODY_LIMIT_BYTES', minimum: 1024, default: DEFAULT_BODY_LIMIT_BYTES,
-    description: 'Largest upstream completion body; larger conversations get 400 `context_length_exceeded` (the upstream answers bodies above ~120 KB with a captcha).',
+    description: 'Largest upstream completion body (the upstream answers bodies above ~120 KB with a captcha); above it the folded history goes as an uploaded text file, and when that cannot be done the request gets 400 `context_length_exceeded`.',
   })),
+  chatDeletion: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('after_use'), Type.Literal('scheduled')], {
+    env: 'CHAT_DELETION', default: 'after_use',
+    description: 'Deleting the upstream chats the gateway creates: `after_use` (once no conversation can continue them), `scheduled` (a periodic sweep of old chats), `off`.',
+  })),
+  chatDeletionIntervalMs: Type.Optional(Ms(1000, { env: 'CHAT_DELETION_INTERVAL_MS', default: 3_600_000, description: '`scheduled`: time between two sweeps of every account\'s chats.' })),
+  chatDeletionMaxAgeMs: Type.Optional(Type.Integer({ env: 'CHAT_DELETION_MAX_AGE_MS', minimum: 0, default: 86_400_000, description: '`scheduled`: chats older than this are deleted by the sweep.' })),
+  chatDeletionMediaDelayMs: Type.Optional(Ms(0, { env: 'CHAT_DELETION_MEDIA_DELAY_MS', default: 3_600_000, description: '`after_use`: a chat whose media the client got as upstream URLs is deleted this long after the response, so the links keep working.' })),
+  chatDeletionRetryDelayMs: Type.Optional(Ms(0, { default: 2_000, description: 'First delay before a failed chat deletion is tried again (it doubles; three tries in all).' })),
+  chatDeletionFlushMs: Type.Optional(Ms(0, { default: 5_000, description: 'On close, how long pending chat deletions may still run.' })),
   proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
   toolCallMarkers: Type.Optional(Type.Object({
     open: Type.String({ minLength: 1, maxLength: 64 }),

@@ -166,7 +166,8 @@ t.test('client mode: concurrent first requests for one cookie fetch one token; a
 })
 
 t.test('events: chats, failovers and completions are published per app instance', async (t) => {
-  const h = await harness(t, { sim: { demoAccounts: 2 } })
+  // Chat deletion off: this test lists and deletes the chats itself.
+  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { chatDeletion: 'off' } })
   const other = await buildServer({ qwenBaseUrl: h.sim.url, cookies: [] }, { logger: false })
   t.teardown(() => other.close())
   await other.ready()

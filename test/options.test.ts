@@ -95,6 +95,12 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     upstreamQueueTimeoutMs: 5_000,
     upstreamWebVersion: '0.2.81',
     upstreamBodyLimitBytes: 100_000,
+    chatDeletion: 'after_use',
+    chatDeletionIntervalMs: 3_600_000,
+    chatDeletionMaxAgeMs: 86_400_000,
+    chatDeletionMediaDelayMs: 3_600_000,
+    chatDeletionRetryDelayMs: 2_000,
+    chatDeletionFlushMs: 5_000,
     keepAliveIntervalMs: 15_000,
     modelAliases: {},
     toolCallMarkers: { open: '[TOOL CALL]', close: '[END TOOL CALL]' },
@@ -165,6 +171,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     TOKEN_REFRESH_INTERVAL_HOURS: ['6', 6],
     UPSTREAM_WEB_VERSION: ['0.2.99', '0.2.99'],
     CONVERSATION_MODE: ['fold', 'fold'],
+    CHAT_DELETION: ['scheduled', 'scheduled'],
   }
   for (const b of ENV_BINDINGS) {
     const [text, want] = sample[b.key] ?? [String(Number(b.schema.default) + 1000), Number(b.schema.default) + 1000]

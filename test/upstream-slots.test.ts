@@ -58,7 +58,8 @@ t.test('slots: a waiter whose request is aborted leaves the queue with the abort
 })
 
 t.test('gateway: with every upstream connection busy, a request gets 503 gateway_overloaded; the slot comes back after the stream', async (t) => {
-  const h = await harness(t, { sim: { demoAccounts: 1, frameChars: 4 }, gateway: { upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 100 } })
+  // Chat deletion off: its background DELETEs would take the one slot this test counts.
+  const h = await harness(t, { sim: { demoAccounts: 1, frameChars: 4 }, gateway: { upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 100, chatDeletion: 'off' } })
   const email = h.sim.accounts[0]!.email
   h.sim.queue(email, { frameDelayMs: 60, answer: 'holding the only connection for a while' })
   const first = await request(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body({ stream: true })) })

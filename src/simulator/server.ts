@@ -29,7 +29,7 @@ const FLOOD = 'data: {"flood":1}\n'.repeat(227)
 const DEFAULT_ERROR_FRAME = { error: { code: 'internal_error', details: 'Internal error!' } }
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
 const CHAT_MODES = new Set(['normal', 'guest', 'community', 'local'])
-const ENDPOINTS = new Set<string>(['completions', 'chats_new', 'auths', 'models', 'sts'])
+const ENDPOINTS = new Set<string>(['completions', 'chats_new', 'auths', 'models', 'sts', 'chats_delete'])
 const PERMISSIONS = {
   workspace: { models: false, knowledge: false, prompts: false, tools: false },
   chat: { file_upload: true, delete: true, edit: true, temporary: true },
@@ -614,10 +614,11 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }))
   }
 
-  function deleteChat (ctx: Ctx): void {
+  async function deleteChat (ctx: Ctx): Promise<void> {
     const acct = authenticate(ctx, false)
     const chat = acct && ownChat(ctx, acct)
     if (!acct || !chat) return
+    if (await preamble(ctx, take(acct, 'chats_delete'))) return
     acct.chats.delete(chat.id)
     reply(ctx, jsonReply(200, { success: true, request_id: randomUUID(), data: true }))
   }

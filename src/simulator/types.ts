@@ -77,8 +77,8 @@ export interface SimLogEntry {
   closed: boolean
 }
 
-/** `sts`: the upload grant (`/api/v{1,2}/files/getstsToken`). */
-export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models' | 'sts'
+/** `sts`: the upload grant (`/api/v{1,2}/files/getstsToken`); `chats_delete`: the next `DELETE /api/v2/chats/{id}` (a chat that exists). */
+export type ScenarioEndpoint = 'completions' | 'chats_new' | 'auths' | 'models' | 'sts' | 'chats_delete'
 
 export type ScenarioFail =
   | 'rate_limited'

@@ -521,6 +521,16 @@ export class UpstreamClient {
     return answer.kind === 'deleted'
   }
 
+  /** The largest completion body sent (`UPSTREAM_BODY_LIMIT_BYTES`). */
+  get bodyLimitBytes (): number {
+    return this.opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
+  }
+
+  /** The size in bytes of the completion body `turn` would be sent as. */
+  completionBodyBytes (turn: TurnSpec): number {
+    return Buffer.byteLength(JSON.stringify(completionBody(turn, this.now())))
+  }
+
   /**
    * E5: start a turn and read up to its commit point (see `untilCommit`). Everything that can go
    * wrong before it (HTTP status, JSON/HTML bodies on 200, error frames, empty streams) throws an
@@ -529,12 +539,9 @@ export class UpstreamClient {
   async openCompletion (cred: Credentials, turn: TurnSpec, o: CallOptions = {}): Promise<{ stream: CompletionStream; first: Frame[] }> {
     const payload = JSON.stringify(completionBody(turn, this.now()))
     const size = Buffer.byteLength(payload)
-    const limit = this.opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
-    if (size > limit) {
-      throw new InvalidRequestError(
-        `The conversation is too long for the upstream: its request body would be ${size} bytes, above the limit of ${limit} (UPSTREAM_BODY_LIMIT_BYTES); the upstream answers larger bodies with an anti-bot captcha. Shorten the messages.`,
-        'messages', 'context_length_exceeded')
-    }
+    const limit = this.bodyLimitBytes
+    // The runner's body guard (src/turn/body-guard.ts) already fitted the turn; this is the backstop.
+    if (size > limit) throw bodyTooLargeError(size, limit)
     const a = await this.call('POST', completionPath(turn.chatId), cred, payload, o, { page: chatPage(turn.chatId), accept: 'application/json' })
     const { res, log, requestId } = a
     const ct = String(res.headers['content-type'] ?? '')
@@ -593,6 +600,17 @@ export class UpstreamClient {
       if (commit) return first
     }
   }
+}
+
+/**
+ * A completion body above `UPSTREAM_BODY_LIMIT_BYTES` that cannot be sent: 400
+ * `context_length_exceeded` (the upstream answers larger bodies with an anti-bot captcha).
+ * `why` says what was tried (e.g. that the history could not go as a file).
+ */
+export function bodyTooLargeError (size: number, limit: number, why = ''): InvalidRequestError {
+  return new InvalidRequestError(
+    `The conversation is too long for the upstream: its request body would be ${size} bytes, above the limit of ${limit} (UPSTREAM_BODY_LIMIT_BYTES); the upstream answers larger bodies with an anti-bot captcha.${why ? ` ${why}` : ''} Shorten the messages.`,
+    'messages', 'context_length_exceeded')
 }
 
 /** A finished answer with no text: never an empty success (DECISIONS "Error codes added"). */
