@@ -3,6 +3,8 @@
  * after use, retries and their limit, responses never delayed, the flush on close and its deadline,
  * kept, linked and task chats, and `off`.
  */
+// These tests are about one-shot chats: conversations (which keep their chat for the next turn,
+// see test/chat-deletion-conv.test.ts) are off, so every request leaves no conversation entry.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { harness, postJson, sseData, type Harness } from './helpers/setup.js'
@@ -24,7 +26,7 @@ async function deletions (app: FastifyInstance, result: string): Promise<number>
 }
 
 async function one (t: Parameters<typeof harness>[0], gateway: GatewayOptions = {}): Promise<Harness & { email: string }> {
-  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { chatDeletionRetryDelayMs: 20, ...gateway } })
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { conversationMode: 'fold', chatDeletionRetryDelayMs: 20, ...gateway } })
   return { ...h, email: h.sim.accounts[0]!.email }
 }
 
@@ -45,7 +47,7 @@ t.test('after_use (the default): one-shot chats, streamed or not, are deleted on
 })
 
 t.test('the chats of failed attempts are deleted too, also when the request fails', async (t) => {
-  const h = await harness(t, { sim: { demoAccounts: 2 } })
+  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { conversationMode: 'fold' } })
   const [x, y] = h.sim.accounts
   h.sim.queue(x!.email, { fail: { status: 500 } })
   h.sim.queue(y!.email, { fail: { status: 500 } })

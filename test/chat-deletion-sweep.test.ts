@@ -2,6 +2,8 @@
  * The scheduled sweep (`CHAT_DELETION=scheduled`) with a fake clock, end to end, and its pieces
  * (paging, list failures, held chats) against a scripted list.
  */
+// These tests are about one-shot chats: conversations (which keep their chat for the next turn,
+// see test/chat-deletion-conv.test.ts) are off, so every request leaves no conversation entry.
 import t from 'tap'
 import { harness, postJson } from './helpers/setup.js'
 import { MAX_SWEEP_PAGES, sweep, type SweepOptions } from '../src/chat-deletion/index.js'
@@ -12,7 +14,7 @@ const HOUR = 3_600_000
 
 t.test('scheduled: chats are kept after use; a sweep deletes those older than the max age, sparing held ones', async (t) => {
   let clock = Date.now()
-  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { chatDeletion: 'scheduled', now: () => clock, chatDeletionRetryDelayMs: 10 } })
+  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { conversationMode: 'fold', chatDeletion: 'scheduled', now: () => clock, chatDeletionRetryDelayMs: 10 } })
   const del = h.app.qwenChatDeletion
   const ids: string[] = []
   // A conversation keeps the first chat (conversations call keep before the response ends).
@@ -45,7 +47,7 @@ t.test('scheduled: chats are kept after use; a sweep deletes those older than th
 
 t.test('scheduled: the sweep runs by itself every interval', async (t) => {
   let clock = Date.now()
-  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { chatDeletion: 'scheduled', chatDeletionIntervalMs: 1000, chatDeletionMaxAgeMs: 0, now: () => clock } })
+  const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { conversationMode: 'fold', chatDeletion: 'scheduled', chatDeletionIntervalMs: 1000, chatDeletionMaxAgeMs: 0, now: () => clock } })
   await (await postJson(`${h.url}/v1/chat/completions`, body)).json()
   clock += 5_000
   const email = h.sim.accounts[0]!.email
