@@ -2,38 +2,12 @@
  * Request ids: the id in the log lines (`reqId`) is the one in the `x-request-id` response header, for
  * a safe caller id, an unsafe one and none; "request rejected" lines carry the error text once.
  */
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t from 'tap'
 import { requestIdFor } from '../plugins/request-id.js'
 import qwenGateway, { buildServer } from '../src/index.js'
+import { logSink, until, type LogLine } from './helpers/log-sink.js'
 import { postJson, startSim } from './helpers/setup.js'
-
-interface LogLine { reqId?: string; requestId?: string; msg?: string; [k: string]: unknown }
-
-/** A pino destination that keeps every line, raw and parsed. */
-function logSink () {
-  const raw: string[] = []
-  let partial = ''
-  const stream = new Writable({
-    write (chunk, _enc, cb) {
-      const text = partial + String(chunk)
-      const lines = text.split('\n')
-      partial = lines.pop() ?? ''
-      raw.push(...lines.filter((l) => l.length > 0))
-      cb()
-    },
-  })
-  return { stream, raw, lines: (): LogLine[] => raw.map((l) => JSON.parse(l) as LogLine) }
-}
-
-async function until (cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for log lines')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 const body = (extra: Record<string, unknown> = {}) => ({ model: 'qwen3-max', messages: [{ role: 'user', content: 'hi' }], ...extra })
 
