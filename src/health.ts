@@ -35,6 +35,8 @@ export interface HealthRecord {
   lastError: string | undefined
   lastErrorAt: number | undefined
   lastSuccess: number | undefined
+  /** Switched off by the operator (dashboard); absent in records saved before that existed. */
+  disabled?: boolean
 }
 
 export interface PoolPolicy {

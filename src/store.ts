@@ -6,6 +6,9 @@
  * `MemoryStore` is the in-process implementation.
  */
 import { MemoryConversationStore, type ConversationLimits, type ConversationStore } from './conversations/store.js'
+import { MemoryAccountStore, type AccountStore } from './admin/accounts.js'
+import { MemoryRequestLog, type RequestLog } from './admin/request-log.js'
+import { MemoryReadyChatStock, type ReadyChatStock } from './ready/stock.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -39,6 +42,8 @@ export interface IdentityHealthStore {
   put: (id: string, record: HealthRecord) => void
   /** Note what a token fetch found (a refused credential, or the last error), without an outcome. */
   annotate: (id: string, note: HealthNote, now: number) => void
+  /** Operator switch (dashboard): a disabled identity serves nothing until enabled again. */
+  setDisabled: (id: string, disabled: boolean) => void
   /** Every record, for persistence and presentation. */
   snapshot: () => Record<string, HealthRecord>
   /** Called after every change; returns the unsubscribe function. */
@@ -50,6 +55,12 @@ export interface QwenStore {
   identities: IdentityHealthStore
   /** The conversation map and the per-chat generation lock (`src/conversations/store.ts`). */
   conversations: ConversationStore
+  /** Upstream chats created ahead, handed out once (`src/ready/stock.ts`). */
+  readyChats: ReadyChatStock
+  /** The last requests, for the dashboard (`src/admin/request-log.ts`). */
+  requests: RequestLog
+  /** Accounts added at runtime, sealed (`src/admin/accounts.ts`). */
+  accounts: AccountStore
 }
 
 export type { ConversationEnded, ConversationRef, ConversationStore } from './conversations/store.js'
@@ -141,6 +152,13 @@ class MemoryHealthStore implements IdentityHealthStore {
     if (changed(before, h)) this.emit(id, {}, h)
   }
 
+  setDisabled (id: string, disabled: boolean): void {
+    const h = this.get(id)
+    if ((h.disabled ?? false) === disabled) return
+    h.disabled = disabled
+    this.emit(id, {}, h)
+  }
+
   snapshot (): Record<string, HealthRecord> {
     const out: Record<string, HealthRecord> = {}
     for (const [id, h] of this.records) out[id] = { ...h }
@@ -161,6 +179,9 @@ class MemoryHealthStore implements IdentityHealthStore {
 export class MemoryStore implements QwenStore {
   readonly identities: IdentityHealthStore
   readonly conversations: ConversationStore
+  readonly readyChats: ReadyChatStock = new MemoryReadyChatStock()
+  readonly requests: RequestLog = new MemoryRequestLog()
+  readonly accounts: AccountStore = new MemoryAccountStore()
 
   constructor (policy: PoolPolicy, conversations: ConversationLimits = CONVERSATION_DEFAULTS) {
     this.identities = new MemoryHealthStore(policy)
