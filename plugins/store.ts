@@ -6,8 +6,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Cross-request state (identity health, conversations), defined by operations; in memory by default. */
     qwenStore: QwenStore
+    /** Where the store lives now (`memory`; the shared store adds `redis` and `degraded-local`) and this replica's name. */
+    qwenStoreInfo: { mode: () => StoreMode; replicaId: string | undefined }
   }
 }
+
+export type StoreMode = 'memory' | 'redis' | 'degraded-local'
 
 /** Longest wait between two sweeps of expired conversations. */
 const MAX_SWEEP_MS = 60_000
@@ -18,6 +22,7 @@ export default fp(async (fastify) => {
     ttlMs: cfg.conversationTtlMs, maxEntries: cfg.conversationMaxEntries, maxBytes: cfg.conversationMaxBytes,
   })
   fastify.decorate('qwenStore', store)
+  fastify.decorate('qwenStoreInfo', { mode: (): StoreMode => 'memory', replicaId: cfg.replicaId })
   const unsubscribe = store.conversations.subscribe(({ ref, reason }) => {
     fastify.qwenEvents.emit('conversation.expired', { identity: ref.identity, chatId: ref.chatId, reason })
   })

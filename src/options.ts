@@ -193,6 +193,7 @@ export const GatewayOptionsSchema = Type.Object({
   poolPolicy: Type.Optional(Type.Unsafe<Partial<PoolPolicy>>({ ...PoolPolicySchema, default: {} })),
   stateFile: Type.Optional(Opaque<StateFile>('object', 'Where pool state is saved across restarts (the plugin itself never touches files); `{load, save}`.')),
   stateSecret: Type.Optional(Type.String({ env: 'STATE_SECRET', secret: true, description: 'Key for sealing tokens in the saved state; without it tokens are not saved.' })),
+  replicaId: Type.Optional(Type.String({ env: 'REPLICA_ID', minLength: 1, description: 'Name of this replica in `/ready`, `/metrics` and the dashboard; the standalone server defaults it to the host name and process id.' })),
   stateDebounceMs: Type.Optional(Ms(0, { default: 1000, description: 'Debounce for state saves.' })),
   onTokenRefreshed: Type.Optional(Opaque<(event: TokenRefreshedEvent) => void | Promise<void>>('function', "Called after an identity's token was refreshed (the standalone server writes config.json).")),
   dispatcher: Type.Optional(Opaque<Dispatcher>('object', "An undici dispatcher to use instead of the plugin's own Agent (it is not closed by the plugin).")),
@@ -201,7 +202,7 @@ export const GatewayOptionsSchema = Type.Object({
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
-type OptionalKeys = 'apiKey' | 'adminApiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'onTokenRefreshed'
+type OptionalKeys = 'apiKey' | 'adminApiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'replicaId' | 'onTokenRefreshed'
 export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
 type OptionKey = keyof GatewayOptions

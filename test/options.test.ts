@@ -159,6 +159,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     QWEN_TOKEN: ['tok', 'tok'],
     PROXY_URL: ['http://127.0.0.1:3128', 'http://127.0.0.1:3128'],
     STATE_SECRET: ['s3cret', 's3cret'],
+    REPLICA_ID: ['gw-a', 'gw-a'],
     CORS_ORIGINS: ['https://a.example,https://b.example', ['https://a.example', 'https://b.example']],
     MODEL_ALIASES: ['{"a":"qwen3-max"}', { a: 'qwen3-max' }],
     TOOL_CALL_MARKERS: ['{"open":"<<C>>","close":"<</C>>"}', { open: '<<C>>', close: '<</C>>' }],
