@@ -54,7 +54,7 @@ export function previousUnavailable (id: string, reason: string): GatewayError {
 /** The entry `id` continues for `owner`, or the 400 `previous_response_not_found` (unknown, expired, another caller's, or superseded). */
 export async function resolvePrevious (store: ConversationStore, owner: string, id: string, now: number): Promise<PreviousResponse> {
   const pointer = await store.get(responseKey(owner, id), now)
-  const ref = pointer && pointer.chatId === '' ? await store.get(pointer.responseId, now) : undefined
+  const ref = pointer && await store.get(pointer.responseId, now)
   if (!pointer || !ref) throw previousNotFound(id)
   return { id, key: pointer.responseId, ref }
 }
