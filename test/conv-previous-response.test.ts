@@ -45,6 +45,7 @@ t.test('three turns chained by previous_response_id continue one upstream chat w
   t.equal((r1 as unknown as { store: boolean }).store, true, 'remembered (the SDK types leave `store` out)')
   t.equal(r1.previous_response_id, null)
   const r2 = await openai.responses.create({ model: 'qwen3-max', previous_response_id: r1.id, input: 'second question' })
+  // The SDK sends it as a body field: the answer echoes it from the request body.
   t.equal(r2.previous_response_id, r1.id, 'echoed')
   t.match(r2.output_text, /answering "second question".*\[turn 2 of this chat, which began with "Be brief\. first question"\]/)
   // Streamed, with message items as the input.
@@ -193,4 +194,18 @@ t.test('full history without previous_response_id continues too (Codex sends sto
   const r2 = await openai.responses.create({ model: 'qwen3-max', input, store: false })
   t.match(r2.output_text, /\[turn 2 of this chat/)
   t.equal(sent(h)[1]!.content, 'second')
+})
+
+t.test('client mode: a response id belongs to the caller\'s own credential', async (t) => {
+  const h = await harness(t, { gateway: { serverMode: false, cookies: [] } })
+  const [a, b] = h.sim.accounts
+  const mine = client(h, `;${a!.cookie}`)
+  const r1 = await mine.responses.create({ model: 'qwen3-max', input: 'hello' })
+  const e = await apiError(t, () => client(h, `;${b!.cookie}`).responses.create({ model: 'qwen3-max', previous_response_id: r1.id, input: 'x' }))
+  t.match(e.error, notFound(r1.id), 'another caller')
+  const r2 = await mine.responses.create({ model: 'qwen3-max', previous_response_id: r1.id, input: 'and then?' })
+  t.match(r2.output_text, /\[turn 2 of this chat/)
+  const s = sent(h)
+  t.equal(s[1]!.chatId, s[0]!.chatId)
+  t.equal(s[1]!.account, a!.email)
 })
