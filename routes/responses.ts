@@ -8,8 +8,10 @@ import { ErrorResponses } from '../src/schemas.js'
 import { SchemaCompiler } from '../src/tools/schema.js'
 
 /**
- * The Responses API, stateless: `POST /v1/responses` (typed SSE events when `stream: true`, one
- * `response` object otherwise). Errors keep the OpenAI envelope (the app's error handler).
+ * The Responses API: `POST /v1/responses` (typed SSE events when `stream: true`, one `response`
+ * object otherwise). Its answers continue upstream conversations like the chat route's; one with
+ * `store` not false is also remembered under its id for `previous_response_id`
+ * (`src/turn/previous.ts`). Errors keep the OpenAI envelope (the app's error handler).
  */
 const responses: FastifyPluginAsyncTypebox = async (fastify) => {
   const cfg = fastify.qwenConfig
@@ -22,13 +24,19 @@ const responses: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { body: ResponsesRequestSchema, response: { 200: ResponseObjectSchema, ...ErrorResponses } },
   }, async (request, reply) => {
     const createdAt = Math.floor(cfg.now() / 1000)
+    const id = itemId('resp')
+    const body = request.body
+    // OpenAI keeps no response sent with `store: false`: neither does the gateway's map.
+    const stored = body.store !== false && cfg.conversationMode === 'upstream'
     return serveFaceCompletion(fastify, request, reply, options, () => {
-      const { chat, customTools } = toChatRequest(request.body)
-      const ctx = (model: string): ResponseContext => ({ id: itemId('resp'), createdAt, model, request: request.body, customTools })
+      const { chat, customTools } = toChatRequest(body)
+      const ctx = (model: string): ResponseContext => ({ id, createdAt, model, request: body, customTools, stored })
       return {
         chat,
         streamFace: (model) => new ResponsesStreamFace(ctx(model.requested)),
         json: (model, answer) => responseBody(ctx(model.requested), answer),
+        ...(stored ? { responseId: id } : {}),
+        ...(typeof body.previous_response_id === 'string' ? { previousResponseId: body.previous_response_id } : {}),
       }
     })
   })

@@ -26,7 +26,7 @@ t.test('non-stream: the response object and the prompt the upstream receives', a
   t.equal(r.status, 'completed')
   t.equal(r.model, 'qwen3-max')
   t.equal(r.instructions, 'Be brief.')
-  t.equal(r.store, false, 'stateless whatever the client asks')
+  t.equal(r.store, true, 'remembered for previous_response_id (test/conv-previous-response.test.ts)')
   t.same(r.metadata, { k: 'v' })
   t.equal(r.output.length, 1)
   t.match(r.output[0], { type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: defaultAnswer(`Be brief.\n\n${USER}`) }] })
@@ -68,7 +68,7 @@ t.test('max_output_tokens: status incomplete', async (t) => {
 t.test('stateful options and bad input: 400 in the OpenAI envelope', async (t) => {
   const h = await harness(t)
   const cases: Array<[unknown, string, string]> = [
-    [body({ previous_response_id: 'resp_abc' }), 'previous_response_id', 'unsupported_parameter'],
+    [body({ previous_response_id: 'resp_abc' }), 'previous_response_id', 'previous_response_not_found'],
     [body({ input: 5 }), 'input', 'invalid_type'],
     [body({ input: [{ type: 'message', role: 'robot', content: 'x' }] }), 'input[0].role', 'invalid_value'],
     [{ input: 'x' }, 'model', 'invalid_value'],

@@ -125,7 +125,6 @@ t.test('tool_choice and text.format', async (t) => {
 
 t.test('bad input is a 400 naming the field; stateful options are refused', async (t) => {
   const cases: Array<[Loose, string, string]> = [
-    [{ previous_response_id: 'resp_1' }, 'previous_response_id', 'unsupported_parameter'],
     [{ conversation: 'conv_1' }, 'conversation', 'unsupported_parameter'],
     [{ input: [] }, 'input', 'invalid_value'],
     [{ input: [{ content: 'x' }] }, 'input[0].type', 'invalid_value'],

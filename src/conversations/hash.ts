@@ -85,20 +85,16 @@ export function declaredTools (body: { tools?: unknown; functions?: unknown }): 
 }
 
 /**
- * A request as history plus its new turn: the last user message, or the tool results after the
+ * A request as history plus its new turn: the last user message with the tool results just before
+ * it (Anthropic puts a turn's `tool_result` blocks before its text), or the tool results after the
  * last assistant message. Undefined when there is nothing to continue (no assistant answer before
  * the new turn, or the request ends with something else).
  */
 export function splitTurn (messages: readonly ChatMessage[]): { history: ChatMessage[]; turn: ChatMessage[] } | undefined {
   let i = messages.length
-  const last = messages[i - 1]
-  if (!last) return undefined
-  if (last.role === 'user') {
-    i--
-  } else {
-    while (i > 0 && (messages[i - 1]!.role === 'tool' || messages[i - 1]!.role === 'function')) i--
-    if (i === messages.length) return undefined
-  }
+  if (messages[i - 1]?.role === 'user') i--
+  while (i > 0 && (messages[i - 1]!.role === 'tool' || messages[i - 1]!.role === 'function')) i--
+  if (i === messages.length) return undefined
   const history = messages.slice(0, i)
   if (!history.some((m) => m.role === 'assistant')) return undefined
   return { history, turn: messages.slice(i) }

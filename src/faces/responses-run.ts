@@ -10,6 +10,10 @@ import { newRecord } from '../completion.js'
 import { InvalidRequestError, clip, toOpenAIError } from '../errors.js'
 import type { ResolvedModel } from '../models.js'
 import { prepareChat, thinkingFor, type ChatOptions, type ChatRequest, type PreparedChat } from '../openai/request.js'
+import { declaredTools, ownerOf } from '../conversations/hash.js'
+import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../tools/markers.js'
+import { previousNotFound, resolvePrevious } from '../turn/previous.js'
+import type { ConversationInput } from '../turn/plan.js'
 import type { CollectedAnswer, StreamFace } from './face.js'
 
 export interface FaceCompletion<J> {
@@ -19,6 +23,32 @@ export interface FaceCompletion<J> {
   streamFace: (model: ResolvedModel, chat: PreparedChat) => StreamFace
   /** The JSON body of this answer. */
   json: (model: ResolvedModel, answer: CollectedAnswer) => J
+  /** The gateway's id of this answer, remembered for a later `previous_response_id` (Responses API, `store` not false). */
+  responseId?: string
+  /** `previous_response_id`: continue that response's upstream chat with only this request's input. */
+  previousResponseId?: string
+}
+
+/**
+ * The conversation of a face's request, as the chat route builds it (`src/conversations/hash.ts`):
+ * the same caller, model, tool names and messages in Chat Completions terms, so that a client
+ * resending its history continues the upstream chat whichever API it speaks.
+ */
+async function conversationOf (fastify: FastifyInstance, request: FastifyRequest, face: FaceCompletion<unknown>, model: ResolvedModel, chat: PreparedChat, options: ChatOptions): Promise<ConversationInput> {
+  const owner = ownerOf(request.qwenCaller!, request.qwenKeyName)
+  const input: ConversationInput = {
+    owner,
+    model: model.requested,
+    tools: declaredTools(face.chat),
+    messages: face.chat.messages,
+    markers: chat.tools?.markers ?? new MarkerSet(options.markers ?? DEFAULT_TOOL_MARKERS),
+    ...(face.responseId !== undefined ? { responseId: face.responseId } : {}),
+  }
+  const id = face.previousResponseId
+  if (id === undefined) return input
+  // Fold mode remembers nothing: no response can be found.
+  if (fastify.qwenConfig.conversationMode !== 'upstream') throw previousNotFound(id)
+  return { ...input, previous: await resolvePrevious(fastify.qwenStore.conversations, owner, id, fastify.qwenConfig.now()) }
 }
 
 /**
@@ -53,6 +83,7 @@ export async function serveFaceCompletion<J> (
     // Images and documents in the face's messages: checked, fetched and attached like on the chat route.
     model = await fastify.qwenMediaInput.prepare(chat, face.chat.messages, model, scope.signal, request.log)
     scope.check()
+    const conversation = await conversationOf(fastify, request, face as FaceCompletion<unknown>, model, chat, options)
     const req = {
       caller: request.qwenCaller!,
       model,
@@ -60,6 +91,7 @@ export async function serveFaceCompletion<J> (
       thinking: thinkingFor(model, chat.thinkingOverride),
       requestId: request.qwenRequestId,
       signal: scope.signal,
+      conversation,
     }
     if (chat.stream) {
       await fastify.qwenCompletions.runner.stream(req, reply.raw, () => { reply.hijack(); return reply.getHeaders() }, rec, face.streamFace(model, chat))
@@ -94,6 +126,7 @@ export async function serveFaceCompletion<J> (
         finishReason: rec.finishReason,
         chatId: rec.chatId,
         error: rec.error,
+        ...(rec.remembered ? { remembered: true } : {}),
       })
     }
   }

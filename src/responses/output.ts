@@ -25,6 +25,8 @@ export interface ResponseContext {
   customTools: Set<string>
   /** Makes output item ids (`rs_…`, `msg_…`); tests pass a counter. */
   newId?: (prefix: string) => string
+  /** The answer is remembered for `previous_response_id` (`store` not false, conversations on). */
+  stored?: boolean
 }
 
 export type ItemStatus = 'in_progress' | 'completed' | 'incomplete'
@@ -109,9 +111,9 @@ export function responseObject (
     model: ctx.model,
     output,
     parallel_tool_calls: r.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id: r.previous_response_id ?? null,
     reasoning: { effort: r.reasoning?.effort ?? null, summary: r.reasoning?.summary ?? null },
-    store: false,
+    store: ctx.stored === true,
     temperature: r.temperature ?? 1,
     text: { format: r.text?.format ?? { type: 'text' }, verbosity: r.text?.verbosity ?? 'medium' },
     tool_choice: r.tool_choice ?? 'auto',

@@ -1,7 +1,8 @@
 /**
  * Responses API request → the OpenAI Chat Completions request the shared `prepareChat` takes.
- * Stateless: the client resends the transcript (`store: false` semantics); `previous_response_id`
- * and `conversation` are refused until conversations are kept.
+ * The client resends the transcript, or names the answer it follows (`previous_response_id`: the
+ * face continues that answer's upstream chat, `src/turn/previous.ts`, and `input` is only the new
+ * turn); the `conversation` object is refused.
  * - `instructions` becomes the system message; `input` is a string (one user message) or items:
  *   messages (`input_text`/`output_text` parts, images and files as the OpenAI parts that carry
  *   them), `function_call`/`custom_tool_call` (assistant `tool_calls`), `function_call_output`/
@@ -157,11 +158,8 @@ function responseFormat (format: NonNullable<ResponsesRequest['text']>['format']
 
 /** The Chat Completions request `prepareChat` takes for this Responses request. */
 export function toChatRequest (req: ResponsesRequest): ResponsesChat {
-  if (typeof req.previous_response_id === 'string') {
-    throw new UnsupportedParameterError('previous_response_id', 'previous_response_id is not supported yet: the gateway keeps no responses; send the whole conversation in `input` (store: false)')
-  }
   if (req.conversation !== undefined && req.conversation !== null) {
-    throw new UnsupportedParameterError('conversation', 'conversation is not supported yet: the gateway keeps no conversations; send the whole conversation in `input`')
+    throw new UnsupportedParameterError('conversation', 'conversation is not supported: send the whole conversation in `input`, or `previous_response_id`')
   }
   const messages: ChatMessage[] = []
   if (req.instructions) messages.push({ role: 'system', content: req.instructions })

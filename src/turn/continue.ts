@@ -47,7 +47,7 @@ export async function inOwnChat<T> (
     return await withIdentity(source, signal, 0, attempt, { onLease })
   } catch (err) {
     if (!canFallBack(err, signal)) throw err
-    await conv.fallback(`upstream refused the continuation: ${err.message}`, true)
+    await conv.fallback(`upstream refused the continuation: ${err.message}`, true, err)
     return undefined
   }
 }

@@ -11,6 +11,7 @@ import type { ToolCallOut } from '../faces/face.js'
 import { foldMessages } from '../openai/request.js'
 import type { ChatMessage } from '../schemas.js'
 import type { MarkerSet } from '../tools/markers.js'
+import { previousUnavailable, responseKey, responsePointer, type PreviousResponse } from './previous.js'
 
 /** What a request brings for conversation continuity (absent: a one-shot request). */
 export interface ConversationInput {
@@ -21,6 +22,14 @@ export interface ConversationInput {
   tools: string[]
   messages: ChatMessage[]
   markers: MarkerSet
+  /**
+   * `previous_response_id`, resolved (`resolvePrevious`): `messages` are only the new input, sent
+   * into that response's chat. Such a turn never folds into a new chat (there is no history to
+   * fold): when it cannot continue, it fails (`previousUnavailable`, or the upstream's error).
+   */
+  previous?: PreviousResponse
+  /** The gateway's id of this answer (`resp_…`): remembered for a later `previous_response_id` (absent: `store: false`, other APIs). */
+  responseId?: string
 }
 
 export interface PlannerDeps {
@@ -73,6 +82,13 @@ export class ConversationTurn {
 
   /** Look the history up and take its chat's lock. */
   async plan (): Promise<void> {
+    const prev = this.input.previous
+    if (prev) {
+      if (!await this.d.store.lock(prev.ref.chatId, this.holder, this.d.now())) throw previousUnavailable(prev.id, 'chat_busy')
+      this.locked = prev.ref.chatId
+      this.continuation = { key: prev.key, ref: prev.ref, prompt: newTurnPrompt([], this.input.messages, this.input.markers), from: 0 }
+      return
+    }
     const split = splitTurn(this.input.messages)
     if (!split) return
     const { owner, model, tools, markers } = this.input
@@ -89,15 +105,18 @@ export class ConversationTurn {
 
   /**
    * The continuation cannot be taken: log why and go on in a new chat. `abandon`: the chat is no
-   * use any more (the upstream refused the parent), so its entry goes and is announced.
+   * use any more (the upstream refused the parent), so its entry goes and is announced. A
+   * `previous_response_id` turn cannot fold: it throws `cause` (the upstream's error) or a 503.
    */
-  async fallback (reason: string, abandon: boolean): Promise<void> {
+  async fallback (reason: string, abandon: boolean, cause?: unknown): Promise<void> {
     const c = this.continuation
     if (!c) return
     this.continuation = undefined
-    this.d.log({ requestId: this.requestId, chatId: c.ref.chatId, reason }, 'conversation folded into a new chat')
+    const prev = this.input.previous
+    this.d.log({ requestId: this.requestId, chatId: c.ref.chatId, reason }, prev ? 'previous response not continued' : 'conversation folded into a new chat')
     if (abandon) await this.d.store.delete(c.key, 'abandoned')
     await this.release()
+    if (prev) throw cause ?? previousUnavailable(prev.id, reason)
   }
 
   /** After a successful answer: remember where the conversation, answer included, continues. Whether it was remembered. */
@@ -118,11 +137,14 @@ export class ConversationTurn {
       content: a.content,
       ...(a.toolCalls.length ? { tool_calls: a.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
     }
-    const { owner, model, tools, messages } = this.input
-    const key = conversationKey(owner, model, tools, [...messages, answer])
-    // The chat moved on: the old entry's parent is no longer the latest answer.
+    const { owner, model, tools, messages, previous } = this.input
+    // After a `previous_response_id` turn the messages are only its input: such an entry is
+    // reached through its response id alone, never by a client's whole history.
+    const key = `${previous ? 'chain:' : ''}${conversationKey(owner, model, tools, [...messages, answer])}`
+    // The chat moved on: the old entry's parent is no longer the latest answer (one entry per chat).
     if (this.continuation) await this.d.store.delete(this.continuation.key)
     await this.d.store.put(key, { identity: a.identity, chatId: a.chatId, responseId }, this.d.now())
+    if (this.input.responseId !== undefined) await this.d.store.put(responseKey(owner, this.input.responseId), responsePointer(key), this.d.now())
   }
 
   /** Give the chat's lock back (idempotent). */

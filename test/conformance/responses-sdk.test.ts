@@ -104,11 +104,11 @@ t.test('responses.stream with a function tool, then the function_call_output sen
   t.match(prompt, /-3°C/)
 })
 
-t.test('errors: previous_response_id is a BadRequestError naming the field; 401 AuthenticationError', async (t) => {
+t.test('errors: an unknown previous_response_id is a BadRequestError naming the field; 401 AuthenticationError', async (t) => {
   const { h, openai } = await client(t)
   const err = await openai.responses.create({ model: 'qwen3-max', input: 'x', previous_response_id: 'resp_123' }).then(() => undefined, (e: unknown) => e)
   t.ok(err instanceof OpenAI.BadRequestError)
-  t.match(err, { param: 'previous_response_id', code: 'unsupported_parameter' })
+  t.match(err, { param: 'previous_response_id', code: 'previous_response_not_found' })
   const wrong = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'nope', maxRetries: 0 })
   const denied = await wrong.responses.create({ model: 'qwen3-max', input: 'x' }).then(() => undefined, (e: unknown) => e)
   t.ok(denied instanceof OpenAI.AuthenticationError)

@@ -1,0 +1,56 @@
+/** The `previous_response_id` pieces on their own: the pointer entries, their resolution, and a planned turn that cannot fold. */
+import t from 'tap'
+import { MemoryConversationStore } from '../src/conversations/store.js'
+import { GatewayError, UpstreamError } from '../src/errors.js'
+import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../src/tools/markers.js'
+import { TurnPlanner } from '../src/turn/plan.js'
+import { previousUnavailable, resolvePrevious, responseKey, responsePointer } from '../src/turn/previous.js'
+
+const store = () => new MemoryConversationStore({ ttlMs: 1000, maxEntries: 100, maxBytes: 1_000_000 })
+const ref = { identity: 'id-1', chatId: 'chat-1', responseId: 'up-1' }
+const input = (o: object = {}) => ({ owner: 'key:a', model: 'm', tools: [], messages: [{ role: 'user', content: 'next' }], markers: new MarkerSet(DEFAULT_TOOL_MARKERS), ...o })
+
+t.test('resolvePrevious follows the pointer to its entry; a pointer whose entry is gone, or another owner, is not found', async (t) => {
+  const s = store()
+  await s.put('entry', ref, 0)
+  await s.put(responseKey('key:a', 'resp_1'), responsePointer('entry'), 0)
+  t.same(await resolvePrevious(s, 'key:a', 'resp_1', 10), { id: 'resp_1', key: 'entry', ref })
+  await t.rejects(resolvePrevious(s, 'key:b', 'resp_1', 10), { statusCode: 400, code: 'previous_response_not_found', param: 'previous_response_id', message: "Previous response with id 'resp_1' not found." })
+  await s.delete('entry')
+  await t.rejects(resolvePrevious(s, 'key:a', 'resp_1', 10), { code: 'previous_response_not_found' })
+})
+
+t.test('previousUnavailable names the reason', async (t) => {
+  t.match(previousUnavailable('r', 'chat_busy'), { statusCode: 503, code: 'previous_response_busy', headers: { 'retry-after': '1' }, message: /another request is still answering/ })
+  t.match(previousUnavailable('r', 'identity_unavailable'), { code: 'previous_response_unavailable', message: /cannot serve right now \(identity_unavailable\)/ })
+  t.match(previousUnavailable('r', 'the continued answer failed: boom'), { code: 'previous_response_unavailable', message: /right now: the continued answer failed: boom/ })
+})
+
+t.test('a previous-response turn: only its input, no fold on fallback, a chain: entry and a pointer after the answer', async (t) => {
+  const s = store()
+  const logs: string[] = []
+  const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 0, log: (_f, m) => { logs.push(m) } })
+  const previous = { id: 'resp_1', key: 'entry', ref }
+  await s.put('entry', ref, 0)
+  const turn = (await planner.begin(input({ previous, responseId: 'resp_2' }), 'req-1'))!
+  t.match(turn.continuation, { key: 'entry', ref, prompt: 'next', from: 0 })
+  // The chat is locked: a second turn on it is refused, not folded.
+  await t.rejects(planner.begin(input({ previous }), 'req-2'), { code: 'previous_response_busy' })
+  t.equal(await turn.remember({ content: 'answer', toolCalls: [], identity: 'id-1', chatId: 'chat-1', responseId: 'up-2' }), true)
+  t.equal(await s.get('entry', 0), undefined, 'the old entry moved on')
+  const next = await resolvePrevious(s, 'key:a', 'resp_2', 0)
+  t.match(next, { key: /^chain:[0-9a-f]{64}$/, ref: { chatId: 'chat-1', responseId: 'up-2' } })
+  await turn.release()
+
+  // Fallbacks throw: the upstream's error as it is, or a 503 naming the reason.
+  const refused = new UpstreamError('upstream_error', 'parent gone')
+  const a = (await planner.begin(input({ previous: next }), 'req-3'))!
+  await t.rejects(a.fallback('upstream refused the continuation', true, refused), refused)
+  t.equal(await s.get(next.key, 0), undefined, 'abandoned')
+  await s.put('entry-2', ref, 0)
+  const b = (await planner.begin(input({ previous: { id: 'resp_3', key: 'entry-2', ref } }), 'req-4'))!
+  await t.rejects(b.fallback('the continued answer failed: boom', true), GatewayError)
+  t.same(logs, ['previous response not continued', 'previous response not continued'])
+  // Locks were given back.
+  t.equal(await s.lock('chat-1', 'someone', 0), true)
+})
