@@ -23,7 +23,7 @@ export function identityId (label: string | undefined): string | undefined {
 export function toRecord (e: RequestEvent, tried: string[], replica: string | undefined, now: number): RequestRecord {
   const c = e.completion
   return {
-    at: now - e.durationMs,
+    at: now - (c?.durationMs ?? e.durationMs),
     requestId: e.requestId,
     key: e.key,
     route: e.route,
@@ -31,7 +31,7 @@ export function toRecord (e: RequestEvent, tried: string[], replica: string | un
     stream: c?.stream,
     status: e.status,
     ttftMs: c?.ttftMs,
-    durationMs: e.durationMs,
+    durationMs: c?.durationMs ?? e.durationMs,
     tokensIn: c?.usage?.prompt,
     tokensOut: c?.usage?.completion,
     identity: identityId(c?.identity),
