@@ -266,3 +266,46 @@ t.test('embedded under a prefix', async (t) => {
   t.equal((await fetch(`${base}/admin/index.html`)).status, 404, 'the page only at /admin/')
   t.equal((await get(`${base}/admin/api/state`)).status, 200)
 })
+
+t.test('refusals: a non-loopback caller without any key, client mode, failed actions', async (t) => {
+  const sim = await startSim(t, { demoAccounts: 1 })
+  const open = await harness(t, { simulator: sim })
+  const far = await open.app.inject({ method: 'GET', url: '/admin/api/state', remoteAddress: '203.0.113.9' })
+  t.equal(far.statusCode, 403, 'no key configured: only loopback callers')
+  t.equal(far.json().error.code, 'forbidden')
+  const near = await open.app.inject({ method: 'GET', url: '/admin/api/state', remoteAddress: '127.0.0.1' })
+  t.equal(near.statusCode, 200)
+
+  const client = await harness(t, { simulator: sim, gateway: { apiKey: KEY, serverMode: false, cookies: [] } })
+  const r = await post(`${client.url}/admin/api/accounts`, { accounts: 'token=x' })
+  t.equal(r.status, 409, 'client mode has no pool to add to')
+
+  const h = await harness(t, { simulator: sim, gateway: { apiKey: KEY } })
+  const id = h.app.qwenPool.identities[0]!.id
+  const email = sim.accounts[0]!.email
+  const i = h.app.qwenPool.get(id)!
+  const token = i.token
+  i.token = 'not-a-valid-token'
+  const test = await post(`${h.url}/admin/api/identities/${id}/test`)
+  i.token = token
+  t.equal(test.status, 200)
+  t.equal(test.json.ok, false)
+  t.match(test.json.message, /refused or failed/)
+  sim.queue(email, { endpoint: 'auths', fail: 'rate_limited' })
+  const ref = await post(`${h.url}/admin/api/identities/${id}/refresh`)
+  t.equal(ref.json.ok, false)
+  t.match(ref.json.message, /Token refresh failed/)
+  // A token missing or about to expire is fetched before the test request.
+  i.token = undefined
+  sim.queue(email, { endpoint: 'auths', fail: 'unauthorized_401' })
+  const noToken = await post(`${h.url}/admin/api/identities/${id}/test`)
+  t.equal(noToken.json.ok, false)
+  t.match(noToken.json.message, /No token/)
+  i.token = undefined
+  const fetched = await post(`${h.url}/admin/api/identities/${id}/test`)
+  t.equal(fetched.json.ok, true, fetched.json.message)
+  noSecrets(t, 'failed actions', [test.text, ref.text, noToken.text, fetched.text].join('\n'), secretsOf(h))
+  const page = await fetch(`${h.url}/admin`, { redirect: 'manual' })
+  t.equal(page.status, 308)
+  t.equal(page.headers.get('location'), '/admin/')
+})

@@ -70,8 +70,9 @@ const adminApi: FastifyPluginAsyncTypebox = async (fastify) => {
             const r = await fastify.qwenTokens.refresh(i)
             if (!r.success) return { ok: false, message: `No token: ${r.error ?? 'unknown error'}`, latencyMs: Date.now() - started }
           }
-          const models = await fastify.qwenUpstream.listModels(credentialsOf(i), i.proxyUrl ? { proxyUrl: i.proxyUrl } : {})
-          return { ok: true, message: `The upstream answered through this account (${models.length} models)`, latencyMs: Date.now() - started }
+          // The smallest request that needs the account's token: the first page of its chat list.
+          const chats = await fastify.qwenUpstream.listChats(credentialsOf(i), i.proxyUrl ? { proxyUrl: i.proxyUrl } : {})
+          return { ok: true, message: `The upstream accepted this account (${chats.length} chats on its first page)`, latencyMs: Date.now() - started }
         } catch (err) {
           return { ok: false, message: `The upstream refused or failed: ${(transportError(err) as Error).message}`, latencyMs: Date.now() - started }
         }
