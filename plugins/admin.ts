@@ -6,7 +6,7 @@ import type { RequestRecord } from '../src/admin/request-log.js'
 import { RuntimeAccounts } from '../src/admin/runtime-accounts.js'
 import type { AdminState } from '../src/admin/schemas.js'
 import { adminState } from '../src/admin/view.js'
-import { AuthenticationError, GatewayError } from '../src/errors.js'
+import { AuthenticationError, GatewayError, toOpenAIError } from '../src/errors.js'
 import { ANONYMOUS_KEY_NAME } from '../src/keys.js'
 import { VERSION } from '../src/version.js'
 
@@ -64,6 +64,12 @@ export default fp(async (fastify) => {
     now: cfg.now,
     replica: fastify.qwenStoreInfo.replicaId,
     onError: (err) => { fastify.log.warn({ err }, 'request log: record not stored') },
+  })
+
+  // The log keeps the error's code (never its message): the error handler's view of it.
+  fastify.addHook('onError', async (request, _reply, error) => {
+    const code = toOpenAIError(error).body.error.code
+    if (code) recorder.noteError(request.qwenRequestId, code)
   })
 
   const state = (): AdminState => adminState({

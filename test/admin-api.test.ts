@@ -84,6 +84,8 @@ t.test('auth, masking, state and the request log', async (t) => {
   t.ok(first.tokensOut > 0)
   t.equal(last.status, 429)
   t.equal(last.tried.length, 2, 'both identities tried on failover')
+  t.equal(last.error, 'insufficient_quota', 'the error code the client got, not its message')
+  t.equal(first.error, null)
   t.notOk(reqs.text.includes('again'), 'no prompt text')
   noSecrets(t, 'requests', reqs.text, secrets())
   t.equal((await get(`${url}/admin/api/requests?status=ok`)).json.requests.length, 1)

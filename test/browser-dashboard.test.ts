@@ -124,6 +124,17 @@ t.test('the dashboard in chromium', { skip: skipWithout('chromium', 'chromium') 
   await page.getByTestId('playground-output').filter({ hasText: defaultAnswer('hello there') }).waitFor()
   t.match(await page.getByTestId('playground-meta').textContent(), /TTFT \d+ ms/)
 
+  // For the screenshot: account b back on, then rate limited again (a cooldown badge and an error kind).
+  await page.locator(`[data-identity-id="${b!.id}"] [data-testid=identity-disable]`).click()
+  await page.locator(`[data-identity-id="${b!.id}"][data-state=healthy]`).waitFor()
+  sim.queue(sim.accounts[1]!.email, { fail: 'rate_limited', rateLimitHours: 2 })
+  sim.queue(sim.accounts[0]!.email, { fail: 'rate_limited', rateLimitHours: 1 })
+  for (let k = 0; k < 2; k++) await (await postJson(`${h.url}/v1/chat/completions`, { model: 'qwen3-max', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}` })).text()
+  await page.locator(`[data-identity-id="${b!.id}"][data-state=cooldown]`).waitFor()
+  await page.locator(`[data-identity-id="${a!.id}"] [data-testid=identity-reset]`).click()
+  await page.locator(`[data-identity-id="${a!.id}"][data-state=healthy]`).waitFor()
+  // The 429 is a response the test caused through the API, not one the page made.
+
   // No secret anywhere in the page (the connect snippets use a placeholder).
   const content = await page.content()
   for (const s of [KEY, ...sim.accounts.map((x) => x.cookie), ...sim.accounts.map((x) => x.password)]) t.notOk(content.includes(s), 'no secret in the page')

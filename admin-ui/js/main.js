@@ -9,6 +9,8 @@ import { Traffic, Requests } from './traffic.js'
 import { Playground } from './playground.js'
 import { Connect } from './connect.js'
 
+const STATES = ['healthy', 'degraded', 'down', 'cooldown', 'disabled', 'no_token']
+
 /** @param {{ onLogin: () => void, error: string }} p */
 function Login ({ onLogin, error }) {
   const [key, setKey] = useState('')
@@ -53,7 +55,7 @@ function Header ({ state, live: isLive, now, onLogout }) {
       <span class=${`meta store-${state.storeMode}`}>store <b>${state.storeMode}</b></span>
       <span class=${isLive ? 'live on' : 'live off'} data-testid="live">${isLive ? '● live' : '○ reconnecting…'}</span>
       <span class="counts" data-testid="pool-counts">
-        ${['healthy', 'degraded', 'down', 'cooldown', 'disabled', 'no_token'].map((s) => html`<span class=${`badge ${s}`} data-count=${s}>${s.replace('_', ' ')} ${c[s]}</span>`)}
+        ${STATES.map((s) => html`<span class=${`badge ${s}`} data-count=${s}>${s.replace('_', ' ')} ${c[s]}</span>`)}
         <span class="total">${c.total} accounts</span>
       </span>
       <button class="link" onClick=${onLogout}>sign out</button>
@@ -97,7 +99,14 @@ function Dashboard ({ onLogout }) {
   if (!state) return html`<p class="loading">connecting…</p>`
   const serverNow = now + offset
   /** @param {any} s */
-  const apply = (s) => setState((old) => old && ({ ...old, identities: old.identities.map((/** @type {any} */ i) => (i.id === s.id ? s : i)) }))
+  const apply = (s) => setState((old) => {
+    if (!old) return old
+    const identities = old.identities.map((/** @type {any} */ i) => (i.id === s.id ? s : i))
+    /** @type {Record<string, number>} */
+    const counts = { total: identities.length }
+    for (const k of STATES) counts[k] = identities.filter((/** @type {any} */ i) => i.status === k).length
+    return { ...old, identities, counts }
+  })
   return html`
     <${Header} state=${state} live=${isLive} now=${serverNow} onLogout=${onLogout} />
     <main>

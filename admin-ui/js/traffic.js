@@ -96,7 +96,7 @@ export function Requests ({ requests, identities }) {
         <thead><tr><th>time</th><th>key</th><th>model</th><th>stream</th><th>status</th><th>TTFT</th><th>duration</th><th>tokens in/out</th><th>account</th><th>tried first</th><th>error</th></tr></thead>
         <tbody>${shown.map((r) => html`
           <tr key=${r.requestId} data-testid="requests-row" class=${r.status >= 400 ? 'bad' : ''}>
-            <td>${clock(r.at)}</td><td>${r.key ?? '—'}</td><td>${r.model ?? r.route}</td><td>${r.stream === null ? '—' : r.stream ? 'yes' : 'no'}</td>
+            <td>${clock(r.at)}</td><td>${r.key ?? '—'}</td><td>${r.model ?? r.route}</td><td>${r.stream == null ? "—" : r.stream ? "yes" : "no"}</td>
             <td class="num" data-testid="request-status">${r.status}</td><td class="num">${r.ttftMs ?? '—'}</td><td class="num">${r.durationMs} ms</td>
             <td class="num">${r.tokensIn ?? '—'} / ${r.tokensOut ?? '—'}</td>
             <td>${r.identity ? labels.get(r.identity) ?? r.identity : '—'}</td>

@@ -20,7 +20,19 @@ export function identityId (label: string | undefined): string | undefined {
   return label === undefined ? undefined : label.split(' ')[0]
 }
 
-export function toRecord (e: RequestEvent, tried: string[], replica: string | undefined, now: number): RequestRecord {
+/**
+ * The error kind for the log: the code of the error the client got (`code`, from the error
+ * handler), `client_closed`, `stream_error` for a stream that failed after it started, else the
+ * HTTP status. Never the message.
+ */
+export function errorKind (e: RequestEvent, code: string | undefined): string | undefined {
+  if (e.status === 499) return 'client_closed'
+  if (code !== undefined) return code
+  if (e.status >= 400) return `http_${e.status}`
+  return e.completion?.error !== undefined ? 'stream_error' : undefined
+}
+
+export function toRecord (e: RequestEvent, tried: string[], replica: string | undefined, now: number, code?: string): RequestRecord {
   const c = e.completion
   return {
     at: now - (c?.durationMs ?? e.durationMs),
@@ -36,13 +48,14 @@ export function toRecord (e: RequestEvent, tried: string[], replica: string | un
     tokensOut: c?.usage?.completion,
     identity: identityId(c?.identity),
     tried,
-    error: c?.error ?? (e.status >= 400 ? `http_${e.status}` : undefined),
+    error: errorKind(e, code),
     replica,
   }
 }
 
 export class RequestRecorder {
   private readonly tried = new Map<string, string[]>()
+  private readonly codes = new Map<string, string>()
   private readonly listeners = new Set<(r: RequestRecord) => void>()
   private readonly off: Array<() => void>
 
@@ -59,12 +72,20 @@ export class RequestRecorder {
       }),
       events.on('request', (e) => {
         const tried = this.tried.get(e.requestId) ?? []
+        const code = this.codes.get(e.requestId)
         this.tried.delete(e.requestId)
+        this.codes.delete(e.requestId)
         if (!worthLogging(e)) return
-        const r = toRecord(e, tried, this.opts.replica, this.opts.now())
+        const r = toRecord(e, tried, this.opts.replica, this.opts.now(), code)
         this.log.add(r).then(() => { for (const fn of this.listeners) fn(r) }, this.opts.onError)
       }),
     ]
+  }
+
+  /** The code of the error a request answered with (the error handler's), kept until the request ends. */
+  noteError (requestId: string, code: string): void {
+    if (this.codes.size >= MAX_PENDING) this.codes.delete(this.codes.keys().next().value!)
+    this.codes.set(requestId, code)
   }
 
   /** Called after each record is stored (the live stream); returns the unsubscribe function. */
