@@ -97,7 +97,13 @@ export default fp(async (fastify) => {
     if (pending || clients.size === 0) return
     pending = setTimeout(flush, COALESCE_MS)
   }
+  let closing = false
   const attach = (c: LiveClient): (() => void) => {
+    if (closing) {
+      // The app is closing: a stream opened now would hold the server open.
+      setImmediate(c.close)
+      return () => {}
+    }
     clients.add(c)
     periodic ??= setInterval(changed, PERIODIC_MS)
     return () => {
@@ -119,6 +125,7 @@ export default fp(async (fastify) => {
   ]
   fastify.decorate('qwenAdmin', { accounts, recorder, state, changed, attach })
   fastify.addHook('preClose', async () => {
+    closing = true
     for (const c of [...clients]) c.close()
     clients.clear()
   })

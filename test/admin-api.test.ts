@@ -242,6 +242,10 @@ t.test('no key: loopback only; the first API_KEY is the admin key; rate limit pe
   const started = Date.now()
   await live.app.close()
   t.ok(Date.now() - started < 2000, 'close does not wait for the live stream')
+  let late = false
+  live.app.qwenAdmin.attach({ send: () => {}, close: () => { late = true } })()
+  await new Promise((r) => setImmediate(r))
+  t.ok(late, 'a stream that opens while the app closes is ended at once')
 })
 
 t.test('embedded under a prefix', async (t) => {

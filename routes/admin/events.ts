@@ -13,7 +13,7 @@ const PING_MS = 15_000
 const adminEvents: FastifyPluginAsyncTypebox = async (fastify) => {
   const admin = fastify.qwenAdmin
   fastify.get('/admin/api/events', {
-    config: { qwenAuth: 'public', qwenDuringDrain: true },
+    config: { qwenAuth: 'public' },
     schema: {
       security: [{ apiKey: [] }], tags: ['admin'],
       description: 'Dashboard: live pool snapshots (`event: state`) and recorded requests (`event: request`) as text/event-stream (admin key)',
