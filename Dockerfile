@@ -16,6 +16,7 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` (the TypeScript build) needs dev dependencies; dist/ comes from the build stage.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist dist
+COPY admin-ui admin-ui
 COPY .env.example ./
 # Pool state (identity health, tokens sealed with STATE_SECRET); mount a volume here to keep it.
 RUN mkdir -p /app/data && chown node:node /app/data

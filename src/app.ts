@@ -5,6 +5,7 @@
 import cors from '@fastify/cors'
 import type { FastifyPluginAsync } from 'fastify'
 import accessLogPlugin from '../plugins/access-log.js'
+import adminPlugin from '../plugins/admin.js'
 import authPlugin from '../plugins/auth.js'
 import chatDeletionPlugin from '../plugins/chat-deletion.js'
 import completionsPlugin from '../plugins/completions.js'
@@ -24,6 +25,7 @@ import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
 import uploadPlugin from '../plugins/upload.js'
 import upstreamPlugin from '../plugins/upstream.js'
+import adminRoutes from '../routes/admin/index.js'
 import chatCompletionsRoutes from '../routes/chat-completions.js'
 import healthRoutes from '../routes/health.js'
 import imagesRoutes from '../routes/images.js'
@@ -69,6 +71,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(chatDeletionPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(openApiPlugin)
+  if (cfg.adminUi) await fastify.register(adminPlugin)
 
   fastify.setErrorHandler((err, request, reply) => {
     const { status, body, headers } = toOpenAIError(err)
@@ -93,4 +96,5 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(readyRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(openApiRoutes)
+  if (cfg.adminUi) await fastify.register(adminRoutes)
 }

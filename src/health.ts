@@ -79,7 +79,7 @@ export interface CredentialState {
 }
 
 /** Why an identity cannot serve now, most specific first. */
-export type BlockReason = 'rate_limited' | 'challenge' | 'auth_refused' | 'breaker' | 'no_token'
+export type BlockReason = 'disabled' | 'rate_limited' | 'challenge' | 'auth_refused' | 'breaker' | 'no_token'
 
 export type Eligibility =
   /** Serves normally. */
@@ -112,6 +112,8 @@ const future = (t: number | undefined, now: number): boolean => t !== undefined 
 
 /** The one place that decides whether an identity may serve a request at `now`. */
 export function eligibility (h: HealthRecord, cred: CredentialState, now: number): Eligibility {
+  // Switched off by the operator: nothing else matters until it is enabled again.
+  if (h.disabled === true) return { kind: 'blocked', reason: 'disabled', until: undefined }
   // Cooldowns named by the upstream come first: they say when the identity comes back.
   if (future(h.rateLimitedUntil, now) || future(h.challengedUntil, now)) {
     const limited = future(h.rateLimitedUntil, now)

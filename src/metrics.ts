@@ -27,7 +27,7 @@ export const UPSTREAM_KIND_BY_CODE: Readonly<Record<string, string>> = {
 /** What the gauges read when Prometheus scrapes. */
 export interface MetricSources {
   poolCounts: () => PoolCounts
-  /** Identities that cannot serve now, by reason (rate_limited, challenge, auth_refused, breaker, no_token). */
+  /** Identities that cannot serve now, by reason (disabled, rate_limited, challenge, auth_refused, breaker, no_token). */
   blocked: () => Record<string, number>
   /** Long requests (completions) in progress. */
   inProgress: () => number
@@ -78,7 +78,7 @@ export class GatewayMetrics {
       name: 'qwen_identities_blocked', help: 'Upstream accounts that cannot serve now, by reason', labelNames: ['reason'], registers,
       collect () {
         const b = sources.blocked()
-        for (const reason of ['rate_limited', 'challenge', 'auth_refused', 'breaker', 'no_token']) blocked.set({ reason }, b[reason] ?? 0)
+        for (const reason of ['disabled', 'rate_limited', 'challenge', 'auth_refused', 'breaker', 'no_token']) blocked.set({ reason }, b[reason] ?? 0)
       },
     })
     this.transitions = new Counter({ name: 'qwen_identity_transitions_total', help: 'Breaker state changes of upstream accounts, by new state', labelNames: ['to'], registers })

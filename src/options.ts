@@ -106,6 +106,8 @@ export const GatewayOptionsSchema = Type.Object({
   }, { additionalProperties: false }), {
     env: 'KEY_LIMITS', default: {}, description: 'Limits per key name, over the defaults: `{"alice": {"rpm": 60, "streams": 4}}` (0: no limit for that key).',
   })),
+  adminUi: Type.Optional(Type.Boolean({ env: 'ADMIN_UI', default: true, description: 'The operator dashboard at `/admin/` and its JSON API `/admin/api/*` (admin key; loopback only without one). `false` turns both off.' })),
+  adminRateLimitRpm: Type.Optional(Type.Integer({ env: 'ADMIN_RATE_LIMIT_RPM', minimum: 1, default: 120, description: 'Requests per minute to `/admin/api/*` per client socket address (not `X-Forwarded-For`), wrong keys included.' })),
   metricsPublic: Type.Optional(Type.Boolean({ env: 'METRICS_PUBLIC', default: false, description: '`GET /metrics` without the admin key.' })),
   cookies: Type.Optional(Type.Array(Type.String(), {
     env: 'COOKIE', envFormat: 'cookies', secret: true, default: [],

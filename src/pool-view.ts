@@ -18,6 +18,31 @@ export function reportedState (pool: IdentityPool, i: Identity): IdentityView['s
   return h.state === 'healthy' && h.authRefused ? 'degraded' : h.state
 }
 
+/** The dashboard's state vocabulary (`data-state` of an identity row, `status` in `/health`'s `identities[]`). */
+export type IdentityStatus = IdentityView['status']
+
+/**
+ * One word for the operator: `disabled` (switched off), `cooldown` (rate limited or challenged),
+ * `no_token` (no token and none can be obtained, or the credential was refused and its token
+ * dropped), else the reported breaker state.
+ */
+export function identityStatus (pool: IdentityPool, i: Identity): IdentityStatus {
+  const e = pool.eligibility(i)
+  if (e.kind === 'blocked') {
+    if (e.reason === 'disabled') return 'disabled'
+    if (e.reason === 'rate_limited' || e.reason === 'challenge') return 'cooldown'
+    if (e.reason === 'no_token' || (e.reason === 'auth_refused' && i.token === undefined)) return 'no_token'
+  }
+  return reportedState(pool, i)
+}
+
+/** Identities by dashboard status (every status present, zeros included). */
+export function statusCounts (pool: IdentityPool): Record<IdentityStatus, number> {
+  const out: Record<IdentityStatus, number> = { healthy: 0, degraded: 0, down: 0, cooldown: 0, disabled: 0, no_token: 0 }
+  for (const i of pool.identities) out[identityStatus(pool, i)]++
+  return out
+}
+
 /** Identities by reported state. */
 export function poolCounts (pool: IdentityPool): PoolCounts {
   let healthy = 0
@@ -100,6 +125,7 @@ export function identityViews (pool: IdentityPool, now: number): IdentityView[] 
       label: i.label,
       kind: i.kind,
       state: reportedState(pool, i),
+      status: identityStatus(pool, i),
       available: isAvailable(e),
       blockedBy: e.kind === 'blocked' ? e.reason : null,
       failures: h.failures,

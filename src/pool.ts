@@ -328,4 +328,23 @@ export class IdentityPool {
     return i.canRefresh && !this.tokenValid(i, this.now() + 60_000)
   }
 
+  /** Add an identity at runtime (dashboard accounts); false when one with its id is already in the pool. */
+  add (i: Identity): boolean {
+    if (this.byId.has(i.id)) return false
+    this.byId.set(i.id, i)
+    this.identities.push(i)
+    this.changed()
+    return true
+  }
+
+  /** Take an identity out of the pool (a runtime account removed); false when there is none with that id. */
+  remove (id: string): boolean {
+    const i = this.byId.get(id)
+    if (!i) return false
+    this.byId.delete(id)
+    this.identities.splice(this.identities.indexOf(i), 1)
+    this.inFlight.delete(id)
+    this.changed()
+    return true
+  }
 }

@@ -216,7 +216,9 @@ export const IdentityViewSchema = Type.Object({
   kind: Type.Union([Type.Literal('cookie'), Type.Literal('token'), Type.Literal('account')]),
   state: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('down')]),
   available: Type.Boolean(),
-  blockedBy: Type.Union([Type.Literal('rate_limited'), Type.Literal('challenge'), Type.Literal('auth_refused'), Type.Literal('breaker'), Type.Literal('no_token'), Type.Null()]),
+  /** The dashboard's vocabulary (`data-state` of its identity row): `cooldown` is rate limited or challenged. */
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('down'), Type.Literal('cooldown'), Type.Literal('disabled'), Type.Literal('no_token')]),
+  blockedBy: Type.Union([Type.Literal('disabled'), Type.Literal('rate_limited'), Type.Literal('challenge'), Type.Literal('auth_refused'), Type.Literal('breaker'), Type.Literal('no_token'), Type.Null()]),
   failures: Type.Integer(),
   inFlight: Type.Integer(),
   tokenExpiresAt: Type.Union([Type.String(), Type.Null()]),

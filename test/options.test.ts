@@ -126,6 +126,8 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     maxConcurrentStreamsPerKey: 0,
     keyLimits: {},
     metricsPublic: false,
+    adminUi: true,
+    adminRateLimitRpm: 120,
   })
   t.ok(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.cookies), 'DEFAULTS cannot be changed')
   const a = resolveOptions({})
@@ -154,6 +156,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     ADMIN_API_KEY: ['sk-admin', 'sk-admin'],
     KEY_LIMITS: ['{"anonymous":{"rpm":5}}', { anonymous: { rpm: 5 } }],
     METRICS_PUBLIC: ['yes', true],
+    ADMIN_UI: ['false', false],
     COOKIE: ['token=a|||token=b', ['token=a', 'token=b']],
     ACCOUNTS: ['a@x.com:pw', [{ email: 'a@x.com', password: 'pw' }]],
     QWEN_TOKEN: ['tok', 'tok'],
