@@ -110,7 +110,7 @@ export class PoolLeaseSource implements LeaseSource {
 
   async acquire (tried: ReadonlySet<string>): Promise<CredentialLease> {
     // No waiting for the start-up token fetch of every identity: `prepare` fetches this one's if needed.
-    return new PoolCredentialLease(this.pool, this.tokens, this.pool.acquire(tried))
+    return new PoolCredentialLease(this.pool, this.tokens, await this.pool.acquireShared(tried))
   }
 
   exhausted (last: UpstreamError): UpstreamError {
