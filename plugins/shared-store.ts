@@ -17,6 +17,9 @@ declare module 'fastify' {
 
 export type { StoreMode }
 
+/** How long start-up waits for Redis at most before it goes on in degraded-local. */
+const STARTUP_WAIT_MS = 750
+
 /** Longest wait between two sweeps of expired conversations. */
 const MAX_SWEEP_MS = 60_000
 
@@ -47,6 +50,8 @@ export default fp(async (fastify) => {
       log: fastify.log,
     })
     store = shared
+    // A short, bounded wait, so that start-up token fetches are already shared; never longer.
+    await shared.whenShared(STARTUP_WAIT_MS)
   } else {
     store = new MemoryStore(policy, limits)
   }

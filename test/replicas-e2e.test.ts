@@ -16,6 +16,7 @@ import { skipWithout } from './helpers/system.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const COMPLETIONS = '/api/v2/chat/completions'
+const AUTHS = '/api/v1/auths/'
 const skip = skipWithout('redis-server', 'redis-server')
 
 interface Replica { url: string; child: ChildProcess; out: () => string }
@@ -66,6 +67,7 @@ t.test('two replicas, one Redis', { skip }, async (t) => {
   const redis = await startRedis(t)
   const ns = randomUUID()
   const [a, b] = await Promise.all([start(t, sim, redis, ns, 'rep-a'), start(t, sim, redis, ns, 'rep-b')])
+  const startLog = sim.log()
   t.same(await ready(a), { status: 'ready', mode: 'server', available: n, store: 'redis', replica: 'rep-a' })
 
   t.test('spread across accounts whichever replica a request reaches', async (t) => {
@@ -75,6 +77,19 @@ t.test('two replicas, one Redis', { skip }, async (t) => {
     const count: Record<string, number> = {}
     for (const e of completions(sim.log())) count[e.account!] = (count[e.account!] ?? 0) + 1
     t.same(Object.values(count), Array(n).fill(6), 'one shared cursor: 6 each')
+  })
+
+  t.test('one token fetch per account for both replicas, at start and after the token was revoked', async (t) => {
+    const auths = (log: SimLogEntry[], email: string): number => log.filter((e) => e.path === AUTHS && e.account === email).length
+    for (const acc of sim.accounts) t.equal(auths(startLog, acc.email), 1, `start-up: one token fetch for ${acc.email}, shared by both`)
+    const victim = sim.accounts[1]!.email
+    sim.clearLog()
+    sim.revokeTokens(victim)
+    const results = await Promise.all(Array.from({ length: 4 * n }, async (_, k) => await chat(k % 2 ? a : b, [{ role: 'user', content: `tok ${k}` }])))
+    t.ok(results.every((r) => r.status === 200), 'every request answered')
+    t.equal(auths(sim.log(), victim), 1, 'one refresh for the revoked token, though both replicas met it')
+    const after = completions(sim.log()).filter((e) => e.account === victim && e.status === 200)
+    t.ok(after.length > 0, 'the account serves again through both replicas')
   })
 
   t.test('a rate limit learned by one replica is respected by the other', async (t) => {

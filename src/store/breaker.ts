@@ -55,7 +55,10 @@ export class Breaker {
 
   /** Probe now (a reconnect was seen) instead of at the next tick. */
   poke (): void {
-    if (this.isOpen) this.schedule(0)
+    if (!this.isOpen || this.probing) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.schedule(0)
   }
 
   private schedule (ms: number): void {

@@ -18,6 +18,7 @@ import { RedisHealthStore } from './health.js'
 import { Keys } from './keys.js'
 import { RedisAccountStore, RedisReadyChatStock, RedisRequestLog } from './parts.js'
 import { withScripts } from './scripts.js'
+import { RedisTokens } from '../tokens.js'
 
 export interface RedisStoreOptions {
   redis: Redis
@@ -43,6 +44,7 @@ export class RedisStore implements QwenStore {
   readonly readyChats: RedisReadyChatStock
   readonly requests: RedisRequestLog
   readonly accounts: RedisAccountStore
+  readonly tokens: RedisTokens
   readonly keys: Keys
   readonly breaker: Breaker
   private readonly sub: Redis
@@ -71,6 +73,7 @@ export class RedisStore implements QwenStore {
     this.readyChats = new RedisReadyChatStock(c, this.keys, this.breaker, new MemoryReadyChatStock())
     this.requests = new RedisRequestLog(c, this.keys, this.breaker, new MemoryRequestLog())
     this.accounts = new RedisAccountStore(c, this.keys, this.breaker, new MemoryAccountStore())
+    this.tokens = new RedisTokens(c, this.keys, this.breaker)
 
     // Pub/sub needs a connection of its own; it is ours, whoever owns the main client.
     this.sub = o.redis.duplicate({ lazyConnect: true })
@@ -91,6 +94,20 @@ export class RedisStore implements QwenStore {
 
   mode (): StoreMode {
     return this.breaker.open ? 'degraded-local' : 'redis'
+  }
+
+  /** Resolves once the store is shared, or after `ms` (Redis away: start-up goes on, degraded-local). */
+  async whenShared (ms: number): Promise<void> {
+    if (!this.breaker.open) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      const off = this.onMode((m) => { if (m === 'redis') done() })
+      function done (): void {
+        clearTimeout(timer)
+        off()
+        resolve()
+      }
+    })
   }
 
   /** Called with the new mode after every change. */

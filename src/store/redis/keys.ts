@@ -34,4 +34,7 @@ export class Keys {
   get accounts (): string { return this.prefix + 'accounts' }
   upload (key: string): string { return this.prefix + 'upl:' + key }
   get rateLimit (): string { return this.prefix + 'rl:' }
+  /** An identity's sealed token (hash: sealed, exp, ver). */
+  token (id: string): string { return this.prefix + 'tok:' + id }
+  tokenLease (id: string): string { return this.prefix + 'lease:refresh:' + id }
 }

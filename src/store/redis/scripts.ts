@@ -126,7 +126,21 @@ if not v then redis.call('SREM', KEYS[3], ARGV[1]) return false end
 redis.call('SREM', KEYS[2], cjson.decode(v).chatId)
 return v`
 
+/**
+ * TOKEN_PUT  KEYS: lease, token hash   ARGV: owner, sealed, exp. Only the lease holder writes, and
+ * only a token that does not expire before the stored one; the lease is given back.
+ */
+const TOKEN_PUT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lease_lost' end
+redis.call('DEL', KEYS[1])
+local cur = tonumber(redis.call('HGET', KEYS[2], 'exp') or '0')
+if tonumber(ARGV[3]) < cur then return 'not_newer' end
+redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'exp', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'ver', 1)
+return 'ok'`
+
 const SCRIPTS = {
+  qgTokenPut: { numberOfKeys: 2, lua: TOKEN_PUT },
   qgPick: { numberOfKeys: 2, lua: PICK },
   qgRead: { numberOfKeys: 1, lua: READ },
   qgWrite: { numberOfKeys: 1, lua: WRITE },
