@@ -9,7 +9,7 @@ import { MemoryConversationStore, type ConversationLimits, type ConversationStor
 import { MemoryAccountStore, type AccountStore } from './admin/accounts.js'
 import { MemoryRequestLog, type RequestLog } from './admin/request-log.js'
 import { MemoryReadyChatStock, type ReadyChatStock } from './ready/stock.js'
-import type { SharedTokens } from './store/tokens.js'
+import type { SharedCounters, SharedTokens } from './store/tokens.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -69,6 +69,8 @@ export interface QwenStore {
   accounts: AccountStore
   /** Tokens shared between replicas, sealed, with a refresh lease (`src/store/tokens.ts`); only a shared store has them. */
   tokens?: SharedTokens
+  /** Per-key request counters shared between replicas; only a shared store has them. */
+  counters?: SharedCounters
 }
 
 export type { ConversationEnded, ConversationRef, ConversationStore } from './conversations/store.js'

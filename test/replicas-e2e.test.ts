@@ -162,6 +162,18 @@ t.test('two replicas, one Redis', { skip }, async (t) => {
   })
 })
 
+t.test('per-key limits are counted across replicas', { skip }, async (t) => {
+  const sim = await startSim(t)
+  const redis = await startRedis(t)
+  const ns = randomUUID()
+  const limits = { KEY_LIMITS: '{"anonymous":{"rpm":4}}' }
+  const [a, b] = await Promise.all([start(t, sim, redis, ns, 'lim-a', limits), start(t, sim, redis, ns, 'lim-b', limits)])
+  const statuses: number[] = []
+  for (let k = 0; k < 6; k++) statuses.push((await chat(k % 2 ? a : b, [{ role: 'user', content: `limit ${k}` }])).status)
+  t.same(statuses, [200, 200, 200, 200, 429, 429], '4 per minute in all, not 4 per replica')
+  t.equal(completions(sim.log()).length, 4)
+})
+
 t.test('REDIS_URL without STATE_SECRET: refuses to start, naming the setting', { skip }, async (t) => {
   const child = spawn(process.execPath, [join(root, 'dist', 'src', 'server.js')], {
     cwd: mkdtempSync(join(tmpdir(), 'qg-rep-')), env: { PATH: process.env.PATH ?? '', PORT: '0', REDIS_URL: 'redis://127.0.0.1:9', COOKIE: 'token=x' }, stdio: ['ignore', 'pipe', 'pipe'],

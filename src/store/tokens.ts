@@ -46,3 +46,20 @@ export class RedisTokens implements SharedTokens {
     await this.breaker.run(async () => { await this.c.run('qgRelease', this.keys.tokenLease(id), owner) }, () => undefined)
   }
 }
+
+/** Request counters per key and fixed window, shared between replicas (per-key rpm limits). */
+export interface SharedCounters {
+  /** Count one hit on `key`; undefined when the shared side is unreachable (the caller counts locally). */
+  hit: (key: string, windowMs: number) => Promise<{ current: number; ttl: number } | undefined>
+}
+
+export class RedisCounters implements SharedCounters {
+  constructor (private readonly c: ScriptClient, private readonly keys: Keys, private readonly breaker: Breaker) {}
+
+  async hit (key: string, windowMs: number): Promise<{ current: number; ttl: number } | undefined> {
+    return await this.breaker.run(async () => {
+      const [current, ttl] = await this.c.run('qgHit', this.keys.rateLimit + key, windowMs) as [number, number]
+      return { current: Number(current), ttl: Number(ttl) }
+    }, () => undefined)
+  }
+}

@@ -18,7 +18,7 @@ import { RedisHealthStore } from './health.js'
 import { Keys } from './keys.js'
 import { RedisAccountStore, RedisReadyChatStock, RedisRequestLog } from './parts.js'
 import { withScripts } from './scripts.js'
-import { RedisTokens } from '../tokens.js'
+import { RedisCounters, RedisTokens } from '../tokens.js'
 
 export interface RedisStoreOptions {
   redis: Redis
@@ -45,6 +45,7 @@ export class RedisStore implements QwenStore {
   readonly requests: RedisRequestLog
   readonly accounts: RedisAccountStore
   readonly tokens: RedisTokens
+  readonly counters: RedisCounters
   readonly keys: Keys
   readonly breaker: Breaker
   private readonly sub: Redis
@@ -74,6 +75,7 @@ export class RedisStore implements QwenStore {
     this.requests = new RedisRequestLog(c, this.keys, this.breaker, new MemoryRequestLog())
     this.accounts = new RedisAccountStore(c, this.keys, this.breaker, new MemoryAccountStore())
     this.tokens = new RedisTokens(c, this.keys, this.breaker)
+    this.counters = new RedisCounters(c, this.keys, this.breaker)
 
     // Pub/sub needs a connection of its own; it is ours, whoever owns the main client.
     this.sub = o.redis.duplicate({ lazyConnect: true })

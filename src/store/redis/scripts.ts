@@ -139,7 +139,15 @@ redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'exp', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'ver', 1)
 return 'ok'`
 
+/** HIT  KEYS: counter   ARGV: window ms → {count, ttl ms}: a fixed window that starts at the first hit. */
+const HIT = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
+return {n, ttl}`
+
 const SCRIPTS = {
+  qgHit: { numberOfKeys: 1, lua: HIT },
   qgTokenPut: { numberOfKeys: 2, lua: TOKEN_PUT },
   qgPick: { numberOfKeys: 2, lua: PICK },
   qgRead: { numberOfKeys: 1, lua: READ },
