@@ -10,6 +10,7 @@ import { MemoryAccountStore, type AccountStore } from './admin/accounts.js'
 import { MemoryRequestLog, type RequestLog } from './admin/request-log.js'
 import { MemoryReadyChatStock, type ReadyChatStock } from './ready/stock.js'
 import type { SharedCounters, SharedTokens } from './store/tokens.js'
+import type { SharedValues } from './media/upload-cache.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -71,6 +72,8 @@ export interface QwenStore {
   tokens?: SharedTokens
   /** Per-key request counters shared between replicas; only a shared store has them. */
   counters?: SharedCounters
+  /** The upload cache shared between replicas (`src/media/upload-cache.ts`); only a shared store has it. */
+  uploads?: SharedValues
 }
 
 export type { ConversationEnded, ConversationRef, ConversationStore } from './conversations/store.js'

@@ -13,6 +13,7 @@ import type { SimLogEntry, Simulator } from '../src/simulator/index.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
 import { postJson, startSim } from './helpers/setup.js'
 import { skipWithout } from './helpers/system.js'
+import { PNG } from './helpers/media-fixtures.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const COMPLETIONS = '/api/v2/chat/completions'
@@ -44,7 +45,7 @@ async function start (t: { teardown: (fn: () => unknown) => void }, sim: Simulat
   t.teardown(() => { child.kill('SIGKILL') })
   const url = await until(() => /Server listening at (http:\/\/[\d.]+:\d+)/.exec(out)?.[1])
   const r: Replica = { url, child, out: () => out }
-  await until(async () => (await ready(r)).store === 'redis' ? true : undefined)
+  await until(async () => { const s = await ready(r); return s.store === 'redis' && s.status === 'ready' ? true : undefined })
   return r
 }
 
@@ -90,6 +91,24 @@ t.test('two replicas, one Redis', { skip }, async (t) => {
     t.equal(auths(sim.log(), victim), 1, 'one refresh for the revoked token, though both replicas met it')
     const after = completions(sim.log()).filter((e) => e.account === victim && e.status === 200)
     t.ok(after.length > 0, 'the account serves again through both replicas')
+  })
+
+  t.test('the same image through both replicas is uploaded once per account', async (t) => {
+    sim.clearLog()
+    const image = [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG.toString('base64')}` } }] }]
+    const send = async (r: Replica): Promise<number> => {
+      const res = await postJson(`${r.url}/v1/chat/completions`, { model: 'qwen3-vl-plus', messages: image })
+      await res.arrayBuffer()
+      return res.status
+    }
+    t.equal(await send(a), 200)
+    // The shared cursor takes the next n requests through every account once, the first one again.
+    for (let k = 0; k < n; k++) t.equal(await send(b), 200)
+    const sts = sim.log().filter((e) => e.path.endsWith('/files/getstsToken'))
+    const per: Record<string, number> = {}
+    for (const e of sts) per[e.account!] = (per[e.account!] ?? 0) + 1
+    t.same(Object.values(per), Array(n).fill(1), 'one upload per account: B reused what A uploaded')
+    t.equal(completions(sim.log()).length, n + 1)
   })
 
   t.test('a rate limit learned by one replica is respected by the other', async (t) => {

@@ -63,3 +63,16 @@ export class RedisCounters implements SharedCounters {
     }, () => undefined)
   }
 }
+
+/** Short-lived values shared between replicas (the upload cache). */
+export class RedisValues {
+  constructor (private readonly c: ScriptClient, private readonly keys: Keys, private readonly breaker: Breaker) {}
+
+  async get (key: string): Promise<string | undefined> {
+    return await this.breaker.run(async () => await this.c.redis.get(this.keys.upload(key)) ?? undefined, () => undefined)
+  }
+
+  async set (key: string, value: string, ttlMs: number): Promise<void> {
+    await this.breaker.run(async () => { await this.c.redis.set(this.keys.upload(key), value, 'PX', ttlMs) }, () => undefined)
+  }
+}

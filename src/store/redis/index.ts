@@ -18,7 +18,7 @@ import { RedisHealthStore } from './health.js'
 import { Keys } from './keys.js'
 import { RedisAccountStore, RedisReadyChatStock, RedisRequestLog } from './parts.js'
 import { withScripts } from './scripts.js'
-import { RedisCounters, RedisTokens } from '../tokens.js'
+import { RedisCounters, RedisTokens, RedisValues } from '../tokens.js'
 
 export interface RedisStoreOptions {
   redis: Redis
@@ -46,6 +46,7 @@ export class RedisStore implements QwenStore {
   readonly accounts: RedisAccountStore
   readonly tokens: RedisTokens
   readonly counters: RedisCounters
+  readonly uploads: RedisValues
   readonly keys: Keys
   readonly breaker: Breaker
   private readonly sub: Redis
@@ -76,6 +77,7 @@ export class RedisStore implements QwenStore {
     this.accounts = new RedisAccountStore(c, this.keys, this.breaker, new MemoryAccountStore())
     this.tokens = new RedisTokens(c, this.keys, this.breaker)
     this.counters = new RedisCounters(c, this.keys, this.breaker)
+    this.uploads = new RedisValues(c, this.keys, this.breaker)
 
     // Pub/sub needs a connection of its own; it is ours, whoever owns the main client.
     this.sub = o.redis.duplicate({ lazyConnect: true })
