@@ -77,7 +77,7 @@ export async function runRedisPhase (sim: Simulator, without: ThroughputRow | un
     const requests = row.m.result.requests.total
     const rows = [...(without ? [[without.load.name, fmt(cpuMsPerRequest(without.m), 3), '—']] : []),
       [row.load.name, fmt(cpuMsPerRequest(row.m), 3), requests > 0 ? fmt((after - before) / requests, 1) : '—']]
-    return ['## Shared store (Redis)', '', markdownTable(['scenario', 'gateway CPU ms/req', 'Redis commands/req (incl. warm-up and background resync)'], rows),
+    return ['## Shared store (Redis)', '', markdownTable(['scenario', 'gateway CPU ms/req', 'Redis commands/req (commands inside scripts, warm-up and background resync included)'], rows),
       ...(row.problems.length > 0 ? ['', `Problems: ${row.problems.join('; ')}`] : []), '']
   } finally {
     redis.disconnect()

@@ -47,6 +47,7 @@ export default fp(async (fastify) => {
       policy,
       conversations: limits,
       resyncMs: cfg.storeResyncMs,
+      now: cfg.now,
       log: fastify.log,
     })
     store = shared

@@ -145,6 +145,7 @@ t.test('Redis killed, hung and restarted empty', { skip }, async (t) => {
     t.same(q.ok && q.id, 'y', 'the cooldown learned during the outage was written back to the empty Redis')
   }
   t.same(modes, ['degraded-local', 'redis'])
+  t.same(await b.conversations.get('h', Date.now()), { identity: 'y', chatId: 'c', responseId: 'r' }, 'the conversation remembered during the outage was written back')
 
   server.freeze()
   const started = Date.now()

@@ -117,6 +117,20 @@ export class RedisConversationStore implements ConversationStore {
     this.unsubscribeLocal()
   }
 
+  /**
+   * After an outage: the conversations remembered locally meanwhile go to Redis (unless Redis has
+   * a newer entry under the key), so that the other replicas continue them too. Throws when Redis fails.
+   */
+  async recover (now: number): Promise<void> {
+    for (const e of this.local.live(now)) {
+      const value: Value = { key: e.key, ref: e.ref, exp: e.expiresAt }
+      const px = e.expiresAt - now + GRACE_MS
+      if (await this.c.redis.set(this.keys.conv(e.key), JSON.stringify(value), 'PX', px, 'NX') !== 'OK') continue
+      await this.c.redis.zadd(this.keys.convIndex, e.expiresAt, e.key)
+      await this.c.redis.zadd(this.keys.convChats, 'GT', e.expiresAt, e.ref.chatId)
+    }
+  }
+
   /** Remove an entry if it is still `raw`; announce it when this call removed it. */
   private async drop (raw: string, reason: ConversationEndReason): Promise<boolean> {
     const v = JSON.parse(raw) as Value

@@ -31,6 +31,8 @@ export interface RedisStoreOptions {
   /** Re-read the shared pool state (and notice a Redis that lost its data) this often. */
   resyncMs: number
   clock?: 'redis' | 'caller'
+  /** The clock conversations expire by (the gateway's `now`). */
+  now?: () => number
   /** A trial not reported back frees its identity after this long. */
   probeTtlMs?: number
   log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
@@ -125,6 +127,7 @@ export class RedisStore implements QwenStore {
     const fresh = checkedAlive || await this.o.redis.set(this.keys.alive, this.o.replicaId, 'NX') === 'OK'
     await this.identities.recover(fresh)
     await this.accounts.recover()
+    await this.conversations.recover(this.o.now?.() ?? Date.now())
   }
 
   /** Periodic: a Redis restarted empty is noticed by the missing marker, the mirror re-read. */
