@@ -82,6 +82,12 @@ export class TokenService {
     if (adopted) return adopted
     const owner = randomUUID()
     if (await shared.store.lease(i.id, owner, shared.leaseMs)) {
+      // Another replica may have finished between the first look and the lease: look again.
+      const late = await this.adopt(i, shared)
+      if (late) {
+        await shared.store.release(i.id, owner)
+        return late
+      }
       const r = await this.fetch(i, async (token) => {
         const outcome = await shared.store.put(i.id, owner, shared.cipher.encrypt(token, i.id), i.expiresAt ?? 0)
         if (outcome !== 'ok') this.opts.log.info({ identity: i.label, outcome }, 'refreshed token not shared')
