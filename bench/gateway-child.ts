@@ -29,7 +29,9 @@ async function main (): Promise<void> {
   const logger = process.env.BENCH_LOG === '0'
     ? false
     : { level: 'info', stream: createWriteStream('/dev/null') }
-  const app = await buildServer({ qwenBaseUrl, cookies }, { logger })
+  // `bench/redis.ts`: the same gateway with the shared store.
+  const redisUrl = process.env.BENCH_REDIS_URL
+  const app = await buildServer({ qwenBaseUrl, cookies, ...(redisUrl ? { redisUrl, stateSecret: 'bench-secret', replicaId: 'bench' } : {}) }, { logger })
   await app.listen({ host: '127.0.0.1', port: 0 })
   await app.qwenTokens.ready()
   const addr = app.server.address()

@@ -33,6 +33,7 @@ import { ratioTable, runRatio, type RatioResult } from './ratio.js'
 import { fmt } from './stats.js'
 import { growthRatio, holdStreams, streamsTable, type StreamsResult } from './streams.js'
 import { profileReport, runThroughput, throughputReport, type ThroughputRow } from './throughput.js'
+import { REDIS_CHILD, runRedisPhase } from './redis.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 /** The repository root (this file runs from `dist/bench/`). */
@@ -64,7 +65,7 @@ const ONLY = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim().toLower
 
 const PHASES = [
   'gateway non-stream', 'gateway stream', 'simulator GET /api/models', 'simulator POST /api/v2/chats/new',
-  'ratio non-stream', 'ratio stream', 'latency non-stream', 'latency stream', 'rss open streams',
+  'ratio non-stream', 'ratio stream', 'latency non-stream', 'latency stream', 'rss open streams', 'redis non-stream',
 ] as const
 type Phase = typeof PHASES[number]
 const selected = new Set<Phase>(ONLY ? PHASES.filter((p) => ONLY.some((o) => p.toLowerCase().includes(o))) : PHASES)
@@ -95,6 +96,8 @@ interface Results {
   ratio: RatioResult[]
   latency: LatencyRow[]
   streams: StreamsResult[]
+  /** Report lines of the shared-store phase (`bench/redis.ts`). */
+  redis?: string[]
 }
 
 async function runPhases (sim: Simulator, gw: Child, floor: Child | undefined, r: Results): Promise<void> {
@@ -129,6 +132,10 @@ async function runPhases (sim: Simulator, gw: Child, floor: Child | undefined, r
   for (const stream of [false, true]) {
     if (floor && selected.has(stream ? 'ratio stream' : 'ratio non-stream')) r.ratio.push(await runRatio(stream, gw, floor, sim, ratioCfg, log))
   }
+  if (selected.has('redis non-stream')) {
+    const env = { BENCH_QWEN_BASE_URL: sim.url, BENCH_COOKIES: JSON.stringify(sim.accounts.map((a) => a.cookie)) }
+    r.redis = await runRedisPhase(sim, r.throughput.find((x) => x.load.name === 'gateway non-stream'), { script: REDIS_CHILD(HERE), env, connections: CONNECTIONS, warmup: WARMUP, duration: DURATION, log })
+  }
   for (const stream of [false, true]) {
     if (selected.has(stream ? 'latency stream' : 'latency non-stream')) {
       r.latency.push(...await runLatency(stream, gw, sim, LATENCY_CLIENTS, LATENCY_DURATION, Math.min(WARMUP, 1), log))
@@ -151,6 +158,7 @@ function report (r: Results, failure: string | undefined): { text: string; faile
     }
     out.push('')
   }
+  if (r.redis) out.push(...r.redis)
   if (r.latency.length > 0) {
     out.push('## Gateway latency by concurrent clients', '', latencyTable(r.latency), '')
     for (const l of r.latency) for (const p of l.problems) flags.push(`latency ${l.stream ? 'stream' : 'non-stream'} at ${l.connections} clients: ${p}`)

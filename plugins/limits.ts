@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { GatewayError } from '../src/errors.js'
-import { Leases, WindowStore } from '../src/limits.js'
+import { Leases, SharedWindowStore, WindowStore } from '../src/limits.js'
 import { ANONYMOUS } from './auth.js'
 
 declare module 'fastify' {
@@ -64,7 +64,12 @@ export default fp(async (fastify) => {
 
   // The limiter lives in a child context: its decorators stay private, and no route of its own is limited.
   const now = cfg.now
-  class Store extends WindowStore { constructor () { super(now) } }
+  const counters = fastify.qwenStore.counters
+  const local = new WindowStore(now)
+  // Counted across replicas with a shared store (each counts locally while it is unreachable).
+  class Store extends SharedWindowStore {
+    constructor () { super(counters ? async (key, ms) => await counters.hit(key, ms) : async () => undefined, local) }
+  }
   let limiter: ReturnType<FastifyInstance['createRateLimit']> | undefined
   await fastify.register(async (child) => {
     await child.register(rateLimit, { global: false, store: Store, hook: 'onRequest' })
@@ -100,4 +105,4 @@ export default fp(async (fastify) => {
       reply.raw.once('finish', release)
     }
   })
-}, { name: 'qwen-limits', fastify: '5.x', dependencies: ['qwen-config', 'qwen-auth'] })
+}, { name: 'qwen-limits', fastify: '5.x', dependencies: ['qwen-config', 'qwen-auth', 'qwen-store'] })

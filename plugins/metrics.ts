@@ -23,6 +23,7 @@ export default fp(async (fastify) => {
     poolCounts: () => poolCounts(pool),
     blocked: () => blockedCounts(pool),
     inProgress: () => fastify.qwenLifecycle.live.size,
+    store: () => ({ mode: fastify.qwenStoreInfo.mode(), replica: fastify.qwenStoreInfo.replicaId }),
     upstream: () => ({ inUse: fastify.qwenUpstream.slots?.inUse ?? 0, queued: fastify.qwenUpstream.slots?.queued ?? 0 }),
   })
   fastify.decorate('qwenMetrics', m)
@@ -71,4 +72,4 @@ export default fp(async (fastify) => {
     m.activeStreams.inc()
     reply.raw.once('close', () => m.activeStreams.dec())
   })
-}, { name: 'qwen-metrics', fastify: '5.x', dependencies: ['qwen-events', 'qwen-identity-pool', 'qwen-request-lifecycle'] })
+}, { name: 'qwen-metrics', fastify: '5.x', dependencies: ['qwen-events', 'qwen-identity-pool', 'qwen-request-lifecycle', 'qwen-store'] })

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { withinGrace } from '../src/grace.js'
+import { TokenCipher } from '../src/state.js'
 import { TokenService } from '../src/tokens.js'
 
 declare module 'fastify' {
@@ -24,6 +25,10 @@ export default fp(async (fastify) => {
     log: fastify.log,
     events: fastify.qwenEvents,
     onTokenRefreshed: cfg.onTokenRefreshed,
+    // With a shared store, one replica refreshes an identity's token and the others take it.
+    shared: fastify.qwenStore.tokens && cfg.stateSecret
+      ? { store: fastify.qwenStore.tokens, cipher: new TokenCipher(cfg.stateSecret, `qwen-gateway tokens ${cfg.redisNamespace}`), leaseMs: 30_000, pollMs: 250 }
+      : undefined,
   })
   fastify.decorate('qwenTokens', tokens)
   let timer: NodeJS.Timeout | undefined
@@ -40,4 +45,4 @@ export default fp(async (fastify) => {
     // (the upstream plugin then cuts what is still running).
     await withinGrace(tokens.ready(), CLOSE_WAIT_MS)
   })
-}, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool'] })
+}, { name: 'qwen-token-refresher', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-upstream', 'qwen-identity-pool', 'qwen-store'] })

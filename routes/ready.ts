@@ -8,6 +8,10 @@ const ReadySchema = Type.Object({
   /** Server mode: identities that can serve now. */
   available: Type.Optional(Type.Integer()),
   reason: Type.Optional(Type.String()),
+  /** Where shared state lives now: `memory`, `redis`, or `degraded-local` (Redis unreachable: still serving, from this replica's state). */
+  store: Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('degraded-local')]),
+  /** This replica's name (`REPLICA_ID`), when set. */
+  replica: Type.Optional(Type.String()),
 })
 
 /**
@@ -22,15 +26,17 @@ const ready: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { qwenAuth: 'public', qwenDuringDrain: true },
     schema: { description: 'Readiness: 200 when a completion can be served now, 503 with the reason otherwise', response: { 200: ReadySchema, 503: ReadySchema } },
   }, async (_request, reply) => {
+    const info = fastify.qwenStoreInfo
+    const where = { store: info.mode(), ...(info.replicaId !== undefined ? { replica: info.replicaId } : {}) }
     if (fastify.qwenLifecycle.draining) {
       reply.header('retry-after', '1')
-      return reply.code(503).send({ status: 'not_ready' as const, mode: cfg.serverMode ? 'server' as const : 'client' as const, reason: 'the gateway is shutting down' })
+      return reply.code(503).send({ status: 'not_ready' as const, mode: cfg.serverMode ? 'server' as const : 'client' as const, reason: 'the gateway is shutting down', ...where })
     }
-    if (!cfg.serverMode) return { status: 'ready' as const, mode: 'client' as const }
+    if (!cfg.serverMode) return { status: 'ready' as const, mode: 'client' as const, ...where }
     const r = readiness(fastify.qwenPool, cfg.now())
-    if (r.ready) return { status: 'ready' as const, mode: 'server' as const, available: r.available }
+    if (r.ready) return { status: 'ready' as const, mode: 'server' as const, available: r.available, ...where }
     if (r.retryAfterMs !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))))
-    return reply.code(503).send({ status: 'not_ready' as const, mode: 'server' as const, available: 0, reason: r.reason })
+    return reply.code(503).send({ status: 'not_ready' as const, mode: 'server' as const, available: 0, reason: r.reason, ...where })
   })
 }
 

@@ -21,7 +21,7 @@ import metricsPlugin from '../plugins/metrics.js'
 import openApiPlugin from '../plugins/openapi.js'
 import pressurePlugin from '../plugins/pressure.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
-import storePlugin from '../plugins/store.js'
+import storePlugin from '../plugins/shared-store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
 import uploadPlugin from '../plugins/upload.js'
 import upstreamPlugin from '../plugins/upstream.js'
@@ -58,8 +58,8 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(lifecyclePlugin)
   await fastify.register(pressurePlugin)
   await fastify.register(upstreamPlugin)
-  await fastify.register(uploadPlugin)
   await fastify.register(storePlugin)
+  await fastify.register(uploadPlugin)
   await fastify.register(poolPlugin)
   await fastify.register(tokenRefresherPlugin)
   await fastify.register(modelsPlugin)

@@ -58,6 +58,32 @@ export class WindowStore implements RateLimitStore {
   }
 }
 
+/** A shared counter (`qwenStore.counters`): undefined when unreachable. */
+export type SharedHit = (key: string, windowMs: number) => Promise<{ current: number; ttl: number } | undefined>
+
+/**
+ * The same windows counted across replicas through the shared store; while it is unreachable each
+ * replica counts locally (a per-replica limit rather than none).
+ */
+export class SharedWindowStore implements RateLimitStore {
+  constructor (private readonly shared: SharedHit, private readonly local: WindowStore) {}
+
+  incr (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number, max?: number): void {
+    this.shared(key, timeWindow).then((r) => {
+      if (r) cb(null, r)
+      else this.local.incr(key, cb, timeWindow, max)
+    }, () => { this.local.incr(key, cb, timeWindow, max) })
+  }
+
+  read (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number): void {
+    this.local.read(key, cb, timeWindow)
+  }
+
+  child (): SharedWindowStore {
+    return this
+  }
+}
+
 /** Requests in progress per key; `acquire` refuses past the limit, the returned release is idempotent. */
 export class Leases {
   private readonly held = new Map<string, number>()

@@ -33,6 +33,8 @@ export interface MetricSources {
   inProgress: () => number
   /** Upstream requests holding a connection slot, and waiting for one (UPSTREAM_MAX_CONNECTIONS). */
   upstream: () => { inUse: number; queued: number }
+  /** Where shared state lives now (`memory`, `redis`, `degraded-local`) and this replica's name. */
+  store?: () => { mode: string; replica: string | undefined }
 }
 
 export class GatewayMetrics {
@@ -79,6 +81,13 @@ export class GatewayMetrics {
       collect () {
         const b = sources.blocked()
         for (const reason of ['disabled', 'rate_limited', 'challenge', 'auth_refused', 'breaker', 'no_token']) blocked.set({ reason }, b[reason] ?? 0)
+      },
+    })
+    const storeMode = new Gauge({
+      name: 'qwen_store_mode', help: 'Where shared state lives: 1 for the current mode (memory, redis, degraded-local: Redis unreachable), 0 for the others', labelNames: ['mode', 'replica'], registers,
+      collect () {
+        const s = sources.store?.() ?? { mode: 'memory', replica: undefined }
+        for (const mode of ['memory', 'redis', 'degraded-local']) storeMode.set({ mode, replica: s.replica ?? '' }, mode === s.mode ? 1 : 0)
       },
     })
     this.transitions = new Counter({ name: 'qwen_identity_transitions_total', help: 'Breaker state changes of upstream accounts, by new state', labelNames: ['to'], registers })

@@ -196,6 +196,11 @@ export const GatewayOptionsSchema = Type.Object({
   stateFile: Type.Optional(Opaque<StateFile>('object', 'Where pool state is saved across restarts (the plugin itself never touches files); `{load, save}`.')),
   stateSecret: Type.Optional(Type.String({ env: 'STATE_SECRET', secret: true, description: 'Key for sealing tokens in the saved state; without it tokens are not saved.' })),
   replicaId: Type.Optional(Type.String({ env: 'REPLICA_ID', minLength: 1, description: 'Name of this replica in `/ready`, `/metrics` and the dashboard; the standalone server defaults it to the host name and process id.' })),
+  redisUrl: Type.Optional(Type.String({ env: 'REDIS_URL', pattern: '^rediss?://', secret: true, description: 'Shared state for several replicas: `redis://` or `rediss://` URL of a Redis or Valkey server (the standalone server also reads `REDIS_URI`, `REDIS_CONNECTION_STRING`, then `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD`). Requires `STATE_SECRET`.' })),
+  redisNamespace: Type.Optional(Type.String({ env: 'REDIS_NAMESPACE', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', default: 'default', description: 'Key namespace (`qg:{<ns>}:…`), so several deployments can share one Redis.' })),
+  redis: Type.Optional(Opaque<object>('object', 'An ioredis client of the embedding app to keep shared state in (never closed by the plugin); instead of `redisUrl`.')),
+  redisCommandTimeoutMs: Type.Optional(Ms(10, { default: 250, description: 'A Redis command that takes longer fails and the gateway serves from local state until Redis answers again.' })),
+  storeResyncMs: Type.Optional(Ms(50, { default: 5_000, description: 'With Redis: how often a replica re-reads the shared pool state and checks that Redis is back.' })),
   stateDebounceMs: Type.Optional(Ms(0, { default: 1000, description: 'Debounce for state saves.' })),
   onTokenRefreshed: Type.Optional(Opaque<(event: TokenRefreshedEvent) => void | Promise<void>>('function', "Called after an identity's token was refreshed (the standalone server writes config.json).")),
   dispatcher: Type.Optional(Opaque<Dispatcher>('object', "An undici dispatcher to use instead of the plugin's own Agent (it is not closed by the plugin).")),
@@ -204,7 +209,7 @@ export const GatewayOptionsSchema = Type.Object({
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
-type OptionalKeys = 'apiKey' | 'adminApiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'replicaId' | 'onTokenRefreshed'
+type OptionalKeys = 'apiKey' | 'adminApiKey' | 'qwenToken' | 'proxyUrl' | 'dispatcher' | 'stateFile' | 'stateSecret' | 'replicaId' | 'onTokenRefreshed' | 'redisUrl' | 'redis'
 export type ResolvedOptions = Required<Omit<GatewayOptions, OptionalKeys>> & Pick<GatewayOptions, OptionalKeys>
 
 type OptionKey = keyof GatewayOptions

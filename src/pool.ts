@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { UpstreamError } from './errors.js'
 import { DEFAULT_POLICY, eligibility, isAvailable, type Applied, type CredentialState, type Eligibility, type HealthRecord, type IdentityState, type Outcome, type PoolPolicy } from './health.js'
 import { decodeJwt, mask } from './jwt.js'
-import { MemoryStore, type IdentityHealthStore } from './store.js'
+import { MemoryStore, type Candidate, type IdentityHealthStore, type Picked } from './store.js'
 import type { Credentials } from './upstream/protocol.js'
 import { tokenFromCookie } from './upstream/protocol.js'
 
@@ -191,7 +191,24 @@ export class IdentityPool {
    */
   acquire (exclude: ReadonlySet<string> = new Set()): Lease {
     const now = this.now()
-    const picked = this.store.pick(this.identities.map((i) => ({ id: i.id, cred: this.credential(i, now) })), exclude, now)
+    return this.lease(this.store.pick(this.candidates(now), exclude, now), exclude)
+  }
+
+  /**
+   * `acquire` across replicas: with a shared store, one round-robin cursor and one half-open trial
+   * for every replica (one round trip); the local `acquire` otherwise.
+   */
+  async acquireShared (exclude: ReadonlySet<string> = new Set()): Promise<Lease> {
+    if (!this.store.pickShared) return this.acquire(exclude)
+    const now = this.now()
+    return this.lease(await this.store.pickShared(this.candidates(now), exclude, now), exclude)
+  }
+
+  private candidates (now: number): Candidate[] {
+    return this.identities.map((i) => ({ id: i.id, cred: this.credential(i, now) }))
+  }
+
+  private lease (picked: Picked, exclude: ReadonlySet<string>): Lease {
     if (!picked.ok) throw this.exhausted(exclude)
     const identity = this.byId.get(picked.id)!
     this.inFlight.set(identity.id, (this.inFlight.get(identity.id) ?? 0) + 1)

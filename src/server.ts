@@ -4,6 +4,7 @@
  * and simulator entry points that touches `process`.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { chmod, copyFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -12,6 +13,7 @@ import { buildServer } from './build.js'
 import { ConfigError, loadConfig } from './config.js'
 import { DEFAULTS, OptionsError, type TokenRefreshedEvent } from './options.js'
 import { JsonStateFile } from './state.js'
+import { redisUrlFromEnv } from './store/redis/connection.js'
 
 /** Read a file relative to the working directory, or undefined when it does not exist. */
 export function readRelative (path: string): string | undefined {
@@ -78,10 +80,16 @@ export function closeOnSignals (close: () => Promise<void>, log: { info: (m: str
 }
 
 async function main (): Promise<void> {
-  const loaded = loadConfig({ env: environment(), readFile: readRelative })
+  const env = environment()
+  // Zeabur and others name the Redis address differently: the first one found is REDIS_URL.
+  const redisUrl = redisUrlFromEnv(env)
+  const loaded = loadConfig({ env: { ...env, ...(redisUrl ? { REDIS_URL: redisUrl } : {}) }, readFile: readRelative })
+  // With a shared store the pool state lives in Redis: a state file only when asked for explicitly.
+  const stateFile = redisUrl && !env.STATE_FILE ? undefined : loaded.stateFile
   const app = await buildServer({
     ...loaded.options,
-    ...(loaded.stateFile ? { stateFile: new JsonStateFile(resolve(process.cwd(), loaded.stateFile)) } : {}),
+    replicaId: loaded.options.replicaId ?? `${hostname()}-${process.pid}`,
+    ...(stateFile ? { stateFile: new JsonStateFile(resolve(process.cwd(), stateFile)) } : {}),
     onTokenRefreshed: configTokenWriter(resolve(process.cwd(), 'config.json')),
   }, { logger: { level: loaded.server.logLevel } })
   app.log.info({
@@ -89,7 +97,8 @@ async function main (): Promise<void> {
     accounts: loaded.options.accounts?.length ?? 0,
     cookieSource: loaded.cookieSource,
     configFile: loaded.configFile,
-    stateFile: loaded.stateFile ?? null,
+    stateFile: stateFile ?? null,
+    store: redisUrl ? 'redis' : 'memory',
     tokensPersisted: loaded.options.stateSecret !== undefined,
     upstream: loaded.options.qwenBaseUrl ?? DEFAULTS.qwenBaseUrl,
   }, 'configuration loaded')

@@ -9,6 +9,8 @@ import { MemoryConversationStore, type ConversationLimits, type ConversationStor
 import { MemoryAccountStore, type AccountStore } from './admin/accounts.js'
 import { MemoryRequestLog, type RequestLog } from './admin/request-log.js'
 import { MemoryReadyChatStock, type ReadyChatStock } from './ready/stock.js'
+import type { SharedCounters, SharedTokens } from './store/tokens.js'
+import type { SharedValues } from './media/upload-cache.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -32,6 +34,11 @@ export interface IdentityHealthStore {
    * as in flight.
    */
   pick: (candidates: readonly Candidate[], exclude: ReadonlySet<string>, now: number) => Picked
+  /**
+   * `pick` across replicas (the shared store: one cursor, one trial for all), when the store has
+   * one; the pool prefers it. Falls back to the local `pick` when the shared side is unreachable.
+   */
+  pickShared?: (candidates: readonly Candidate[], exclude: ReadonlySet<string>, now: number) => Promise<Picked>
   /** Record how a leased attempt ended. */
   record: (id: string, outcome: Outcome, trial: boolean, now: number) => Applied
   /** Operator reset: clear the challenge cooldown, or every cooldown. */
@@ -61,6 +68,12 @@ export interface QwenStore {
   requests: RequestLog
   /** Accounts added at runtime, sealed (`src/admin/accounts.ts`). */
   accounts: AccountStore
+  /** Tokens shared between replicas, sealed, with a refresh lease (`src/store/tokens.ts`); only a shared store has them. */
+  tokens?: SharedTokens
+  /** Per-key request counters shared between replicas; only a shared store has them. */
+  counters?: SharedCounters
+  /** The upload cache shared between replicas (`src/media/upload-cache.ts`); only a shared store has it. */
+  uploads?: SharedValues
 }
 
 export type { ConversationEnded, ConversationRef, ConversationStore } from './conversations/store.js'
@@ -69,13 +82,13 @@ export type { ConversationEnded, ConversationRef, ConversationStore } from './co
 const CONVERSATION_DEFAULTS: ConversationLimits = { ttlMs: 3_600_000, maxEntries: 10_000, maxBytes: 8 * 1024 * 1024 }
 
 /** Whether anything worth saving changed: a success on a healthy identity only moves `lastSuccess`. */
-function changed (a: HealthRecord, b: HealthRecord): boolean {
+export function changed (a: HealthRecord, b: HealthRecord): boolean {
   return a.state !== b.state || a.failures !== b.failures || a.cooldownUntil !== b.cooldownUntil ||
     a.rateLimitedUntil !== b.rateLimitedUntil || a.challengedUntil !== b.challengedUntil || a.authRefused !== b.authRefused ||
     a.rateLimits !== b.rateLimits || a.challenges !== b.challenges || a.lastErrorAt !== b.lastErrorAt
 }
 
-class MemoryHealthStore implements IdentityHealthStore {
+export class MemoryHealthStore implements IdentityHealthStore {
   private readonly records = new Map<string, HealthRecord>()
   private readonly listeners = new Set<(c: HealthChange) => void>()
   private cursor = 0
@@ -163,6 +176,22 @@ class MemoryHealthStore implements IdentityHealthStore {
     const out: Record<string, HealthRecord> = {}
     for (const [id, h] of this.records) out[id] = { ...h }
     return out
+  }
+
+  /**
+   * Take a record learned elsewhere (another replica, the shared store), keeping this process's
+   * trial flag; subscribers hear of it (without a transition) when `announce` and it changed.
+   */
+  apply (id: string, record: HealthRecord, announce: boolean): void {
+    const old = this.records.get(id)
+    const next = { ...newHealth(), ...record, trialInFlight: old?.trialInFlight ?? false }
+    this.records.set(id, next)
+    if (announce && (!old || changed(old, next) || old.disabled !== next.disabled)) this.emit(id, {}, next)
+  }
+
+  /** Ids with a record here. */
+  ids (): string[] {
+    return [...this.records.keys()]
   }
 
   subscribe (fn: (change: HealthChange) => void): () => void {

@@ -2,7 +2,9 @@
  * Token lifecycle: fetch tokens from cookies at start-up (bounded parallelism), refresh tokens that
  * are about to expire, refresh on demand, and cache client-mode tokens by a hash of their cookie.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
+import type { TokenCipher } from './state.js'
+import type { SharedTokens } from './store/tokens.js'
 import { formatRemaining } from './jwt.js'
 import type { TokenRefreshedEvent } from './options.js'
 import type { Identity, IdentityPool } from './pool.js'
@@ -38,6 +40,16 @@ export async function mapLimit<T, R> (items: T[], limit: number, fn: (item: T) =
   return out
 }
 
+/** Tokens shared between replicas (a shared store): sealed with `cipher`, refreshed under a lease. */
+export interface SharedTokenOptions {
+  store: SharedTokens
+  cipher: TokenCipher
+  /** How long one replica's refresh may take before another one tries. */
+  leaseMs: number
+  /** How often a waiting replica looks for the new token. */
+  pollMs: number
+}
+
 export class TokenService {
   private readonly inflight = new Map<string, Promise<RefreshResult>>()
   private readonly clientCache = new Map<string, { token: string; expiresAt: number | undefined }>()
@@ -47,7 +59,7 @@ export class TokenService {
   constructor (
     private readonly client: UpstreamClient,
     private readonly pool: IdentityPool,
-    private readonly opts: { now: () => number; concurrency: number; log: Logger; events?: GatewayEvents; onTokenRefreshed?: ((e: TokenRefreshedEvent) => void | Promise<void>) | undefined },
+    private readonly opts: { now: () => number; concurrency: number; log: Logger; events?: GatewayEvents; onTokenRefreshed?: ((e: TokenRefreshedEvent) => void | Promise<void>) | undefined; shared?: SharedTokenOptions | undefined },
   ) {}
 
   /** Fetch a token for one identity from its cookie; one call at a time per identity. */
@@ -63,12 +75,59 @@ export class TokenService {
   private async doRefresh (i: Identity): Promise<RefreshResult> {
     const base = { identity: i.id, label: i.label }
     if (!i.canRefresh) return { ...base, success: false, error: 'token-only identity: nothing to refresh from' }
+    const shared = this.opts.shared
+    if (!shared) return await this.fetch(i)
+    // Another replica may have refreshed already, or be refreshing now: take its token.
+    const adopted = await this.adopt(i, shared)
+    if (adopted) return adopted
+    const owner = randomUUID()
+    if (await shared.store.lease(i.id, owner, shared.leaseMs)) {
+      // Another replica may have finished between the first look and the lease: look again.
+      const late = await this.adopt(i, shared)
+      if (late) {
+        await shared.store.release(i.id, owner)
+        return late
+      }
+      const r = await this.fetch(i, async (token) => {
+        const outcome = await shared.store.put(i.id, owner, shared.cipher.encrypt(token, i.id), i.expiresAt ?? 0)
+        if (outcome !== 'ok') this.opts.log.info({ identity: i.label, outcome }, 'refreshed token not shared')
+      })
+      if (!r.success) await shared.store.release(i.id, owner)
+      return r
+    }
+    const end = Date.now() + shared.leaseMs
+    while (Date.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, shared.pollMs))
+      const a = await this.adopt(i, shared)
+      if (a) return a
+    }
+    // The other replica's refresh never showed up: fetch ourselves.
+    return await this.fetch(i)
+  }
+
+  /** Take the shared token when it is another (newer) one than ours and still valid. */
+  private async adopt (i: Identity, shared: SharedTokenOptions): Promise<RefreshResult | undefined> {
+    const stored = await shared.store.get(i.id)
+    if (!stored) return undefined
+    const token = shared.cipher.decrypt(stored.sealed, i.id)
+    if (token === undefined || token === i.token) return undefined
+    if (stored.exp > 0 && stored.exp <= this.opts.now() + 60_000) return undefined
+    this.pool.setToken(i, token, stored.exp > 0 ? stored.exp : undefined)
+    const remaining = (i.expiresAt ?? 0) - this.opts.now()
+    this.opts.log.info({ identity: i.label, remaining: formatRemaining(remaining) }, 'upstream token taken from the shared store')
+    return { identity: i.id, label: i.label, success: true, ...(i.expiresAt ? { expiresAt: new Date(i.expiresAt).toISOString(), remaining: formatRemaining(remaining) } : {}) }
+  }
+
+  /** Fetch a token upstream (sign-in or cookie); `share` stores it for the other replicas. */
+  private async fetch (i: Identity, share?: (token: string) => Promise<void>): Promise<RefreshResult> {
+    const base = { identity: i.id, label: i.label }
     try {
       const o = { proxyUrl: i.proxyUrl }
       const r = i.email !== undefined && i.password !== undefined
         ? await this.client.signIn(i.email, i.password, o)
         : await this.client.fetchToken(i.cookie!, o)
       this.pool.setToken(i, r.token, r.expiresAt)
+      await share?.(r.token)
       const remaining = (i.expiresAt ?? 0) - this.opts.now()
       this.opts.log.info({ identity: i.label, remaining: formatRemaining(remaining) }, 'upstream token refreshed')
       this.opts.events?.emit('token.refreshed', { identity: i.id, label: i.label, expiresAt: i.expiresAt })

@@ -28,7 +28,7 @@ t.test('a stream in progress finishes during the drain; new requests get 503, /h
   await health.arrayBuffer()
   const ready = await fetch(`${h.url}/ready`)
   t.equal(ready.status, 503, 'readiness says no while draining, so the load balancer moves on')
-  t.same(await ready.json(), { status: 'not_ready', mode: 'server', reason: 'the gateway is shutting down' })
+  t.same(await ready.json(), { status: 'not_ready', mode: 'server', reason: 'the gateway is shutting down', store: 'memory' })
 
   const data = sseData(await text)
   await closing

@@ -16,7 +16,7 @@ t.test('server mode: 200 while an account can serve; 503 with the reason and ret
   const h = await harness(t, { simulator: sim, gateway: { apiKey: 'sk-a', maxRetries: 1 } })
   const ok = await fetch(`${h.url}/ready`)
   t.equal(ok.status, 200, 'public: no key needed')
-  t.same(await ok.json(), { status: 'ready', mode: 'server', available: 2 })
+  t.same(await ok.json(), { status: 'ready', mode: 'server', available: 2, store: 'memory' })
 
   for (const a of sim.accounts) sim.queue(a.email, { fail: 'rate_limited', rateLimitHours: 1 })
   t.equal((await postJson(`${h.url}/v1/chat/completions`, body, { authorization: 'Bearer sk-a' })).status, 429)
@@ -43,7 +43,7 @@ t.test('no account configured: 503; client mode: always 200', async (t) => {
   const client = await harness(t, { simulator: sim, gateway: { serverMode: false, cookies: [] } })
   const c = await fetch(`${client.url}/ready`)
   t.equal(c.status, 200)
-  t.same(await c.json(), { status: 'ready', mode: 'client' })
+  t.same(await c.json(), { status: 'ready', mode: 'client', store: 'memory' })
 })
 
 t.test('before the start-up token fetch has finished: 503, then 200', async (t) => {

@@ -138,6 +138,13 @@ export class MemoryConversationStore implements ConversationStore {
     return () => { this.listeners.delete(fn) }
   }
 
+  /** Every live entry with its expiry (a shared store writes back what was remembered during an outage). */
+  live (now: number): Array<{ key: string; ref: ConversationRef; expiresAt: number }> {
+    const out: Array<{ key: string; ref: ConversationRef; expiresAt: number }> = []
+    for (const [key, s] of this.entries) if (s.expiresAt > now) out.push({ key, ref: { ...s.ref }, expiresAt: s.expiresAt })
+    return out
+  }
+
   private remove (key: string, s: Stored): void {
     this.entries.delete(key)
     this.bytes -= s.bytes

@@ -7,8 +7,39 @@
 
 export interface UploadCache {
   /** The file object stored under `key`, unless it expired. */
-  get: (key: string) => Record<string, unknown> | undefined
-  set: (key: string, file: Record<string, unknown>) => void
+  get: (key: string) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>
+  set: (key: string, file: Record<string, unknown>) => void | Promise<void>
+}
+
+/** A shared key-value part (`qwenStore.uploads`): undefined when missing or unreachable. */
+export interface SharedValues {
+  get: (key: string) => Promise<string | undefined>
+  set: (key: string, value: string, ttlMs: number) => Promise<void>
+}
+
+/**
+ * The upload cache shared between replicas: this process's memory first, then the shared store
+ * (the same bytes sent through another replica for the same identity are not uploaded again).
+ * A race between two replicas costs one duplicate upload, which is harmless.
+ */
+export class SharedUploadCache implements UploadCache {
+  constructor (private readonly shared: SharedValues, private readonly local: MemoryUploadCache, private readonly ttlMs: number) {}
+
+  async get (key: string): Promise<Record<string, unknown> | undefined> {
+    const local = this.local.get(key)
+    if (local) return local
+    const raw = await this.shared.get(key)
+    if (raw === undefined) return undefined
+    const file = JSON.parse(raw) as Record<string, unknown>
+    this.local.set(key, file)
+    return file
+  }
+
+  async set (key: string, file: Record<string, unknown>): Promise<void> {
+    if (this.ttlMs <= 0) return
+    this.local.set(key, file)
+    await this.shared.set(key, JSON.stringify(file), this.ttlMs)
+  }
 }
 
 export interface MemoryUploadCacheOptions {

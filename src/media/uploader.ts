@@ -66,7 +66,7 @@ export class Uploader implements AttachmentUploader {
   private async fileFor (lease: CredentialLease, who: string, a: Attachment, o: { signal: AbortSignal; requestId: string }, started: () => void): Promise<Record<string, unknown>> {
     const key = `${who}:${a.sha256}`
     for (;;) {
-      const cached = this.d.cache.get(key)
+      const cached = await this.d.cache.get(key)
       if (cached) return cached
       let flight = this.flights.get(key)
       if (!flight) {
@@ -75,7 +75,7 @@ export class Uploader implements AttachmentUploader {
         const f: Flight = { promise, signal: o.signal }
         flight = f
         this.flights.set(key, f)
-        promise.then((file) => { this.d.cache.set(key, file) }, () => {}).finally(() => {
+        promise.then(async (file) => { await this.d.cache.set(key, file) }, () => {}).finally(() => {
           if (this.flights.get(key) === f) this.flights.delete(key)
         })
       }

@@ -88,6 +88,11 @@ class PoolCredentialLease implements CredentialLease {
   async refresh (cause: UpstreamError, signal: AbortSignal): Promise<void> {
     const i = this.lease.identity
     if (!i.canRefresh) throw cause
+    // Refreshed since this attempt started (by another request, or another replica): use that token.
+    if (i.token !== undefined && i.token !== this.cred.token && !this.pool.needsTokenNow(i)) {
+      this.cred = credentialsOf(i)
+      return
+    }
     const r = await this.fetchToken(signal)
     // A refresh that met a challenge, a rate limit or an outage says more than "unauthorized".
     if (!r.success) throw r.cause && r.cause.kind !== 'auth_failed' ? r.cause : cause
@@ -110,7 +115,7 @@ export class PoolLeaseSource implements LeaseSource {
 
   async acquire (tried: ReadonlySet<string>): Promise<CredentialLease> {
     // No waiting for the start-up token fetch of every identity: `prepare` fetches this one's if needed.
-    return new PoolCredentialLease(this.pool, this.tokens, this.pool.acquire(tried))
+    return new PoolCredentialLease(this.pool, this.tokens, await this.pool.acquireShared(tried))
   }
 
   exhausted (last: UpstreamError): UpstreamError {

@@ -1,0 +1,177 @@
+/**
+ * The shared store's Lua scripts (SCALE-OUT §A3.4), registered with ioredis `defineCommand`
+ * (EVALSHA with a fallback to EVAL, so a restarted, empty Redis works at the first call). Scripts
+ * that decide on time read Redis's clock (`TIME`) unless the caller passes one (tests with a fake
+ * clock), so replica clocks never compare deadlines.
+ */
+import type { Redis } from 'ioredis'
+
+const NOW = `local now
+if ARGV[NOWARG] ~= '' then now = tonumber(ARGV[NOWARG]) else
+  local t = redis.call('TIME') now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+`
+
+/**
+ * PICK  KEYS: health hash, cursor   ARGV: probe prefix, probe ttl ms, owner, now|'', candidates JSON
+ * [{id, r: canRefresh, v: tokenValid, x: excluded}]. The eligibility rule of src/health.ts, on the
+ * shared records: ready first, then the one half-open trial (SET NX PX across replicas), then a
+ * degraded identity whose trial is running. Returns {id, trial 0|1} or false; moves the shared cursor.
+ */
+const PICK = NOW.replace('NOWARG', '4').replace('NOWARG', '4') + `
+local cands = cjson.decode(ARGV[5])
+local n = #cands
+local cursor = tonumber(redis.call('GET', KEYS[2]) or '0') % n
+local function fut (x) return type(x) == 'number' and x > now end
+local fallback = -1
+for k = 0, n - 1 do
+  local idx = (cursor + k) % n
+  local c = cands[idx + 1]
+  if not c.x then
+    local raw = redis.call('HGET', KEYS[1], c.id)
+    local h = {}
+    if raw then h = cjson.decode(raw) end
+    local state = h.state or 'healthy'
+    local kind = 'blocked'
+    if fut(h.rateLimitedUntil) or fut(h.challengedUntil) then kind = 'blocked'
+    elseif (not c.r) and (not c.v) then kind = 'blocked'
+    elseif h.authRefused == true or h.disabled == true then kind = 'blocked'
+    elseif state == 'healthy' then kind = 'ready'
+    elseif fut(h.cooldownUntil) then kind = 'blocked'
+    elseif redis.call('SET', ARGV[1] .. c.id, ARGV[3], 'NX', 'PX', ARGV[2]) then kind = 'trial'
+    elseif state == 'degraded' then kind = 'fallback' end
+    if kind == 'ready' or kind == 'trial' then
+      redis.call('SET', KEYS[2], (idx + 1) % n)
+      if kind == 'trial' then return {c.id, 1} end
+      return {c.id, 0}
+    end
+    if kind == 'fallback' and fallback == -1 then fallback = idx end
+  end
+end
+if fallback ~= -1 then
+  redis.call('SET', KEYS[2], (fallback + 1) % n)
+  return {cands[fallback + 1].id, 0}
+end
+return false`
+
+/** READ  KEYS: health hash   ARGV: id, now|''  → {record JSON or '', now}. */
+const READ = NOW.replace('NOWARG', '2').replace('NOWARG', '2') + `
+return {redis.call('HGET', KEYS[1], ARGV[1]) or '', now}`
+
+/**
+ * WRITE (compare and set)  KEYS: health hash   ARGV: id, expected JSON ('' = none), new JSON,
+ * probe key to release ('' = none), channel, message. Publishes the change in the same step.
+ */
+const WRITE = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1`
+
+/**
+ * CONV_PUT  KEYS: conv key, index, chats   ARGV: key, value JSON, expiresAt, px, chatId, max entries,
+ * conv prefix. Returns the values that left the map (the old entry for another chat, the oldest
+ * entries beyond the cap) for the caller to announce.
+ */
+const CONV_PUT = `
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], 'GT', ARGV[3], ARGV[5])
+local out = {}
+if old then
+  local o = cjson.decode(old)
+  if o.ref.chatId ~= ARGV[5] then redis.call('ZREM', KEYS[3], o.ref.chatId) table.insert(out, old) end
+end
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6])
+while over > 0 do
+  local m = redis.call('ZRANGE', KEYS[2], 0, 1)
+  local victim = m[1]
+  if victim == ARGV[1] then victim = m[2] end
+  redis.call('ZREM', KEYS[2], victim)
+  local v = redis.call('GET', ARGV[7] .. victim)
+  if v then
+    redis.call('DEL', ARGV[7] .. victim)
+    redis.call('ZREM', KEYS[3], cjson.decode(v).ref.chatId)
+    table.insert(out, v)
+  end
+  over = over - 1
+end
+return out`
+
+/** CONV_DROP  KEYS: conv key, index   ARGV: key, expected value  → 1 when this call removed it. */
+const CONV_DROP = `
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1`
+
+/** LOCK  KEYS: lock   ARGV: holder, px  → 1 when taken (or already held by `holder`). */
+const LOCK = `
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`
+
+/** RELEASE  KEYS: lock   ARGV: holder: delete only when it is still the holder's. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+/** TAKE  KEYS: list, ids set, keys set   ARGV: stock key → the oldest chat JSON (or false). */
+const TAKE = `
+local v = redis.call('LPOP', KEYS[1])
+if not v then redis.call('SREM', KEYS[3], ARGV[1]) return false end
+redis.call('SREM', KEYS[2], cjson.decode(v).chatId)
+return v`
+
+/**
+ * TOKEN_PUT  KEYS: lease, token hash   ARGV: owner, sealed, exp. Only the lease holder writes, and
+ * only a token that does not expire before the stored one; the lease is given back.
+ */
+const TOKEN_PUT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lease_lost' end
+redis.call('DEL', KEYS[1])
+local cur = tonumber(redis.call('HGET', KEYS[2], 'exp') or '0')
+if tonumber(ARGV[3]) < cur then return 'not_newer' end
+redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'exp', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'ver', 1)
+return 'ok'`
+
+/** HIT  KEYS: counter   ARGV: window ms → {count, ttl ms}: a fixed window that starts at the first hit. */
+const HIT = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
+return {n, ttl}`
+
+const SCRIPTS = {
+  qgHit: { numberOfKeys: 1, lua: HIT },
+  qgTokenPut: { numberOfKeys: 2, lua: TOKEN_PUT },
+  qgPick: { numberOfKeys: 2, lua: PICK },
+  qgRead: { numberOfKeys: 1, lua: READ },
+  qgWrite: { numberOfKeys: 1, lua: WRITE },
+  qgConvPut: { numberOfKeys: 3, lua: CONV_PUT },
+  qgConvDrop: { numberOfKeys: 2, lua: CONV_DROP },
+  qgLock: { numberOfKeys: 1, lua: LOCK },
+  qgRelease: { numberOfKeys: 1, lua: RELEASE },
+  qgTake: { numberOfKeys: 3, lua: TAKE },
+} as const
+
+export type ScriptName = keyof typeof SCRIPTS
+
+/** The client with our scripts defined on it. */
+export interface ScriptClient {
+  redis: Redis
+  run: (name: ScriptName, ...args: Array<string | number>) => Promise<unknown>
+}
+
+/** Define the scripts on `redis` (idempotent) and return a typed caller. */
+export function withScripts (redis: Redis): ScriptClient {
+  const r = redis as unknown as Record<string, ((...a: Array<string | number>) => Promise<unknown>) | undefined>
+  for (const [name, def] of Object.entries(SCRIPTS)) {
+    if (typeof r[name] !== 'function') redis.defineCommand(name, def)
+  }
+  return { redis, run: async (name, ...args) => await r[name]!.apply(redis, args) }
+}

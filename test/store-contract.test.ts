@@ -1,0 +1,191 @@
+/**
+ * One contract for every `QwenStore`: the same cases run against `MemoryStore`, `RedisStore` on a
+ * real redis-server, and `RedisStore` whose Redis was killed (the breaker serves from the local
+ * parts). Cases that need two replicas, and the outage/recovery cycle, follow for Redis only.
+ */
+import { randomUUID } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { DEFAULT_POLICY, type PoolPolicy } from '../src/health.js'
+import { MemoryStore, type Candidate, type QwenStore } from '../src/store.js'
+import { createRedis } from '../src/store/redis/connection.js'
+import { RedisStore } from '../src/store/redis/index.js'
+import type { ConversationEnded } from '../src/conversations/store.js'
+import { startRedis, type RedisServer } from './helpers/redis.js'
+import { skipWithout } from './helpers/system.js'
+
+const skip = skipWithout('redis-server', 'redis-server')
+const policy: PoolPolicy = { ...DEFAULT_POLICY }
+const limits = { ttlMs: 1000, maxEntries: 3, maxBytes: 1_000_000 }
+const cred = { canRefresh: true, tokenValid: true }
+const cands = (...ids: string[]): Candidate[] => ids.map((id) => ({ id, cred }))
+const ref = (chatId: string) => ({ identity: 'i1', chatId, responseId: `r-${chatId}` })
+
+async function until (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+type Make = (t: Test) => Promise<QwenStore>
+
+function redisStore (t: Test, server: RedisServer, ns: string, replicaId = randomUUID(), resyncMs = 200): RedisStore {
+  const s = new RedisStore({
+    redis: createRedis(server.url, replicaId, 200), ownsClient: true, namespace: ns, replicaId, policy, conversations: limits, resyncMs, clock: 'caller',
+  })
+  t.teardown(async () => { await s.close() })
+  return s
+}
+
+async function shared (s: QwenStore): Promise<void> {
+  if (s instanceof RedisStore) await s.flush()
+}
+
+async function pick (s: QwenStore, c: Candidate[], now: number, exclude: Set<string> = new Set()) {
+  return s.identities.pickShared ? await s.identities.pickShared(c, exclude, now) : s.identities.pick(c, exclude, now)
+}
+
+function contract (t: Test, name: string, make: Make): void {
+  t.test(`${name}: round robin over the healthy identities`, async (t) => {
+    const s = await make(t)
+    const got: string[] = []
+    for (let k = 0; k < 6; k++) {
+      const p = await pick(s, cands('a', 'b', 'c'), 1000)
+      if (p.ok) got.push(p.id)
+    }
+    t.same(got, ['a', 'b', 'c', 'a', 'b', 'c'])
+    const ex = await pick(s, cands('a', 'b', 'c'), 1000, new Set(['a', 'b', 'c']))
+    t.notOk(ex.ok, 'everything excluded')
+  })
+
+  t.test(`${name}: a rate limit keeps the identity out until its time`, async (t) => {
+    const s = await make(t)
+    const applied = s.identities.record('b', { kind: 'rate_limited', error: '429', retryAfterMs: 60_000 }, false, 1000)
+    t.equal(applied.cooldown?.until, 61_000)
+    await shared(s)
+    for (let k = 0; k < 4; k++) {
+      const p = await pick(s, cands('a', 'b'), 2000)
+      t.same(p.ok && p.id, 'a')
+    }
+    const only = await pick(s, cands('b'), 2000)
+    t.notOk(only.ok)
+    if (!only.ok) t.same(only.verdicts[0]?.e, { kind: 'blocked', reason: 'rate_limited', until: 61_000 })
+    const later = await pick(s, cands('b'), 61_001)
+    t.same(later.ok && later.id, 'b')
+    t.equal(s.identities.health('b').rateLimits, 1)
+  })
+
+  t.test(`${name}: down after failures, then exactly one half-open trial`, async (t) => {
+    const s = await make(t)
+    for (let k = 0; k < 5; k++) s.identities.record('a', { kind: 'failure', error: '500' }, false, 1000)
+    await shared(s)
+    t.equal(s.identities.health('a').state, 'down')
+    t.notOk((await pick(s, cands('a'), 2000)).ok, 'cooling down')
+    const after = 1000 + policy.downCooldownMs + 1
+    const trial = await pick(s, cands('a'), after)
+    t.same(trial, { ok: true, id: 'a', trial: true })
+    t.notOk((await pick(s, cands('a'), after)).ok, 'one trial at a time')
+    s.identities.record('a', { kind: 'success' }, true, after)
+    await shared(s)
+    t.equal(s.identities.health('a').state, 'healthy')
+    t.same(await pick(s, cands('a'), after), { ok: true, id: 'a', trial: false })
+  })
+
+  t.test(`${name}: reset, annotate, disable, subscribe, snapshot`, async (t) => {
+    const s = await make(t)
+    const changes: string[] = []
+    const off = s.identities.subscribe((c) => { changes.push(c.id) })
+    s.identities.record('a', { kind: 'challenge', error: 'captcha' }, false, 1000)
+    s.identities.annotate('a', { authRefused: true, error: 'refused' }, 1000)
+    s.identities.setDisabled('b', true)
+    await shared(s)
+    t.equal(s.identities.health('a').authRefused, true)
+    t.equal(s.identities.health('b').disabled, true)
+    t.equal(s.identities.reset('a', 'all'), undefined, 'healthy already: no transition')
+    await shared(s)
+    t.equal(s.identities.health('a').challengedUntil, undefined)
+    t.equal(s.identities.health('a').authRefused, false)
+    t.ok(changes.includes('a') && changes.includes('b'))
+    off()
+    s.identities.put('c', { ...s.identities.health('c'), failures: 2, lastError: 'x' })
+    await shared(s)
+    t.equal(s.identities.snapshot().c?.failures, 2)
+  })
+
+  t.test(`${name}: conversations expire, are evicted, locked and abandoned`, async (t) => {
+    const s = await make(t)
+    const ended: ConversationEnded[] = []
+    s.conversations.subscribe((e) => { ended.push(e) })
+    await s.conversations.put('k1', ref('c1'), 0)
+    t.same(await s.conversations.get('k1', 999), ref('c1'))
+    t.ok(await s.conversations.holds('c1', 999))
+    t.equal(await s.conversations.get('k1', 1000), undefined)
+    t.same(ended.map((e) => [e.key, e.reason]), [['k1', 'expired']])
+    for (let i = 2; i <= 5; i++) await s.conversations.put(`k${i}`, ref(`c${i}`), 2000 + i)
+    t.same(ended.slice(1).map((e) => [e.key, e.reason]), [['k2', 'evicted']], 'over the cap: the oldest')
+    await s.conversations.put('k5', ref('c9'), 2010)
+    t.same(ended.slice(2).map((e) => [e.ref.chatId, e.reason]), [['c5', 'evicted']], 'same key, another chat')
+    await s.conversations.delete('k4')
+    t.equal(await s.conversations.get('k4', 2010), undefined)
+    t.equal(ended.length, 3, 'a moved-forward entry is not announced')
+    await s.conversations.delete('k3', 'abandoned')
+    t.same(ended.slice(3).map((e) => [e.key, e.reason]), [['k3', 'abandoned']])
+    t.notOk(await s.conversations.holds('c3', 2010))
+    await s.conversations.delete('missing', 'abandoned')
+    t.equal(await s.conversations.sweep(2500), 0)
+    t.equal(await s.conversations.sweep(3100), 1, 'k5 expired')
+    t.ok(await s.conversations.lock('c1', 'h1', 0))
+    t.ok(await s.conversations.lock('c1', 'h1', 0), 'the holder again')
+    t.notOk(await s.conversations.lock('c1', 'h2', 0))
+    await s.conversations.unlock('c1', 'h2')
+    t.notOk(await s.conversations.lock('c1', 'h2', 0), 'only the holder unlocks')
+    await s.conversations.unlock('c1', 'h1')
+    t.ok(await s.conversations.lock('c1', 'h2', 0))
+  })
+
+  t.test(`${name}: ready chats, request log, accounts`, async (t) => {
+    const s = await make(t)
+    const chat = (id: string) => ({ chatId: id, identity: 'i1', createdAt: 5 })
+    t.equal(await s.readyChats.take('k'), undefined)
+    await s.readyChats.add('k', chat('r1'))
+    await s.readyChats.add('k', chat('r2'))
+    await s.readyChats.add('j', chat('r3'))
+    t.equal(await s.readyChats.count('k'), 2)
+    t.ok(await s.readyChats.holds('r2'))
+    t.same(await s.readyChats.take('k'), chat('r1'))
+    t.notOk(await s.readyChats.holds('r1'))
+    t.same(await s.readyChats.drain('k'), [{ key: 'k', chat: chat('r2') }])
+    t.same(await s.readyChats.drain(), [{ key: 'j', chat: chat('r3') }])
+    t.equal(await s.readyChats.count('j'), 0)
+    const rec = (n: number) => ({ at: n, requestId: `q${n}`, key: 'k', route: '/v1/chat/completions', model: 'm', stream: false, status: 200, ttftMs: 1, durationMs: 2, tokensIn: 1, tokensOut: 1, identity: 'i1', tried: [], error: undefined, replica: 'r' })
+    for (let n = 1; n <= 3; n++) await s.requests.add(rec(n))
+    t.same((await s.requests.recent(2)).map((r) => r.at), [3, 2])
+    await s.accounts.put({ id: 'a1', sealed: 'blob', addedAt: 1 })
+    t.same(await s.accounts.list(), [{ id: 'a1', sealed: 'blob', addedAt: 1 }])
+    t.ok(await s.accounts.delete('a1'))
+    t.notOk(await s.accounts.delete('a1'))
+  })
+}
+
+contract(t, 'memory', async () => new MemoryStore(policy, limits))
+
+t.test('redis', { skip }, async (t) => {
+  const server = await startRedis(t)
+  contract(t, 'redis', async (t) => {
+    const s = redisStore(t, server, randomUUID())
+    await until(() => s.mode() === 'redis')
+    return s
+  })
+})
+
+t.test('resilient (Redis killed)', { skip }, async (t) => {
+  const server = await startRedis(t)
+  contract(t, 'redis killed', async (t) => {
+    if (server.url) await server.restart()
+    const s = redisStore(t, server, randomUUID())
+    await until(() => s.mode() === 'redis')
+    await server.kill()
+    return s
+  })
+})
