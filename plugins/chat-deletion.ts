@@ -5,8 +5,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Deletes the upstream chats the gateway creates (`CHAT_DELETION`). Conversations call
-     * `keep`/`release`, media code `linked` and `taskStarted`/`taskEnded`, the ready-chat stock
-     * `retainedBy`.
+     * `keep`/`release`, media code `linked` and `taskStarted`/`taskEnded`, the ready chats
+     * `discard` (a ready chat that left the stock unused).
      */
     qwenChatDeletion: ChatDeletion
   }
@@ -37,6 +37,8 @@ export default fp(async (fastify) => {
     remove: (chatId, identityId, signal) => chats.delete(chatId, { identityId, signal }),
     list: (identity, page, signal) => chats.list(identity, { page, signal }),
     identities: () => pool.identities.filter((i) => i.token !== undefined).map((i) => i.id),
+    // Ready chats wait in the stock unannounced; the sweep must not take them (the stock may be shared).
+    spared: (chatId) => fastify.qwenStore.readyChats.holds(chatId).catch(() => true),
     report: (r) => {
       if (r.result === 'failed') log.warn({ chatId: r.chatId, identity: r.identity, attempts: r.attempts, error: r.error }, 'chat deletion failed')
       else log.debug({ chatId: r.chatId, identity: r.identity, result: r.result }, 'chat deleted')
@@ -91,4 +93,4 @@ export default fp(async (fastify) => {
     const left = service.close()
     if (!settled || left.waitingForMedia > 0) log.warn(left, 'chat deletions left undone at close')
   })
-}, { name: 'qwen-chat-deletion', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-identity-pool', 'qwen-completions', 'qwen-access-log', 'qwen-request-id'] })
+}, { name: 'qwen-chat-deletion', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-store', 'qwen-identity-pool', 'qwen-completions', 'qwen-access-log', 'qwen-request-id'] })

@@ -19,6 +19,7 @@ import mediaInputPlugin from '../plugins/media-input.js'
 import metricsPlugin from '../plugins/metrics.js'
 import openApiPlugin from '../plugins/openapi.js'
 import pressurePlugin from '../plugins/pressure.js'
+import readyChatsPlugin from '../plugins/ready-chats.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
 import storePlugin from '../plugins/store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
@@ -67,6 +68,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(completionsPlugin)
   await fastify.register(mediaPlugin)
   await fastify.register(chatDeletionPlugin)
+  await fastify.register(readyChatsPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(openApiPlugin)
 
