@@ -737,6 +737,8 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       else send(res, 500, { detail: 'Internal Server Error' })
     })
   })
+  let connections = 0
+  server.on('connection', () => { connections++ })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
@@ -786,6 +788,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
         id: c.id, model: c.model, turns: c.turns.length, lastResponseId: c.turns.at(-1)?.responseId ?? null, prompts: c.turns.map((x) => x.prompt),
       }))
     },
+    connections: () => connections,
     close () {
       closing = true
       return new Promise((resolve) => {

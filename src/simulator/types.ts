@@ -180,5 +180,7 @@ export interface Simulator {
   reset(): void
   /** The account's chats, oldest first. */
   chats(email: string): SimChatInfo[]
+  /** TCP connections accepted since the simulator started (keep-alive reuse shows as few connections). */
+  connections(): number
   close(): Promise<void>
 }
