@@ -71,12 +71,14 @@ export class ChatLifecycle {
   }
 
   /**
-   * Whether `err`, met by the first use of `chatId`, is a ready chat the upstream refuses (gone,
-   * busy, unknown): the caller drops it and creates a chat inline. Asked once per chat.
+   * Whether `err`, met by the first use of `chatId`, is a ready chat the upstream refuses (not
+   * found, busy, refused as invalid: `bad_request`): the caller drops it and creates a chat inline.
+   * Failures that speak about the account or the site (rate limits, 5xx, timeouts) are not: they
+   * go to failover and the breaker as with any chat. Asked once per chat.
    */
   readyRefused (chatId: string, err: unknown): boolean {
     if (!this.fromStock.delete(chatId)) return false
-    return err instanceof UpstreamError && !err.requestCaused && (err.kind === 'bad_request' || err.kind === 'upstream_error')
+    return err instanceof UpstreamError && !err.requestCaused && err.kind === 'bad_request'
   }
 
   /** A ready chat was used (its first completion opened): nothing more to remember about it. */

@@ -112,6 +112,21 @@ t.test('a ready chat the upstream refuses is dropped and the request creates one
   t.equal(h.app.qwenPool.health(h.app.qwenPool.identities[0]!).state, 'healthy', 'the breaker did not count it')
 })
 
+t.test('an upstream failure in a ready chat is no refusal: it fails over and counts for the breaker', async (t) => {
+  const h = await ready(t)
+  await ask(h)
+  await h.app.qwenReadyChats.idle()
+  const stocked = unused(h)
+  for (let k = 0; k < 3; k++) {
+    h.sim.queue(h.sim.accounts[0]!.email, { fail: { status: 500 } })
+    const res = await postJson(`${h.url}/v1/chat/completions`, body())
+    t.equal(res.status, 502, 'the failure reaches the client')
+    await res.text()
+  }
+  t.ok(stocked.includes(completions(h)[1]!.query.chat_id!), 'the first failure was in a ready chat')
+  t.equal(h.app.qwenPool.health(h.app.qwenPool.identities[0]!).state, 'degraded', 'the breaker counted every failure')
+})
+
 t.test('chats older than READY_CHAT_MAX_AGE_MS are discarded (deleted), never handed out', async (t) => {
   let now = Date.now()
   const h = await ready(t, { gateway: { readyChatMaxAgeMs: 1000, now: () => now } })
