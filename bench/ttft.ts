@@ -13,16 +13,9 @@ import { randomUUID } from 'node:crypto'
 import { Agent, request } from 'undici'
 import { startSimulator, type Simulator } from '../src/simulator/index.js'
 import type { Child } from './child.js'
-import { fmt, markdownTable, median, percentile } from './stats.js'
+import type { TtftResult, TtftRow } from './ttft-report.js'
 
-export interface TtftRow {
-  target: string
-  clients: number
-  samples: number[]
-  errors: number
-}
-
-export interface TtftResult { rows: TtftRow[]; firstFrameMs: number; chatNewMs: number; problems: string[] }
+export { ttftReport, type TtftResult, type TtftRow } from './ttft-report.js'
 
 export interface TtftConfig {
   clients: number[]
@@ -182,27 +175,4 @@ export async function runTtft (c: TtftConfig): Promise<TtftResult> {
   }
   for (const r of rows) if (r.errors > 0) problems.push(`${r.target} at ${r.clients} clients: ${r.errors} failed request(s)`)
   return { rows, firstFrameMs: 300, chatNewMs: 150, problems }
-}
-
-/** The report: one table, and the verdict on the targets (+5 ms p50 at 1 client, +15 ms at 50, with ready chats). */
-export function ttftReport (r: TtftResult): string[] {
-  const floor = new Map(r.rows.filter((x) => x.target.startsWith('simulator')).map((x) => [x.clients, median(x.samples)]))
-  const table = markdownTable(
-    ['target', 'clients', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'p50 over the floor', 'errors'],
-    r.rows.map((x) => {
-      const p50 = median(x.samples)
-      const f = floor.get(x.clients)
-      return [x.target, String(x.clients), String(x.samples.length), fmt(p50, 1), fmt(percentile(x.samples, 99), 1), fmt(Math.max(...x.samples), 1),
-        x.target.startsWith('simulator') || f === undefined ? '' : `+${fmt(p50 - f, 1)} ms`, String(x.errors)]
-    }),
-  )
-  const out = [table, '']
-  for (const x of r.rows.filter((y) => y.target.startsWith('gateway, ready'))) {
-    const f = floor.get(x.clients)
-    if (f === undefined) continue
-    const added = median(x.samples) - f
-    const goal = x.clients <= 1 ? 5 : 15
-    out.push(`Ready chats at ${x.clients} client(s): +${fmt(added, 1)} ms p50 over the floor (target <= ${goal} ms) → ${added <= goal ? 'MET' : 'MISSED'}`)
-  }
-  return out
 }

@@ -1,7 +1,7 @@
 /** The TTFT benchmark's pure helpers: nearest-rank percentiles and the report's verdict lines. */
 import t from 'tap'
 import { percentile } from '../bench/stats.js'
-import { ttftReport } from '../bench/ttft.js'
+import { ttftReport } from '../bench/ttft-report.js'
 
 t.test('percentile: nearest rank', async (t) => {
   t.ok(Number.isNaN(percentile([], 50)))
