@@ -84,6 +84,21 @@ t.test('what is kept warm is learned from traffic: the model and chat type asked
   t.equal(plus(1), 2)
 })
 
+t.test('a background creation that fails is logged and waits out a backoff; requests are not affected', async (t) => {
+  const lines: string[] = []
+  const h = await harness(t, { sim: { demoAccounts: 2 }, gateway: { conversationMode: 'fold', readyChatsPerIdentity: 2 } })
+  const orig = h.app.log.warn.bind(h.app.log)
+  h.app.log.warn = ((obj: unknown, msg?: string) => { lines.push(`${msg ?? ''} ${JSON.stringify(obj)}`); return orig(obj as object, msg) }) as typeof h.app.log.warn
+  h.sim.queue(h.sim.accounts[1]!.email, { endpoint: 'chats_new', fail: { status: 500 } })
+  await ask(h)
+  await h.app.qwenReadyChats.idle()
+  t.ok(h.app.qwenReadyChats.counts.failed >= 1)
+  t.ok(lines.some((l) => l.includes('ready chats: background work failed')), 'logged')
+  t.equal(unused(h, 0).length, 2, 'the other identity is stocked')
+  t.equal(h.app.qwenPool.health(h.app.qwenPool.identities[1]!).state, 'healthy', 'no breaker failure for a background creation')
+  await ask(h)
+})
+
 t.test('one chat is never handed to two requests', async (t) => {
   const h = await ready(t)
   await ask(h)
@@ -184,6 +199,17 @@ t.test('graceful close deletes the ready chats (single instance)', async (t) => 
   await h.app.close()
   t.same(deleted(h).filter((id) => all.includes(id)).sort(), all.sort(), 'every ready chat deleted at close')
   t.equal(unused(h, 0).length + unused(h, 1).length, 0)
+})
+
+t.test('CHAT_DELETION=off leaves used chats alone but still deletes the ready ones at close', async (t) => {
+  const h = await ready(t, { gateway: { chatDeletion: 'off' } })
+  await ask(h)
+  await h.app.qwenReadyChats.idle()
+  const stocked = unused(h)
+  t.equal(stocked.length, 2)
+  await h.app.close()
+  t.same(deleted(h).sort(), stocked.sort(), 'only the ready chats were deleted')
+  t.equal(h.sim.chats(h.sim.accounts[0]!.email).length, 1, 'the used chat stays')
 })
 
 t.test('conversations continue in their own chat with ready chats on', async (t) => {
