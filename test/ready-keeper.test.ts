@@ -105,12 +105,18 @@ t.test('stale chats are discarded on take and by prune; unusable identities and 
 })
 
 t.test('a chat created for an identity that stopped being usable meanwhile is discarded', async (t) => {
-  const f = fake()
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let n = 0
+  const f = fake({ create: async (identity) => { await gate; return `${identity}-${++n}` } })
   await f.keeper.take('a', 'm', 't2t')
+  await new Promise((r) => setTimeout(r, 20)) // the refill runs on the next turn; its creations wait at the gate
   f.usable.delete('b')
+  open()
   await f.keeper.idle()
   t.equal(await f.stock.count(stockKey('b', 'm', 't2t')), 0)
   t.equal(f.discarded.filter(([, i]) => i === 'b').length, 2)
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2)
 })
 
 t.test('failed creations back off; stock failures are reported, never thrown', async (t) => {

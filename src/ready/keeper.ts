@@ -53,6 +53,10 @@ export class ReadyChats {
   /** Keys whose stock is being counted, and those to count again after (a take came meanwhile). */
   private readonly counting = new Set<string>()
   private readonly recount = new Set<string>()
+  /** Refills asked for by takes, run together on the next turn of the event loop (`soon`). */
+  private readonly soonJobs = new Map<string, Job>()
+  private soonAll = false
+  private immediate: NodeJS.Immediate | undefined
   private readonly queue: Job[] = []
   private readonly idleWaiters = new Set<() => void>()
   private running = 0
@@ -95,9 +99,27 @@ export class ReadyChats {
     if (chat) this.counts.hits++
     else this.counts.misses++
     // A kind newly in demand is warmed for every usable identity, otherwise the taker's key is topped up.
-    if (fresh) this.refill()
-    else this.schedule({ key, identity, model, chatType })
+    this.soon(fresh ? undefined : { key, identity, model, chatType })
     return chat?.chatId
+  }
+
+  /**
+   * Refill on the next turn of the event loop, not now: the request that took a chat sends its
+   * completion first (the refill's own upstream calls would otherwise go out ahead of it).
+   */
+  private soon (job: Job | undefined): void {
+    if (job) this.soonJobs.set(job.key, job)
+    else this.soonAll = true
+    this.immediate ??= setImmediate(() => {
+      this.immediate = undefined
+      const all = this.soonAll
+      const jobs = [...this.soonJobs.values()]
+      this.soonAll = false
+      this.soonJobs.clear()
+      if (all) this.refill()
+      else for (const j of jobs) this.schedule(j)
+      this.pump()
+    })
   }
 
   /** Top up every usable identity's stock of every kind in demand (the background tick). */
@@ -139,7 +161,7 @@ export class ReadyChats {
 
   /** Resolves when no creation is queued or running. */
   idle (): Promise<void> {
-    if (this.running === 0 && this.queue.length === 0 && this.counting.size === 0) return Promise.resolve()
+    if (this.quiet()) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.add(resolve))
   }
 
@@ -149,6 +171,8 @@ export class ReadyChats {
    */
   async close (deleteStock: boolean): Promise<number> {
     this.closed = true
+    clearImmediate(this.immediate)
+    this.immediate = undefined
     this.abort.abort()
     this.pump()
     await this.idle()
@@ -163,6 +187,10 @@ export class ReadyChats {
       this.o.onError('close', err)
     }
     return n
+  }
+
+  private quiet (): boolean {
+    return this.running === 0 && this.queue.length === 0 && this.counting.size === 0 && this.immediate === undefined
   }
 
   private tooOld (chat: ReadyChat): boolean {
@@ -217,7 +245,7 @@ export class ReadyChats {
         this.pump()
       })
     }
-    if (this.running === 0 && this.queue.length === 0 && this.counting.size === 0) {
+    if (this.quiet()) {
       for (const w of this.idleWaiters) w()
       this.idleWaiters.clear()
     }
