@@ -2,7 +2,9 @@
  * The gateway under benchmark, alone in its own process so that its CPU time and memory can be
  * measured apart from the load generator and the simulator (see `bench/run.ts`).
  *
- * Input: env `BENCH_QWEN_BASE_URL` (the simulator) and `BENCH_COOKIES` (a JSON array of cookies).
+ * Input: env `BENCH_QWEN_BASE_URL` (the simulator) and `BENCH_COOKIES` (a JSON array of cookies);
+ * `BENCH_READY_CHATS`: ready chats per account (default 0, so that the CPU phases measure the
+ * request path alone, as before ready chats existed; the TTFT phase sets it).
  * The gateway logs as in production (level info: one access-log line per completion) into /dev/null;
  * `BENCH_LOG=0` turns logging off.
  * Output: one JSON line on stdout once listening and the identity pool is ready:
@@ -29,9 +31,11 @@ async function main (): Promise<void> {
   const logger = process.env.BENCH_LOG === '0'
     ? false
     : { level: 'info', stream: createWriteStream('/dev/null') }
-  // `bench/redis.ts`: the same gateway with the shared store.
+  // `bench/redis.ts`: the same gateway with the shared store; `bench/ttft.ts`: with ready chats.
   const redisUrl = process.env.BENCH_REDIS_URL
-  const app = await buildServer({ qwenBaseUrl, cookies, ...(redisUrl ? { redisUrl, stateSecret: 'bench-secret', replicaId: 'bench' } : {}) }, { logger })
+  const readyChatsPerIdentity = Number(process.env.BENCH_READY_CHATS ?? '0')
+  if (!Number.isInteger(readyChatsPerIdentity) || readyChatsPerIdentity < 0) fail(WHO, 'BENCH_READY_CHATS must be an integer >= 0')
+  const app = await buildServer({ qwenBaseUrl, cookies, readyChatsPerIdentity, ...(redisUrl ? { redisUrl, stateSecret: 'bench-secret', replicaId: 'bench' } : {}) }, { logger })
   await app.listen({ host: '127.0.0.1', port: 0 })
   await app.qwenTokens.ready()
   const addr = app.server.address()

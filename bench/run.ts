@@ -17,6 +17,10 @@
  *                      gateway p50/p99 at BENCH_LATENCY_CLIENTS clients (`latency.ts`)
  *   rss open streams   RSS of gateway and floor with BENCH_STREAMS open streams (`streams.ts`); runs
  *                      first, while both children are fresh
+ *   ttft               time to first token against the simulator's realistic profile: the simulator's
+ *                      own first frame, the gateway without and with ready chats, at
+ *                      BENCH_TTFT_CLIENTS (1,50) clients (`ttft.ts`); own simulator and gateways
+ * Phases can also be named on the command line: `npm run bench -- ttft` (BENCH_SCENARIOS wins).
  * Exit code: 0 when every phase (warm-ups included) ran without errors, timeouts, non-2xx or
  * unexpected bodies and every stream opened and closed; 1 otherwise (the report flags it with `!!`).
  */
@@ -34,6 +38,7 @@ import { fmt } from './stats.js'
 import { growthRatio, holdStreams, streamsTable, type StreamsResult } from './streams.js'
 import { profileReport, runThroughput, throughputReport, type ThroughputRow } from './throughput.js'
 import { REDIS_CHILD, runRedisPhase } from './redis.js'
+import { runTtft, ttftReport, type TtftResult } from './ttft.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 /** The repository root (this file runs from `dist/bench/`). */
@@ -61,15 +66,21 @@ const STREAMS = Math.floor(numberEnv('BENCH_STREAMS', 1000, 1))
 const STREAMS_OPEN_TIMEOUT_MS = 60_000
 const PROFILE = process.env.BENCH_PROFILE === '1'
 const LOADAVG = os.loadavg()
-const ONLY = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+const TTFT_CLIENTS = (process.env.BENCH_TTFT_CLIENTS ?? '1,50').split(',').map((s) => Number(s.trim()))
+if (!TTFT_CLIENTS.every((c) => Number.isInteger(c) && c >= 1)) throw new Error(`BENCH_TTFT_CLIENTS must be positive integers, got ${process.env.BENCH_TTFT_CLIENTS}`)
+/** Rounds per TTFT target: 40 single requests; ~300 samples at higher concurrency. */
+const TTFT_ROUNDS = (clients: number): number => Math.max(3, Math.ceil((clients === 1 ? 40 : 300) / clients))
+const ONLY = (process.env.BENCH_SCENARIOS ?? process.argv.slice(2).join(',')).split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
 
 const PHASES = [
   'gateway non-stream', 'gateway stream', 'simulator GET /api/models', 'simulator POST /api/v2/chats/new',
-  'ratio non-stream', 'ratio stream', 'latency non-stream', 'latency stream', 'rss open streams', 'redis non-stream',
+  'ratio non-stream', 'ratio stream', 'latency non-stream', 'latency stream', 'rss open streams', 'redis non-stream', 'ttft',
 ] as const
 type Phase = typeof PHASES[number]
-const selected = new Set<Phase>(ONLY ? PHASES.filter((p) => ONLY.some((o) => p.toLowerCase().includes(o))) : PHASES)
-if (selected.size === 0) throw new Error(`BENCH_SCENARIOS=${process.env.BENCH_SCENARIOS} matches none of: ${PHASES.join(', ')}`)
+const selected = new Set<Phase>(ONLY.length > 0 ? PHASES.filter((p) => ONLY.some((o) => p.toLowerCase().includes(o))) : PHASES)
+if (selected.size === 0) throw new Error(`phases ${ONLY.join(',')} match none of: ${PHASES.join(', ')}`)
+/** The phases that share the main simulator and gateway child (all but ttft). */
+const needsMain = PHASES.some((p) => p !== 'ttft' && selected.has(p))
 const needsFloor = selected.has('ratio non-stream') || selected.has('ratio stream') || selected.has('rss open streams')
 
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
@@ -98,6 +109,7 @@ interface Results {
   streams: StreamsResult[]
   /** Report lines of the shared-store phase (`bench/redis.ts`). */
   redis?: string[]
+  ttft?: TtftResult
 }
 
 async function runPhases (sim: Simulator, gw: Child, floor: Child | undefined, r: Results): Promise<void> {
@@ -176,6 +188,10 @@ function report (r: Results, failure: string | undefined): { text: string; faile
     const others = windows.map(otherCpuPercent)
     out.push(`Other processes' CPU over the measured windows: ${fmt(Math.min(...others), 0)}–${fmt(Math.max(...others), 0)}% (200% = both cores busy with other work).`)
   }
+  if (r.ttft) {
+    out.push('## Time to first token (simulator `realistic` profile, no jitter: chats/new 150 ms, first frame 300 ms)', '', ...ttftReport(r.ttft), '')
+    flags.push(...r.ttft.problems)
+  }
   for (const f of flags) out.push(`!! ${f} — THIS RUN HAS ERRORS`)
   if (failure) out.push(`!! benchmark aborted: ${failure}`)
   return { text: out.join('\n'), failed: failure !== undefined || flags.length > 0 }
@@ -200,12 +216,25 @@ async function main (): Promise<number> {
   const results: Results = { throughput: [], ratio: [], latency: [], streams: [] }
   let failure: string | undefined
   try {
-    const gw = await startChild({ name: 'gateway', script: join(HERE, 'gateway-child.js'), env, log, ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) })
-    children.push(gw)
-    const floor = needsFloor ? await startChild({ name: 'floor', script: join(HERE, 'floor-child.js'), env, log }) : undefined
-    if (floor) children.push(floor)
-    log(`simulator ${sim.url}, gateway ${gw.url} (pid ${gw.proc.pid})${floor ? `, floor ${floor.url} (pid ${floor.proc.pid})` : ''}, bench pid ${process.pid}`)
-    await runPhases(sim, gw, floor, results)
+    if (needsMain) await mainPhases(sim, env, children, results, profileDir)
+    if (selected.has('ttft')) {
+      results.ttft = await runTtft({
+        clients: TTFT_CLIENTS,
+        rounds: TTFT_ROUNDS,
+        accounts: 2,
+        log,
+        startGateway: async (ttftSim, ready) => {
+          const child = await startChild({
+            name: `gateway (ready chats ${ready})`,
+            script: join(HERE, 'gateway-child.js'),
+            env: { BENCH_QWEN_BASE_URL: ttftSim.url, BENCH_COOKIES: JSON.stringify(ttftSim.accounts.map((a) => a.cookie)), BENCH_READY_CHATS: String(ready) },
+            log,
+          })
+          children.push(child) // closed by runTtft, or by the signal handler
+          return child
+        },
+      })
+    }
   } catch (err) {
     failure = (err as Error).stack ?? String(err)
   } finally {
@@ -220,12 +249,24 @@ async function main (): Promise<number> {
   return failed ? 1 : 0
 }
 
+/** Every phase but ttft: one gateway child (and the floor child) against the instant simulator. */
+async function mainPhases (sim: Simulator, env: Record<string, string>, children: Child[], results: Results, profileDir: string | undefined): Promise<void> {
+  const gw = await startChild({ name: 'gateway', script: join(HERE, 'gateway-child.js'), env, log, ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) })
+  children.push(gw)
+  const floor = needsFloor ? await startChild({ name: 'floor', script: join(HERE, 'floor-child.js'), env, log }) : undefined
+  if (floor) children.push(floor)
+  log(`simulator ${sim.url}, gateway ${gw.url} (pid ${gw.proc.pid})${floor ? `, floor ${floor.url} (pid ${floor.proc.pid})` : ''}, bench pid ${process.pid}`)
+  await runPhases(sim, gw, floor, results)
+}
+
 // Whatever happens, the process ends in bounded time.
 const budgetMs = 1000 * (
   4 * (WARMUP + DURATION + 2) +
   2 * (2 * WARMUP + 2 * RATIO_PAIRS * (RATIO_WINDOW + 2)) +
   2 * LATENCY_CLIENTS.length * (1 + LATENCY_DURATION + 2) +
   2 * (STREAMS_OPEN_TIMEOUT_MS / 1000 + 40) +
+  // ttft: per target and concurrency, rounds of ~0.5 s plus up to 20 s of refill wait each (bounded)
+  (selected.has('ttft') ? 3 * TTFT_CLIENTS.reduce((n, c) => n + (TTFT_ROUNDS(c) + 1) * 3, 0) + 60 : 0) +
   120)
 const watchdog = setTimeout(() => {
   process.stderr.write(`[bench] watchdog: still running after ${budgetMs} ms, exiting\n`)

@@ -21,6 +21,13 @@ export function median (xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
+/** The nearest-rank percentile `p` (0–100) of `xs`; NaN for an empty list. */
+export function percentile (xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!
+}
+
 /** `a / b`, NaN when either is not a positive finite number. */
 export function ratio (a: number, b: number): number {
   return Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0 ? a / b : NaN

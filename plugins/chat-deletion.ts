@@ -5,8 +5,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Deletes the upstream chats the gateway creates (`CHAT_DELETION`). Conversations call
-     * `keep`/`release`, media code `linked` and `taskStarted`/`taskEnded`, the ready-chat stock
-     * `retainedBy`.
+     * `keep`/`release`, media code `linked` and `taskStarted`/`taskEnded`, the ready chats
+     * `discard` (a ready chat that left the stock unused).
      */
     qwenChatDeletion: ChatDeletion
   }
@@ -37,6 +37,8 @@ export default fp(async (fastify) => {
     remove: (chatId, identityId, signal) => chats.delete(chatId, { identityId, signal }),
     list: (identity, page, signal) => chats.list(identity, { page, signal }),
     identities: () => pool.identities.filter((i) => i.token !== undefined).map((i) => i.id),
+    // Ready chats wait in the stock unannounced; the sweep must not take them (the stock may be shared).
+    spared: (chatId) => fastify.qwenStore.readyChats.holds(chatId).catch(() => true),
     report: (r) => {
       if (r.result === 'failed') log.warn({ chatId: r.chatId, identity: r.identity, attempts: r.attempts, error: r.error }, 'chat deletion failed')
       else log.debug({ chatId: r.chatId, identity: r.identity, result: r.result }, 'chat deleted')
@@ -46,6 +48,14 @@ export default fp(async (fastify) => {
     onSweepError: (identity, err) => { log.warn({ identity, error: (err as Error).message }, 'chat sweep could not list the chats of an identity') },
   })
   fastify.decorate('qwenChatDeletion', service)
+  const offs: Array<() => void> = []
+  // Under every mode: `discard` (ready chats) queues deletions under `off` too, and they get the flush.
+  fastify.addHook('onClose', async () => {
+    for (const off of offs) off()
+    const settled = await service.flush(cfg.chatDeletionFlushMs)
+    const left = service.close()
+    if (!settled || left.waitingForMedia > 0) log.warn(left, 'chat deletions left undone at close')
+  })
   if (cfg.chatDeletion === 'off') return
 
   // Requests in progress by id: a client may reuse an `x-request-id`, and a chat is deleted only
@@ -62,7 +72,7 @@ export default fp(async (fastify) => {
     const b = request.body as { response_format?: unknown } | null | undefined
     if (b !== null && typeof b === 'object' && b.response_format === 'b64_json') bytesOnly.add(request.qwenRequestId)
   })
-  const offs = [
+  offs.push(
     events.on('chat.created', (e) => {
       service.created(e.chatId, e.identity, e.requestId)
       // Media given as upstream URLs (image URLs, Markdown links, video URLs) must keep working for
@@ -84,11 +94,5 @@ export default fp(async (fastify) => {
       bytesOnly.delete(e.requestId)
       service.requestOver(e.requestId)
     }),
-  ]
-  fastify.addHook('onClose', async () => {
-    for (const off of offs) off()
-    const settled = await service.flush(cfg.chatDeletionFlushMs)
-    const left = service.close()
-    if (!settled || left.waitingForMedia > 0) log.warn(left, 'chat deletions left undone at close')
-  })
-}, { name: 'qwen-chat-deletion', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-identity-pool', 'qwen-completions', 'qwen-access-log', 'qwen-request-id'] })
+  )
+}, { name: 'qwen-chat-deletion', fastify: '5.x', dependencies: ['qwen-config', 'qwen-events', 'qwen-store', 'qwen-identity-pool', 'qwen-completions', 'qwen-access-log', 'qwen-request-id'] })

@@ -20,6 +20,7 @@ import mediaInputPlugin from '../plugins/media-input.js'
 import metricsPlugin from '../plugins/metrics.js'
 import openApiPlugin from '../plugins/openapi.js'
 import pressurePlugin from '../plugins/pressure.js'
+import readyChatsPlugin from '../plugins/ready-chats.js'
 import lifecyclePlugin from '../plugins/request-lifecycle.js'
 import storePlugin from '../plugins/shared-store.js'
 import tokenRefresherPlugin from '../plugins/token-refresher.js'
@@ -69,6 +70,7 @@ export const app: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => 
   await fastify.register(completionsPlugin)
   await fastify.register(mediaPlugin)
   await fastify.register(chatDeletionPlugin)
+  await fastify.register(readyChatsPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(openApiPlugin)
   if (cfg.adminUi) await fastify.register(adminPlugin)

@@ -125,8 +125,18 @@ export class CompletionRunner {
   /** One attempt: a new chat, then the completion (of `prompt`) up to its first frames. */
   private async openTurn (req: CompletionRequest, rec: CompletionRecord, lease: CredentialLease, prompt: string): Promise<Opened> {
     rec.attempts++
+    try {
+      return await this.openInChat(req, rec, lease, prompt, false)
+    } catch (err) {
+      // A ready chat the upstream refuses is dropped (deleted after the request); one is created inline.
+      if (rec.chatId === undefined || !this.d.chats.readyRefused(rec.chatId, err) || req.signal.aborted) throw err
+      return await this.openInChat(req, rec, lease, prompt, true)
+    }
+  }
+
+  private async openInChat (req: CompletionRequest, rec: CompletionRecord, lease: CredentialLease, prompt: string, fresh: boolean): Promise<Opened> {
     const o = { signal: req.signal, requestId: req.requestId, proxyUrl: lease.proxyUrl }
-    const chatId = await this.d.chats.create(lease, req.model.base, req.model.chatType, o)
+    const chatId = await this.d.chats.create(lease, req.model.base, req.model.chatType, { ...o, fresh })
     rec.chatIds.push(chatId)
     rec.chatId = chatId
     const files = await this.filesFor(req, lease)
@@ -134,6 +144,7 @@ export class CompletionRunner {
       chatId, model: req.model.base, chatType: req.model.chatType, thinking: req.thinking, content: prompt, parentId: null, files,
     }, { client: this.d.client, uploader: this.d.uploader }, lease, o)
     const { stream, first } = await this.d.client.openCompletion(lease.cred, turn, o)
+    this.d.chats.used(chatId)
     return { stream, first, chatId }
   }
 

@@ -154,6 +154,11 @@ export const GatewayOptionsSchema = Type.Object({
   chatDeletionMediaDelayMs: Type.Optional(Ms(0, { env: 'CHAT_DELETION_MEDIA_DELAY_MS', default: 3_600_000, description: '`after_use`: a chat whose media the client got as upstream URLs is deleted this long after the response, so the links keep working.' })),
   chatDeletionRetryDelayMs: Type.Optional(Ms(0, { default: 2_000, description: 'First delay before a failed chat deletion is tried again (it doubles; three tries in all).' })),
   chatDeletionFlushMs: Type.Optional(Ms(0, { default: 5_000, description: 'On close, how long pending chat deletions may still run.' })),
+  readyChatsPerIdentity: Type.Optional(Type.Integer({
+    env: 'READY_CHATS_PER_IDENTITY', minimum: 0, default: 2,
+    description: 'Upstream chats each usable account keeps created ahead, per model and chat type in recent demand, so a new conversation starts its completion at once (0: off).',
+  })),
+  readyChatMaxAgeMs: Type.Optional(Ms(1000, { env: 'READY_CHAT_MAX_AGE_MS', default: 600_000, description: 'A ready chat older than this is deleted instead of handed out.' })),
   proxyUrl: Type.Optional(Type.String({ env: 'PROXY_URL', pattern: HTTP_URL, description: 'Send all upstream traffic through this HTTP(S) proxy.' })),
   toolCallMarkers: Type.Optional(Type.Object({
     open: Type.String({ minLength: 1, maxLength: 64 }),

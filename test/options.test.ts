@@ -101,6 +101,8 @@ tap.test('defaults come from the schema, and each resolution gets its own copies
     chatDeletionMediaDelayMs: 3_600_000,
     chatDeletionRetryDelayMs: 2_000,
     chatDeletionFlushMs: 5_000,
+    readyChatsPerIdentity: 2,
+    readyChatMaxAgeMs: 600_000,
     keepAliveIntervalMs: 15_000,
     modelAliases: {},
     toolCallMarkers: { open: '[TOOL CALL]', close: '[END TOOL CALL]' },

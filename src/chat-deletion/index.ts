@@ -26,6 +26,8 @@ export interface ChatDeletionOptions {
   list: (identity: string, page: number, signal: AbortSignal) => Promise<UpstreamChat[]>
   /** Identities the sweep lists (those with a token). */
   identities: () => string[]
+  /** The sweep spares these too (the ready-chat stock: `qwenStore.readyChats.holds`). */
+  spared?: (chatId: string) => Promise<boolean>
   report: (r: DeletionReport) => void
   onSweep: (r: SweepResult) => void
   onSweepError: (identity: string, err: unknown) => void
@@ -48,6 +50,11 @@ export interface ChatDeletion {
   retainedBy (fn: (chatId: string) => boolean): () => void
   /** Whether anything holds `chatId`. */
   held (chatId: string): boolean
+  /**
+   * Delete `chatId` (as `identity`) in the background now: a ready chat that left the stock unused.
+   * Under every mode, `off` included: such a chat never held a conversation, it is only clutter.
+   */
+  discard (chatId: string, identity: string): void
   /** Chats whose deletion is queued, running or waiting for a retry. */
   readonly pending: number
   /** One sweep now (`scheduled`; under the other modes it lists nothing). */
@@ -72,6 +79,7 @@ export class ChatDeletionService implements ChatDeletion {
       identities: o.mode === 'scheduled' ? o.identities : () => [],
       list: o.list,
       held: (id) => this.held(id) || this.deleter.has(id),
+      ...(o.spared ? { spared: o.spared } : {}),
       remove: queue,
       now: o.now,
       maxAgeMs: o.maxAgeMs,
@@ -97,6 +105,7 @@ export class ChatDeletionService implements ChatDeletion {
   taskEnded (chatId: string): void { this.retention.taskEnded(chatId) }
   retainedBy (fn: (chatId: string) => boolean): () => void { return this.retention.retainedBy(fn) }
   held (chatId: string): boolean { return this.retention.held(chatId) }
+  discard (chatId: string, identity: string): void { this.deleter.enqueue(chatId, identity) }
 
   get pending (): number {
     return this.deleter.size

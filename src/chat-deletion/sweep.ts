@@ -15,6 +15,8 @@ export interface SweepOptions {
   /** One page of an identity's chats, newest first. */
   list: (identity: string, page: number, signal: AbortSignal) => Promise<UpstreamChat[]>
   held: (chatId: string) => boolean
+  /** Chats kept elsewhere (the ready-chat stock, which may be shared by replicas): asked only for old chats nothing else holds. */
+  spared?: (chatId: string) => Promise<boolean>
   remove: (chatId: string, identity: string) => void
   now: () => number
   maxAgeMs: number
@@ -62,7 +64,7 @@ async function oldChats (o: SweepOptions, identity: string, cutoff: number, sign
       // Times in ms (the protocol module converts); a chat without one is never swept.
       const created = c.createdAt ?? c.updatedAt
       if (created === undefined || created >= cutoff) continue
-      if (!o.held(c.id)) old.push(c.id)
+      if (!o.held(c.id) && !(await o.spared?.(c.id))) old.push(c.id)
     }
     // A page of chats already seen: the list ends here (a site that ignores `page`).
     if (fresh === 0) break

@@ -2,8 +2,11 @@
  * `npm run sim`: run the upstream simulator standalone.
  * Port: `--port N`, else `SIM_PORT`, else 8787. Host: `SIM_HOST`, else 127.0.0.1.
  * Site rules: `SIM_SITE` = `2026` (default) or `2025`.
+ * Latency: `SIM_PROFILE` = `instant` (default) or `realistic`, and `SIM_CHAT_NEW_DELAY_MS`,
+ * `SIM_FIRST_FRAME_DELAY_MS`, `SIM_FRAME_DELAY_MS`, `SIM_JITTER_PCT` (see `latency.ts`).
  */
 import { startSimulator } from './index.js'
+import { latencyFromEnv, type SimLatencyOptions } from './latency.js'
 
 function port (): number {
   const i = process.argv.indexOf('--port')
@@ -25,9 +28,19 @@ function site (): '2025' | '2026' {
   return raw
 }
 
+function latency (): SimLatencyOptions {
+  try {
+    return latencyFromEnv(process.env)
+  } catch (err) {
+    console.error((err as Error).message)
+    process.exit(1)
+  }
+}
+
 const simSite = site()
-const sim = await startSimulator({ port: port(), host: process.env.SIM_HOST ?? '127.0.0.1', site: simSite })
-console.log(`qwen upstream simulator (${simSite} site rules) listening on ${sim.url}`)
+const simLatency = latency()
+const sim = await startSimulator({ port: port(), host: process.env.SIM_HOST ?? '127.0.0.1', site: simSite, latency: simLatency })
+console.log(`qwen upstream simulator (${simSite} site rules, ${simLatency.profile ?? 'instant'} latency) listening on ${sim.url}`)
 for (const a of sim.accounts) {
   console.log(`\n  ${a.email}  password: ${a.password}\n  cookie: ${a.cookie}`)
 }

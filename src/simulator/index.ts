@@ -49,7 +49,8 @@
  */
 export { startSimulator } from './server.js'
 export { defaultAnswer, defaultReasoning, estimateTokens } from './text.js'
+export { latencyFromEnv, simLatency, REALISTIC } from './latency.js'
 export type {
   Scenario, ScenarioEndpoint, ScenarioFail, SimAccount, SimAccountSpec, SimChatInfo, SimLogEntry, Simulator,
-  SimulatorOptions,
+  SimulatorOptions, SimLatencyOptions, SimProfile,
 } from './types.js'

@@ -8,6 +8,7 @@ import { interleaveFrames, sse, turnFrames, type TurnPlan } from './frames.js'
 import { jwtCodec } from './jwt.js'
 import { modelCatalog } from './models.js'
 import { fileStore } from './files.js'
+import { simLatency } from './latency.js'
 import { SIM_RATIOS, generator } from './generate.js'
 import { defaultAnswer, defaultReasoning } from './text.js'
 import type {
@@ -128,6 +129,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
   const emitDone = opts.emitDone ?? false
   const site = opts.site ?? '2026'
   const is2026 = site === '2026'
+  const lat = simLatency(opts.latency)
   const catalog = modelCatalog(site)
   const modelsBody = JSON.stringify({ data: [...catalog.values()].map((m) => m.wire) })
   /** `/api/v2/models/` (2026): the same list, wrapped. */
@@ -378,6 +380,8 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     const unknown = ids.find((m: string) => !catalog.has(m))
     if (unknown !== undefined) return reply(ctx, badRequest(`Invalid input model ${unknown} is not exist.`))
     if (await preamble(ctx, take(acct, 'chats_new'))) return
+    await ctx.sleep(lat.chatNew())
+    if (ctx.closed) return
     const t = nowSec()
     const chat: Chat = {
       id: randomUUID(), model: ids[0], title: typeof body.title === 'string' ? body.title : 'New Chat', chatType,
@@ -515,8 +519,17 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }
     entry.status = 200
     res.writeHead(200, SSE_HEADERS)
+    const firstDelay = lat.firstFrame()
+    if (firstDelay > 0) {
+      // The headers go out at once, the first frame after the model "thought" (latency profile).
+      res.flushHeaders()
+      await ctx.sleep(firstDelay)
+      if (ctx.closed) return
+    }
 
-    const delay = sc.frameDelayMs ?? 0
+    // A scenario's frame delay wins over the latency profile's.
+    const delay = sc.frameDelayMs ?? (lat.paced ? 1 : 0)
+    const gap = (): number => sc.frameDelayMs ?? lat.frame()
     const split = sc.splitBytes ?? 0
     const pause = sc.pauseAfterFrames
     if (pause !== undefined && delay <= 0 && split <= 0 && drop === undefined && !sc.hang) {
@@ -537,7 +550,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
     }
     const chunks = tail ? [...frames, tail] : frames
     for (let i = 0; i < chunks.length && !ctx.closed; i++) {
-      if (i > 0) await ctx.sleep(delay)
+      if (i > 0) await ctx.sleep(gap())
       if (split > 0) {
         const buf = Buffer.from(chunks[i]!)
         for (let o = 0; o < buf.length && !ctx.closed; o += split) {
@@ -724,6 +737,8 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
       else send(res, 500, { detail: 'Internal Server Error' })
     })
   })
+  let connections = 0
+  server.on('connection', () => { connections++ })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
@@ -773,6 +788,7 @@ export async function startSimulator (opts: SimulatorOptions = {}): Promise<Simu
         id: c.id, model: c.model, turns: c.turns.length, lastResponseId: c.turns.at(-1)?.responseId ?? null, prompts: c.turns.map((x) => x.prompt),
       }))
     },
+    connections: () => connections,
     close () {
       closing = true
       return new Promise((resolve) => {

@@ -1,4 +1,7 @@
 /** Public types of the upstream simulator (see `index.ts` for the overview). */
+import type { SimLatencyOptions } from './latency.js'
+
+export type { SimLatencyOptions, SimProfile } from './latency.js'
 
 export interface SimAccountSpec {
   email?: string
@@ -51,6 +54,11 @@ export interface SimulatorOptions {
   parseDelayMs?: number
   /** How long a t2v task runs, default 300 ms (a scenario's `videoMs` wins). */
   videoMs?: number
+  /**
+   * Latency profile (`SIM_PROFILE`, `latency.ts`): `instant` by default; `realistic` delays
+   * `chats/new` (~150 ms), the first completion frame (~300 ms) and every further frame (~20 ms).
+   */
+  latency?: SimLatencyOptions
 }
 
 export interface SimLogEntry {
@@ -172,5 +180,7 @@ export interface Simulator {
   reset(): void
   /** The account's chats, oldest first. */
   chats(email: string): SimChatInfo[]
+  /** TCP connections accepted since the simulator started (keep-alive reuse shows as few connections). */
+  connections(): number
   close(): Promise<void>
 }

@@ -23,6 +23,8 @@ export async function harness (t: Teardown, o: { sim?: SimulatorOptions; gateway
   const app = await buildServer({
     qwenBaseUrl: sim.url,
     cookies: sim.accounts.map((a) => a.cookie),
+    // No ready chats unless a test is about them: exact upstream-log assertions stay exact.
+    readyChatsPerIdentity: 0,
     ...o.gateway,
   }, { logger: false })
   t.teardown(() => app.close())

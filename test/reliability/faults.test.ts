@@ -86,6 +86,8 @@ t.test('faults: every answer is a success or an honest error; nothing leaks; the
   const app = await buildServer({
     qwenBaseUrl: sim.url,
     cookies: sim.accounts.map((a) => a.cookie),
+    // No ready chats: their background creations would hold upstream slots during the exact checks.
+    readyChatsPerIdentity: 0,
     now: () => clock,
     stateFile: new JsonStateFile(statePath),
     stateSecret: 'a-test-secret-that-is-long-enough-0123456789',
