@@ -37,8 +37,16 @@ export default fp(async (fastify) => {
     remove: (chatId, identityId, signal) => chats.delete(chatId, { identityId, signal }),
     list: (identity, page, signal) => chats.list(identity, { page, signal }),
     identities: () => pool.identities.filter((i) => i.token !== undefined).map((i) => i.id),
-    // Ready chats wait in the stock unannounced; the sweep must not take them (the stock may be shared).
-    spared: (chatId) => fastify.qwenStore.readyChats.holds(chatId).catch(() => true),
+    // Ready chats wait in the stock unannounced, and a live conversation entry may have been made by
+    // another replica (or before a restart): the sweep asks the store, which may be shared.
+    spared: async (chatId) => {
+      const store = fastify.qwenStore
+      try {
+        return await store.readyChats.holds(chatId) || await store.conversations.holds(chatId, cfg.now())
+      } catch {
+        return true
+      }
+    },
     report: (r) => {
       if (r.result === 'failed') log.warn({ chatId: r.chatId, identity: r.identity, attempts: r.attempts, error: r.error }, 'chat deletion failed')
       else log.debug({ chatId: r.chatId, identity: r.identity, result: r.result }, 'chat deleted')

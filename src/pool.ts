@@ -232,11 +232,15 @@ export class IdentityPool {
     const now = this.now()
     let first: { reason: string; until: number } | undefined
     let refused = false
+    let disabled = 0
+    let considered = 0
     for (const i of this.identities) {
       if (exclude.has(i.id)) continue
+      considered++
       const e = this.eligibility(i)
       if (e.kind !== 'blocked') continue
       if (e.reason === 'auth_refused') refused = true
+      if (e.reason === 'disabled') disabled++
       if (e.until !== undefined && (!first || e.until < first.until)) first = { reason: e.reason, until: e.until }
     }
     if (first) {
@@ -247,6 +251,7 @@ export class IdentityPool {
       }
       return new UpstreamError('no_identity', 'No upstream account is usable right now: every configured account is cooling down after failures', { retryAfterMs })
     }
+    if (considered > 0 && disabled === considered) return new UpstreamError('no_identity', 'No upstream account is usable right now: every account is disabled by the operator (enable one in the dashboard)')
     if (refused) return new UpstreamError('auth_failed', 'The upstream refuses the credentials of every usable account: refresh their cookies, then call POST /refresh-token')
     return new UpstreamError('no_identity', 'No upstream account is usable right now: every configured account is cooling down, down, or without a token')
   }

@@ -116,6 +116,8 @@ interface SavedIdentity {
   challengedUntil?: number
   challenges: number
   authRefused?: boolean
+  /** Switched off by the operator (dashboard). */
+  disabled?: boolean
   expiresAt?: number
   lastError?: string
   lastErrorAt?: number
@@ -141,6 +143,7 @@ export function serializePool (pool: IdentityPool, keys: StateKeys, now: number)
     if (h.rateLimitedUntil !== undefined) s.rateLimitedUntil = h.rateLimitedUntil
     if (h.challengedUntil !== undefined) s.challengedUntil = h.challengedUntil
     if (h.authRefused) s.authRefused = true
+    if (h.disabled) s.disabled = true
     if (i.expiresAt !== undefined) s.expiresAt = i.expiresAt
     if (h.lastError !== undefined) s.lastError = h.lastError
     if (h.lastErrorAt !== undefined) s.lastErrorAt = h.lastErrorAt
@@ -238,6 +241,7 @@ function restoreOne (s: Partial<SavedIdentity>): HealthRecord {
   h.challengedUntil = num(s.challengedUntil)
   h.challenges = num(s.challenges) ?? 0
   h.authRefused = s.authRefused === true
+  if (s.disabled === true) h.disabled = true
   h.lastError = typeof s.lastError === 'string' ? s.lastError : undefined
   h.lastErrorAt = num(s.lastErrorAt)
   h.lastSuccess = num(s.lastSuccess)

@@ -178,3 +178,11 @@ t.test('assets', async (t) => {
   t.throws(() => loadIndex(join(dir, 'admin-ui')), /no import map/)
   t.match(loadIndex(adminUiDir()).csp, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'; .*frame-ancestors 'none'/)
 })
+
+t.test('the in-memory request log keeps the last records, newest first, and gives nothing for a limit of 0', async (t) => {
+  const log = new MemoryRequestLog(3)
+  for (let k = 1; k <= 5; k++) await log.add({ at: k, requestId: `r${k}`, key: 'k', route: '/v1/chat/completions', model: 'm', stream: false, status: 200, ttftMs: 1, durationMs: 2, tokensIn: 1, tokensOut: 1, identity: undefined, tried: [], error: undefined, replica: undefined })
+  t.same((await log.recent(10)).map((r) => r.requestId), ['r5', 'r4', 'r3'], 'bounded to the newest three')
+  t.same((await log.recent(2)).map((r) => r.requestId), ['r5', 'r4'])
+  t.same(await log.recent(0), [])
+})

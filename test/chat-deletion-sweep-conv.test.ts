@@ -75,3 +75,29 @@ t.test('scheduled: the sweep spares the chats of live conversations and deletes 
   t.equal(await del.flush(3000), true)
   t.same(h.sim.chats(email), [])
 })
+
+t.test('scheduled: a chat whose live entry this process never saw (another replica made it, or it predates a restart) is spared too', async (t) => {
+  let clock = Date.now()
+  const h = await harness(t, {
+    sim: { demoAccounts: 1 },
+    gateway: { chatDeletion: 'scheduled', conversationMode: 'fold', conversationTtlMs: 30 * HOUR, chatDeletionMaxAgeMs: 24 * HOUR, now: () => clock, chatDeletionRetryDelayMs: 10 },
+  })
+  const email = h.sim.accounts[0]!.email
+  const openai = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'x', maxRetries: 0, timeout: 20_000 })
+  const chats: string[] = []
+  h.app.qwenEvents.on('completion', (e) => { if (e.chatId) chats.push(e.chatId) })
+  // Fold mode: the two chats are one-shot, so the deletion plugin keeps neither.
+  await openai.chat.completions.create({ model: 'qwen3-max', messages: [{ role: 'user', content: 'one' }] })
+  await openai.chat.completions.create({ model: 'qwen3-max', messages: [{ role: 'user', content: 'two' }] })
+  const [held, loose] = chats as [string, string]
+  await h.app.qwenChatDeletion.flush(3000)
+  const before = h.sim.chats(email).map((c) => c.id)
+  // after_use is not the mode here: both chats are still upstream. An entry (as a replica would write it) holds the first.
+  t.same(before.sort(), [held, loose].sort())
+  const identity = h.app.qwenPool.identities[0]!.id
+  await h.app.qwenStore.conversations.put('elsewhere', { identity, chatId: held, responseId: 'r-1' }, clock)
+  clock += 25 * HOUR
+  t.match(await h.app.qwenChatDeletion.sweep(), { listed: 2, queued: 1 })
+  t.equal(await h.app.qwenChatDeletion.flush(3000), true)
+  t.same(h.sim.chats(email).map((c) => c.id), [held], 'the chat of the live entry is spared, the other swept')
+})

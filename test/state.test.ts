@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildServer, type GatewayOptions } from '../src/index.js'
 import type { SimAccount, Simulator } from '../src/simulator/index.js'
-import { newHealth } from '../src/health.js'
+import { DEFAULT_POLICY, newHealth } from '../src/health.js'
+import { MemoryStore } from '../src/store.js'
 import { decodeJwt } from '../src/jwt.js'
 import { parseAccounts, ConfigError, loadConfig, parseCookies } from '../src/config.js'
 import { IdentityPool, makeIdentity } from '../src/pool.js'
@@ -367,4 +368,31 @@ t.test('withinGrace: waits for work, but never past the grace period', async (t)
   const started = Date.now()
   t.equal(await withinGrace(new Promise(() => {}), 50), false)
   t.ok(Date.now() - started < 1000)
+})
+
+t.test('an identity disabled by the operator stays disabled across a restart; when every account is disabled the 503 says so', async (t) => {
+  const p = pool()
+  const [a, b] = p.identities as [ReturnType<typeof makeIdentity>, ReturnType<typeof makeIdentity>]
+  a.token = 'tok-a'
+  b.token = 'tok-b'
+  let saves = 0
+  const store = new MemoryStore(DEFAULT_POLICY).identities
+  const watched = new IdentityPool([a, b], { now: () => 1_000, store, onChange: () => { saves++ } })
+  store.setDisabled(a.id, true)
+  t.ok(saves > 0, 'disabling schedules a save')
+  const text = serializePool(watched, new StateKeys(undefined), 1_000)
+  t.equal(JSON.parse(text).identities[a.id].disabled, true)
+  t.equal(JSON.parse(text).identities[b.id].disabled, undefined, 'an enabled identity saves no flag')
+  const fresh = pool()
+  restorePool(fresh, text, undefined)
+  t.equal(fresh.health(fresh.identities[0]!).disabled, true, 'restored disabled')
+  t.notOk(fresh.health(fresh.identities[1]!).disabled)
+
+  store.setDisabled(b.id, true)
+  const err = watched.exhausted()
+  t.equal(err.kind, 'no_identity')
+  t.match(err.message, /every account is disabled by the operator/)
+  store.setDisabled(b.id, false)
+  t.notMatch(watched.exhausted().message, /disabled by the operator/, 'not while another account is enabled')
+  watched.close()
 })

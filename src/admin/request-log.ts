@@ -44,6 +44,6 @@ export class MemoryRequestLog implements RequestLog {
   }
 
   async recent (limit: number): Promise<RequestRecord[]> {
-    return this.ring.slice(-Math.max(0, limit)).reverse()
+    return limit <= 0 ? [] : this.ring.slice(-limit).reverse()
   }
 }
