@@ -178,3 +178,16 @@ t.test('close: creations stop; the stock is deleted by a single instance, left w
   t.equal(off.keeper.enabled, false)
   t.equal(await off.keeper.take('a', 'm', 't2t'), undefined)
 })
+
+t.test('a take by an identity that is not usable (a half-open trial) does not refill its stock', async (t) => {
+  const f = fake()
+  await f.keeper.take('a', 'm', 't2t')
+  await f.keeper.idle()
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2)
+  const before = f.created.length
+  f.usable.delete('a')
+  t.match(await f.keeper.take('a', 'm', 't2t'), /^a-m-t2t-/, 'a stocked chat is still handed out')
+  await f.keeper.idle()
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 1, 'not topped up')
+  t.equal(f.created.length, before, 'nothing created for it')
+})

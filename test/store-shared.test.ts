@@ -129,7 +129,8 @@ t.test('Redis killed, hung and restarted empty', { skip }, async (t) => {
   // Learned during the outage, by A only.
   a.identities.record('x', { kind: 'rate_limited', error: '429', retryAfterMs: 120_000 }, false, Date.now())
   t.notOk(await a.conversations.get('h', Date.now()))
-  await a.conversations.put('h', { identity: 'y', chatId: 'c', responseId: 'r' }, Date.now())
+  const putAt = Date.now()
+  await a.conversations.put('h', { identity: 'y', chatId: 'c', responseId: 'r' }, putAt)
   t.ok(await a.conversations.get('h', Date.now()), 'the local map serves meanwhile')
 
   await server.restart()
@@ -146,6 +147,16 @@ t.test('Redis killed, hung and restarted empty', { skip }, async (t) => {
   }
   t.same(modes, ['degraded-local', 'redis'])
   t.same(await b.conversations.get('h', Date.now()), { identity: 'y', chatId: 'c', responseId: 'r' }, 'the conversation remembered during the outage was written back')
+  // The conversation moves on through B; A's own copy from the outage must not expire later and
+  // announce the chat as unused while the shared entry still continues in it.
+  const announced: string[] = []
+  a.conversations.subscribe((e) => { announced.push(`${e.ref.chatId}:${e.reason}`) })
+  await b.conversations.delete('h')
+  await b.conversations.put('h2', { identity: 'y', chatId: 'c', responseId: 'r2' }, Date.now())
+  t.ok(Date.now() - putAt > 100, 'the restart took a while')
+  // When the outage entry would have expired (but not the one B just wrote).
+  t.equal(await a.conversations.sweep(putAt + 60_050), 0, 'no stale local copy left to expire on A')
+  t.same(announced, [])
 
   server.freeze()
   const started = Date.now()

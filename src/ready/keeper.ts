@@ -204,6 +204,8 @@ export class ReadyChats {
 
   /** Queue the creations that bring `job.key` up to the target. */
   private schedule (job: Job): void {
+    // A take by a trial (or fallback) lease must not warm an identity that is not ready.
+    if (!this.o.usable().includes(job.identity)) return
     const failed = this.failedAt.get(job.key)
     if (failed !== undefined && failed > this.o.now() - this.backoffMs) return
     this.keys.set(job.key, job)

@@ -125,9 +125,14 @@ export class RedisConversationStore implements ConversationStore {
     for (const e of this.local.live(now)) {
       const value: Value = { key: e.key, ref: e.ref, exp: e.expiresAt }
       const px = e.expiresAt - now + GRACE_MS
-      if (await this.c.redis.set(this.keys.conv(e.key), JSON.stringify(value), 'PX', px, 'NX') !== 'OK') continue
-      await this.c.redis.zadd(this.keys.convIndex, e.expiresAt, e.key)
-      await this.c.redis.zadd(this.keys.convChats, 'GT', e.expiresAt, e.ref.chatId)
+      const written = await this.c.redis.set(this.keys.conv(e.key), JSON.stringify(value), 'PX', px, 'NX') === 'OK'
+      if (written) {
+        await this.c.redis.zadd(this.keys.convIndex, e.expiresAt, e.key)
+        await this.c.redis.zadd(this.keys.convChats, 'GT', e.expiresAt, e.ref.chatId)
+      }
+      // From now on Redis alone holds it: a stale local copy would later expire on its own and
+      // announce its chat as unused while the conversation goes on (and chat deletion would take it).
+      await this.local.delete(e.key)
     }
   }
 

@@ -163,7 +163,7 @@ export class RedisHealthStore implements IdentityHealthStore {
       rec.trialInFlight = false
       const json = JSON.stringify(rec)
       const message = JSON.stringify({ t: 'identity', id, from: this.o.owner, rec: json })
-      const ok = await this.c.run('qgWrite', this.keys.health, id, raw, json, releaseProbe ? this.keys.probe + id : '', this.keys.events, message)
+      const ok = await this.c.run('qgWrite', this.keys.health, id, raw, json, releaseProbe ? this.keys.probe + id : '', this.keys.events, message, this.o.owner)
       if (Number(ok) === 1) {
         this.local.apply(id, rec, true)
         return

@@ -5,6 +5,7 @@
  * turns out to have lost its data) what was learned locally is written back, then the mirror is
  * re-read. The only module besides `connection.ts` that talks to ioredis.
  */
+import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { MemoryAccountStore } from '../../admin/accounts.js'
 import { MemoryRequestLog } from '../../admin/request-log.js'
@@ -52,6 +53,8 @@ export class RedisStore implements QwenStore {
   readonly keys: Keys
   readonly breaker: Breaker
   private readonly sub: Redis
+  /** On the main client (maybe the embedder's): removed on close. */
+  private readonly onReady = (): void => { this.breaker.poke() }
   private readonly timer: NodeJS.Timeout
   private readonly modeListeners = new Set<(mode: StoreMode) => void>()
 
@@ -70,7 +73,7 @@ export class RedisStore implements QwenStore {
     })
     const local = new MemoryHealthStore(o.policy)
     this.identities = new RedisHealthStore(c, this.keys, this.breaker, local, o.policy, {
-      owner: o.replicaId, clock: o.clock ?? 'redis', probeTtlMs: o.probeTtlMs ?? 5 * 60_000,
+      owner: `${o.replicaId}#${randomUUID()}`, clock: o.clock ?? 'redis', probeTtlMs: o.probeTtlMs ?? 5 * 60_000,
       onError: (err) => { o.log?.warn({ err: err.message }, 'shared store: identity health not written') },
     })
     this.conversations = new RedisConversationStore(c, this.keys, this.breaker, new MemoryConversationStore(o.conversations), o.conversations)
@@ -90,7 +93,7 @@ export class RedisStore implements QwenStore {
       // Messages sent while it was away are lost: re-read (the breaker's probe does it, or the tick).
       this.breaker.poke()
     })
-    o.redis.on('ready', () => { this.breaker.poke() })
+    o.redis.on('ready', this.onReady)
     this.sub.connect().catch(() => {})
     if (o.redis.status === 'wait') o.redis.connect().catch(() => {})
     this.breaker.start()
@@ -156,6 +159,7 @@ export class RedisStore implements QwenStore {
     await this.identities.flush()
     this.conversations.close()
     this.sub.disconnect()
+    this.o.redis.off('ready', this.onReady)
     if (this.o.ownsClient) this.o.redis.disconnect()
   }
 }

@@ -23,9 +23,17 @@ export class RedisReadyChatStock implements ReadyChatStock {
   }
 
   async add (key: string, chat: ReadyChat): Promise<void> {
+    if (this.breaker.open) {
+      await this.local.add(key, chat)
+      return
+    }
+    let failed = false
     await this.breaker.run(async () => {
       await this.c.redis.multi().rpush(this.keys.ready(key), JSON.stringify(chat)).sadd(this.keys.readyIds, chat.chatId).sadd(this.keys.readyKeys, key).exec()
-    }, async () => { await this.local.add(key, chat) })
+    }, () => { failed = true })
+    // A timed-out push may still run once Redis answers: keeping the chat locally too could hand it
+    // out twice. The caller drops it (and deletes it upstream) instead.
+    if (failed) throw new Error('the shared ready-chat stock did not answer: chat not stocked')
   }
 
   async count (key: string): Promise<number> {

@@ -59,13 +59,14 @@ return {redis.call('HGET', KEYS[1], ARGV[1]) or '', now}`
 
 /**
  * WRITE (compare and set)  KEYS: health hash   ARGV: id, expected JSON ('' = none), new JSON,
- * probe key to release ('' = none), channel, message. Publishes the change in the same step.
+ * probe key to release ('' = none), channel, message, owner (the probe key is released only when
+ * this replica's trial holds it). Publishes the change in the same step.
  */
 const WRITE = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if cur ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-if ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end
+if ARGV[4] ~= '' and redis.call('GET', ARGV[4]) == ARGV[7] then redis.call('DEL', ARGV[4]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1`
 
