@@ -42,6 +42,9 @@ const PERIODIC_MS = 5_000
  * (restored from `qwenStore.accounts` at start-up), and the live hub that pushes pool snapshots to
  * open `/admin/api/events` streams, closed in `preClose` so that `close()` never waits on a browser.
  */
+/** How often the runtime accounts follow the shared store (another replica's additions and removals). */
+const ACCOUNT_SYNC_MS = 10_000
+
 export default fp(async (fastify) => {
   const cfg = fastify.qwenConfig
   const pool = fastify.qwenPool
@@ -50,6 +53,7 @@ export default fp(async (fastify) => {
     pool,
     store: fastify.qwenStore.accounts,
     secret: cfg.stateSecret,
+    durable: cfg.redis !== undefined || cfg.redisUrl !== undefined,
     refresh: async (i) => {
       const r = await fastify.qwenTokens.refresh(i)
       if (r.success) pool.reset(i, 'challenge')
@@ -60,6 +64,18 @@ export default fp(async (fastify) => {
   })
   const restored = await accounts.restore()
   if (restored > 0) fastify.log.info({ accounts: restored }, 'runtime accounts restored')
+  if (accounts.persistent) {
+    // Accounts added or removed on another replica, or stored before Redis answered at start-up.
+    const follow = (): void => {
+      accounts.sync().then((r) => {
+        if (r.added + r.removed > 0) fastify.log.info(r, 'runtime accounts followed the shared store')
+      }, (err: unknown) => { fastify.log.warn({ err }, 'runtime accounts: the store could not be read') })
+    }
+    const off = fastify.qwenStoreInfo.onMode((m) => { if (m === 'redis') follow() })
+    const timer = setInterval(follow, ACCOUNT_SYNC_MS)
+    timer.unref()
+    fastify.addHook('onClose', async () => { clearInterval(timer); off() })
+  }
   const recorder = new RequestRecorder(fastify.qwenEvents, fastify.qwenStore.requests, {
     now: cfg.now,
     replica: fastify.qwenStoreInfo.replicaId,

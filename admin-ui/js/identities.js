@@ -106,8 +106,8 @@ export function Accounts ({ state, onUnauthorized }) {
       <h2>Add accounts</h2>
       <p class="muted">One per line: a browser cookie from chat.qwen.ai, or <code>email:password</code>. Configured accounts (env, files) are read-only here; accounts added here can be removed from the table above.
         ${state.accountsPersistent
-          ? ' They are stored sealed with STATE_SECRET and come back after a restart.'
-          : html` <b>STATE_SECRET is not set: accounts added here live in memory only, until the gateway restarts.</b>`}</p>
+          ? ' They are stored sealed with STATE_SECRET in the shared store and come back after a restart.'
+          : html` <b>Accounts added here live in memory only, until the gateway restarts (they are kept across restarts only in the shared store: REDIS_URL with STATE_SECRET).</b>`}</p>
       <form onSubmit=${add} class="add">
         <textarea data-testid="account-add-input" rows="3" spellcheck="false" autocomplete="off" placeholder="token=…; cna=…\nname@example.com:password" value=${text} onInput=${(/** @type {any} */ e) => setText(e.target.value)}></textarea>
         <button data-testid="account-add-submit" type="submit" disabled=${busy || text.trim() === ''}>Add</button>

@@ -35,6 +35,8 @@ interface Deps {
   store: AccountStore
   /** STATE_SECRET: without it nothing is stored. */
   secret: string | undefined
+  /** Whether the store outlives the process (the shared store, Redis); the in-memory one does not. */
+  durable: boolean
   refresh: (i: Identity) => Promise<RefreshResult>
   now: () => number
   log: { warn: (obj: object, msg?: string) => void }
@@ -43,12 +45,14 @@ interface Deps {
 export class RuntimeAccounts {
   /** Runtime identity ids and when they were added. */
   private readonly added = new Map<string, number>()
+  /** Stored accounts that do not open with this secret (reported once). */
+  private readonly unreadable = new Set<string>()
 
   constructor (private readonly deps: Deps) {}
 
-  /** Whether runtime accounts survive a restart (a STATE_SECRET seals them into the store). */
+  /** Whether runtime accounts survive a restart: sealed with STATE_SECRET into a store that outlives the process (Redis). */
   get persistent (): boolean {
-    return this.deps.secret !== undefined
+    return this.deps.secret !== undefined && this.deps.durable
   }
 
   has (id: string): boolean {
@@ -103,13 +107,32 @@ export class RuntimeAccounts {
 
   /** Start-up: put the stored runtime accounts back into the pool (they fetch tokens with the others). */
   async restore (): Promise<number> {
+    return (await this.sync()).added
+  }
+
+  /**
+   * Follow the store (another replica added or removed an account, or the shared store came back):
+   * stored accounts missing from the pool are added, runtime accounts no longer stored are removed.
+   */
+  async sync (): Promise<{ added: number; removed: number }> {
     const secret = this.deps.secret
-    if (secret === undefined) return 0
+    if (secret === undefined) return { added: 0, removed: 0 }
     let n = 0
-    for (const s of await this.deps.store.list()) {
+    const stored = await this.deps.store.list()
+    const ids = new Set(stored.map((s) => s.id))
+    let removed = 0
+    for (const id of [...this.added.keys()]) {
+      if (ids.has(id)) continue
+      this.added.delete(id)
+      this.deps.pool.remove(id)
+      removed++
+    }
+    for (const s of stored) {
+      if (this.added.has(s.id)) continue
       const opened = openAccount(secret, s.id, s.sealed)
       if (!opened) {
-        this.deps.log.warn({ identity: s.id }, 'a stored runtime account does not open with this STATE_SECRET: skipped')
+        if (!this.unreadable.has(s.id)) this.deps.log.warn({ identity: s.id }, 'a stored runtime account does not open with this STATE_SECRET: skipped')
+        this.unreadable.add(s.id)
         continue
       }
       const i = this.identity(opened)
@@ -117,6 +140,6 @@ export class RuntimeAccounts {
       this.added.set(i.id, s.addedAt)
       n++
     }
-    return n
+    return { added: n, removed }
   }
 }

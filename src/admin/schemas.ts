@@ -32,7 +32,7 @@ export const AdminStateSchema = Type.Object({
   startedAt: Type.Integer(),
   replicaId: Nullable(Type.String()),
   storeMode: Type.String(),
-  /** Runtime accounts survive a restart (sealed with STATE_SECRET); false: memory only. */
+  /** Runtime accounts survive a restart (sealed with STATE_SECRET in the shared store); false: until restart. */
   accountsPersistent: Type.Boolean(),
   serverMode: Type.Boolean(),
   counts: Type.Object({
