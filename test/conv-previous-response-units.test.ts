@@ -54,3 +54,40 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
   // Locks were given back.
   t.equal(await s.lock('chat-1', 'someone', 0), true)
 })
+
+t.test('a turn that moved the chat on between the look-up and the lock: the previous id is not found, a history folds; the lock is given back', async (t) => {
+  const s = store()
+  const logs: string[] = []
+  // Another replica's turn lands right as this one takes the lock.
+  const racing = Object.assign(Object.create(s) as MemoryConversationStore, {
+    lock: async (chatId: string, holder: string, now: number) => {
+      const ok = await s.lock(chatId, holder, now)
+      await s.delete('entry')
+      await s.put('entry-next', { ...ref, responseId: 'up-9' }, now)
+      return ok
+    },
+  })
+  const planner = new TurnPlanner({ store: racing, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  await s.put('entry', ref, 0)
+  await t.rejects(planner.begin(input({ previous: { id: 'resp_1', key: 'entry', ref } }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
+  t.equal(await s.lock('chat-1', 'someone', 0), true, 'lock given back')
+  await s.unlock('chat-1', 'someone')
+
+  // The same race on a client-sent history: it folds into a new chat.
+  const messages = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'next' }]
+  const { conversationKey, splitTurn } = await import('../src/conversations/hash.js')
+  const key = conversationKey('key:a', 'm', [], splitTurn(messages as never)!.history)
+  await s.put(key, ref, 0)
+  const racingHistory = Object.assign(Object.create(s) as MemoryConversationStore, {
+    lock: async (chatId: string, holder: string, now: number) => {
+      const ok = await s.lock(chatId, holder, now)
+      await s.delete(key)
+      return ok
+    },
+  })
+  const p2 = new TurnPlanner({ store: racingHistory, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  const turn = (await p2.begin(input({ messages }), 'req-2'))!
+  t.equal(turn.continuation, undefined, 'folds')
+  t.same(logs, ['conversation folded into a new chat:moved_on'])
+  t.equal(await s.lock('chat-1', 'someone', 0), true, 'lock given back')
+})

@@ -11,7 +11,7 @@ import type { ToolCallOut } from '../faces/face.js'
 import { foldMessages } from '../openai/request.js'
 import type { ChatMessage } from '../schemas.js'
 import type { MarkerSet } from '../tools/markers.js'
-import { previousUnavailable, responseKey, responsePointer, type PreviousResponse } from './previous.js'
+import { previousNotFound, previousUnavailable, responseKey, responsePointer, type PreviousResponse } from './previous.js'
 
 /** What a request brings for conversation continuity (absent: a one-shot request). */
 export interface ConversationInput {
@@ -72,6 +72,10 @@ function newTurnPrompt (history: ChatMessage[], turn: ChatMessage[], markers: Ma
 }
 
 /** One request's part in its conversation: plan, then `remember` or `fallback`, then `release`. */
+function sameRef (a: ConversationRef | undefined, b: ConversationRef): boolean {
+  return a !== undefined && a.chatId === b.chatId && a.responseId === b.responseId && a.identity === b.identity
+}
+
 export class ConversationTurn {
   /** Set while the continuation is still possible. */
   continuation: Continuation | undefined
@@ -86,6 +90,11 @@ export class ConversationTurn {
     if (prev) {
       if (!await this.d.store.lock(prev.ref.chatId, this.holder, this.d.now())) throw previousUnavailable(prev.id, 'chat_busy')
       this.locked = prev.ref.chatId
+      // A turn that ended between the look-up and the lock moved the chat on: this id is no longer its latest answer.
+      if (!sameRef(await this.d.store.get(prev.key, this.d.now()), prev.ref)) {
+        await this.release()
+        throw previousNotFound(prev.id)
+      }
       this.continuation = { key: prev.key, ref: prev.ref, prompt: newTurnPrompt([], this.input.messages, this.input.markers), from: 0 }
       return
     }
@@ -100,6 +109,13 @@ export class ConversationTurn {
       return
     }
     this.locked = ref.chatId
+    // Another request may have continued the chat between the look-up and the lock (then this
+    // history is no longer the chat's): fold instead.
+    if (!sameRef(await this.d.store.get(key, this.d.now()), ref)) {
+      await this.release()
+      this.d.log({ requestId: this.requestId, chatId: ref.chatId, reason: 'moved_on' }, 'conversation folded into a new chat')
+      return
+    }
     this.continuation = { key, ref, prompt: newTurnPrompt(split.history, split.turn, markers), from: split.history.length }
   }
 
