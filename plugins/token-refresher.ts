@@ -41,6 +41,7 @@ export default fp(async (fastify) => {
   })
   fastify.addHook('onClose', async () => {
     if (timer) clearInterval(timer)
+    tokens.close()
     // Let a start-up fetch in progress settle, but never hold shutdown up for a slow upstream
     // (the upstream plugin then cuts what is still running).
     await withinGrace(tokens.ready(), CLOSE_WAIT_MS)

@@ -55,12 +55,18 @@ export class TokenService {
   private readonly clientCache = new Map<string, { token: string; expiresAt: number | undefined }>()
   private readonly clientInflight = new Map<string, Promise<string>>()
   private init: Promise<void> | undefined
+  private closed = false
 
   constructor (
     private readonly client: UpstreamClient,
     private readonly pool: IdentityPool,
     private readonly opts: { now: () => number; concurrency: number; log: Logger; events?: GatewayEvents; onTokenRefreshed?: ((e: TokenRefreshedEvent) => void | Promise<void>) | undefined; shared?: SharedTokenOptions | undefined },
   ) {}
+
+  /** The app closes: waits on another replica's refresh end at their next poll. */
+  close (): void {
+    this.closed = true
+  }
 
   /** Fetch a token for one identity from its cookie; one call at a time per identity. */
   refresh (i: Identity): Promise<RefreshResult> {
@@ -95,9 +101,11 @@ export class TokenService {
       if (!r.success) await shared.store.release(i.id, owner)
       return r
     }
+    // Wall-clock wait for the other replica's refresh (bounded by its lease; ends when the app closes).
     const end = Date.now() + shared.leaseMs
     while (Date.now() < end) {
-      await new Promise((resolve) => setTimeout(resolve, shared.pollMs))
+      if (this.closed) return { ...base, success: false, error: 'the gateway is closing' }
+      await new Promise((resolve) => { setTimeout(resolve, shared.pollMs).unref() })
       const a = await this.adopt(i, shared)
       if (a) return a
     }

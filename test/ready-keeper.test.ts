@@ -191,3 +191,15 @@ t.test('a take by an identity that is not usable (a half-open trial) does not re
   t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 1, 'not topped up')
   t.equal(f.created.length, before, 'nothing created for it')
 })
+
+t.test('close of a replica on a shared stock: the shared chats stay for the others, the local part (stocked during an outage) is deleted', async (t) => {
+  const shared = new MemoryReadyChatStock()
+  const local = new MemoryReadyChatStock()
+  const stock = Object.assign(Object.create(shared) as MemoryReadyChatStock, { drainLocal: async () => await local.drain() })
+  const f = fake({ stock })
+  await shared.add(stockKey('a', 'm', 't2t'), { chatId: 'shared-1', identity: 'a', createdAt: f.clock.now })
+  await local.add(stockKey('b', 'm', 't2t'), { chatId: 'local-1', identity: 'b', createdAt: f.clock.now })
+  t.equal(await f.keeper.close(false), 1)
+  t.same(f.discarded, [['local-1', 'b']])
+  t.equal(await shared.count(stockKey('a', 'm', 't2t')), 1, 'the shared chat stays')
+})

@@ -176,10 +176,11 @@ export class ReadyChats {
     this.abort.abort()
     this.pump()
     await this.idle()
-    if (!deleteStock) return 0
     let n = 0
     try {
-      for (const { chat } of await this.o.stock.drain()) {
+      // A shared stock stays for the other replicas, except its local part nobody else can reach.
+      const gone = deleteStock ? await this.o.stock.drain() : await this.o.stock.drainLocal?.() ?? []
+      for (const { chat } of gone) {
         this.drop(chat)
         n++
       }

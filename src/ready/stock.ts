@@ -29,6 +29,11 @@ export interface ReadyChatStock {
   drain: (key?: string) => Promise<Array<{ key: string; chat: ReadyChat }>>
   /** Whether `chatId` is in some stock (a deletion sweep spares it). */
   holds: (chatId: string) => Promise<boolean>
+  /**
+   * A shared stock's own process-local part (chats stocked while the shared store was away), which
+   * no other replica can hand out: removed and returned so that a closing replica deletes them.
+   */
+  drainLocal?: () => Promise<Array<{ key: string; chat: ReadyChat }>>
 }
 
 export class MemoryReadyChatStock implements ReadyChatStock {

@@ -59,6 +59,10 @@ export class RedisReadyChatStock implements ReadyChatStock {
     return [...out, ...shared]
   }
 
+  async drainLocal (): Promise<Array<{ key: string; chat: ReadyChat }>> {
+    return await this.local.drain()
+  }
+
   async holds (chatId: string): Promise<boolean> {
     if (await this.local.holds(chatId)) return true
     return await this.breaker.run(async () => await this.c.redis.sismember(this.keys.readyIds, chatId) === 1, () => false)
