@@ -242,7 +242,8 @@ export class CompletionRunner {
       } catch (err) {
         // A forced tool call or JSON answer that was not valid: one corrective turn (nothing of
         // the first answer went out: those stages hold everything back until it is valid).
-        const prompt = correctedPrompt(req.chat, err)
+        // Not for a previous_response_id turn: a new chat would lose the history the client did not send.
+        const prompt = conv?.byPreviousResponse === true ? undefined : correctedPrompt(req.chat, err)
         if (prompt === undefined) throw err
         finishTurn(turn, { kind: 'neutral' })
         turn = undefined

@@ -209,3 +209,20 @@ t.test('client mode: a response id belongs to the caller\'s own credential', asy
   t.equal(s[1]!.chatId, s[0]!.chatId)
   t.equal(s[1]!.account, a!.email)
 })
+
+t.test('a forced tool call that comes back invalid on a previous_response_id turn is not retried in a new chat without the history', async (t) => {
+  const h = await harness(t, { sim: { demoAccounts: 1 } })
+  const email = h.sim.accounts[0]!.email
+  const openai = client(h)
+  const r1 = await openai.responses.create({ model: 'qwen3-max', input: 'remember the number 7' })
+  const before = sent(h).length
+  const bad = '[TOOL CALL]{"name":"get_weather","arguments":{}}[END TOOL CALL]'
+  h.sim.queue(email, { answer: bad }, { answer: bad })
+  const tools = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false }]
+  const res = await postJson(`${h.url}/v1/responses`, { model: 'qwen3-max', previous_response_id: r1.id, input: 'weather?', tools, tool_choice: 'required', stream: true })
+  const text = await res.text()
+  t.match(text, /tool_call_invalid/, 'the invalid call is reported')
+  const after = sent(h).slice(before)
+  t.equal(after.length, 1, 'one upstream turn: no corrective retry')
+  t.equal(after[0]!.chatId, sent(h)[0]!.chatId, 'in the chat that holds the history')
+})

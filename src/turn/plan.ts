@@ -84,6 +84,14 @@ export class ConversationTurn {
 
   constructor (private readonly d: PlannerDeps, private readonly input: ConversationInput, private readonly requestId: string) {}
 
+  /**
+   * Whether the request named its history by `previous_response_id` (and sent only the new input):
+   * then nothing can be folded into a new chat, not even a corrective retry.
+   */
+  get byPreviousResponse (): boolean {
+    return this.input.previous !== undefined
+  }
+
   /** Look the history up and take its chat's lock. */
   async plan (): Promise<void> {
     const prev = this.input.previous
