@@ -341,7 +341,8 @@ export class CompletionRunner {
     } catch (err) {
       turn.lease.release(abortReason(req.signal) ? { kind: 'neutral' } : outcomeOf(err))
       if (!canFallBack(err, req.signal)) throw err
-      await conv.fallback(`the continued answer failed: ${err.message}`, true)
+      // A previous_response_id turn cannot fold: its client gets this error as it is.
+      await conv.fallback(`the continued answer failed: ${err.message}`, true, err)
       return undefined
     }
   }

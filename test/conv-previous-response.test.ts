@@ -225,4 +225,13 @@ t.test('a forced tool call that comes back invalid on a previous_response_id tur
   const after = sent(h).slice(before)
   t.equal(after.length, 1, 'one upstream turn: no corrective retry')
   t.equal(after[0]!.chatId, sent(h)[0]!.chatId, 'in the chat that holds the history')
+
+  // Non-stream: the same, as a status (the entry is gone: the chat now ends with the invalid answer).
+  const r2 = await openai.responses.create({ model: 'qwen3-max', input: 'again' })
+  h.sim.queue(email, { answer: bad })
+  const before2 = sent(h).length
+  const res2 = await postJson(`${h.url}/v1/responses`, { model: 'qwen3-max', previous_response_id: r2.id, input: 'weather?', tools, tool_choice: 'required' })
+  t.equal(res2.status, 502)
+  t.match(await res2.json(), { error: { code: 'tool_call_invalid' } })
+  t.equal(sent(h).length - before2, 1, 'no corrective retry')
 })
