@@ -5,11 +5,11 @@
  * Skipped with a line when `redis-server` is not installed.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Simulator } from '../src/simulator/index.js'
 import { startChild, type Child } from './child.js'
+import { freePort } from './free-port.js'
 import { gatewayLoad } from './loads.js'
 import { cpuMsPerRequest } from './measure.js'
 import { fmt, markdownTable } from './stats.js'
@@ -22,17 +22,6 @@ export interface RedisPhaseOptions {
   warmup: number
   duration: number
   log: (m: string) => void
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => { resolve(port) })
-    })
-  })
 }
 
 /** Every command Redis has run so far (the sum of `calls=` in INFO commandstats). */
