@@ -1,10 +1,7 @@
 /**
- * The smaller shared parts: the ready-chat stock (a LIST per stock, each chat handed out once
- * across replicas), the recent-request log (a capped LIST, newest first) and the runtime accounts
- * (a HASH of sealed blobs). Each falls back to its memory counterpart while the breaker is open.
+ * The ready-chat stock in Redis: a LIST per stock, each chat handed out once across replicas. Falls
+ * back to its memory counterpart while the breaker is open.
  */
-import type { AccountStore, MemoryAccountStore, SealedAccount } from '../../admin/accounts.js'
-import type { MemoryRequestLog, RequestLog, RequestRecord } from '../../admin/request-log.js'
 import type { MemoryReadyChatStock, ReadyChat, ReadyChatStock } from '../../ready/stock.js'
 import type { Breaker } from '../breaker.js'
 import type { Keys } from './keys.js'
@@ -66,50 +63,5 @@ export class RedisReadyChatStock implements ReadyChatStock {
   async holds (chatId: string): Promise<boolean> {
     if (await this.local.holds(chatId)) return true
     return await this.breaker.run(async () => await this.c.redis.sismember(this.keys.readyIds, chatId) === 1, () => false)
-  }
-}
-
-export class RedisRequestLog implements RequestLog {
-  constructor (private readonly c: ScriptClient, private readonly keys: Keys, private readonly breaker: Breaker, private readonly local: MemoryRequestLog, private readonly max = 200) {}
-
-  async add (r: RequestRecord): Promise<void> {
-    await this.breaker.run(async () => {
-      await this.c.redis.multi().lpush(this.keys.requests, JSON.stringify(r)).ltrim(this.keys.requests, 0, this.max - 1).exec()
-    }, async () => { await this.local.add(r) })
-  }
-
-  async recent (limit: number): Promise<RequestRecord[]> {
-    return await this.breaker.run(async () => {
-      if (limit <= 0) return []
-      const list = await this.c.redis.lrange(this.keys.requests, 0, limit - 1)
-      return list.map((raw) => JSON.parse(raw) as RequestRecord)
-    }, async () => await this.local.recent(limit))
-  }
-}
-
-export class RedisAccountStore implements AccountStore {
-  constructor (private readonly c: ScriptClient, private readonly keys: Keys, private readonly breaker: Breaker, private readonly local: MemoryAccountStore) {}
-
-  async list (): Promise<SealedAccount[]> {
-    return await this.breaker.run(async () => {
-      const all = await this.c.redis.hvals(this.keys.accounts)
-      return all.map((raw) => JSON.parse(raw) as SealedAccount)
-    }, async () => await this.local.list())
-  }
-
-  async put (a: SealedAccount): Promise<void> {
-    // Also locally: the accounts added during an outage are written back on recovery.
-    await this.local.put(a)
-    await this.breaker.run(async () => { await this.c.redis.hset(this.keys.accounts, a.id, JSON.stringify(a)) }, () => undefined)
-  }
-
-  async delete (id: string): Promise<boolean> {
-    const local = await this.local.delete(id)
-    return await this.breaker.run(async () => await this.c.redis.hdel(this.keys.accounts, id) === 1, () => local)
-  }
-
-  /** Write back what was added locally (recovery after an outage, or Redis lost its data). */
-  async recover (): Promise<void> {
-    for (const a of await this.local.list()) await this.c.redis.hsetnx(this.keys.accounts, a.id, JSON.stringify(a))
   }
 }
