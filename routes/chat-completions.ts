@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { newRecord } from '../src/completion.js'
-import { toOpenAIError } from '../src/errors.js'
+import { completionEvent, failure } from '../src/faces/completion-end.js'
 import { OpenAIStreamFace } from '../src/faces/openai-stream.js'
 import type { ResolvedModel } from '../src/models.js'
 import { chatCompletion, completionId } from '../src/openai/chunks.js'
@@ -80,37 +80,16 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (fastify) => {
       }
       return chatCompletion(id, created, model.requested, await runner.collect(req, rec), chat.tools?.legacy)
     } catch (err) {
-      const reason = scope.reason()
-      if (reason?.kind === 'client_closed') {
-        rec.outcome = 'client_closed'
-        reply.hijack()
-        if (!reply.raw.destroyed) reply.raw.destroy()
-        return reply
-      }
       // A video's own timeout says VIDEO_TIMEOUT_MS (src/media/generate-chat.ts).
-      const e = reason && !(reason.kind === 'timeout' && model?.media === 'video') ? reason.toError() : err
-      status = toOpenAIError(e).status
-      throw e
+      const f = failure(scope, reply, rec, err, model?.media === 'video')
+      if (f.closed) return reply
+      status = f.status
+      throw f.error
     } finally {
       scope.end()
       // One event per completion that got as far as a model (refusals are logged by the error handler).
       if (model) {
-        events.emit('completion', {
-          requestId: request.qwenRequestId,
-          model: model.requested,
-          stream,
-          identity: rec.identity,
-          status: rec.outcome === 'client_closed' ? 499 : status,
-          outcome: rec.outcome,
-          attempts: rec.attempts,
-          ttftMs: rec.ttftMs,
-          durationMs: cfg.now() - started,
-          usage: rec.usage && { prompt: rec.usage.prompt_tokens, completion: rec.usage.completion_tokens, reasoning: rec.usage.completion_tokens_details.reasoning_tokens },
-          finishReason: rec.finishReason,
-          chatId: rec.chatId,
-          error: rec.error,
-          ...(rec.remembered ? { remembered: true } : {}),
-        })
+        events.emit('completion', completionEvent(request.qwenRequestId, model.requested, stream, status, rec, cfg.now() - started))
       }
     }
   })

@@ -7,13 +7,14 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { newRecord } from '../completion.js'
-import { InvalidRequestError, clip, toOpenAIError } from '../errors.js'
+import { InvalidRequestError, clip } from '../errors.js'
 import type { ResolvedModel } from '../models.js'
 import { prepareChat, thinkingFor, type ChatOptions, type ChatRequest, type PreparedChat } from '../openai/request.js'
 import { declaredTools, ownerOf } from '../conversations/hash.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../tools/markers.js'
 import { previousNotFound, resolvePrevious } from '../turn/previous.js'
 import type { ConversationInput } from '../turn/plan.js'
+import { completionEvent, failure } from './completion-end.js'
 import type { CollectedAnswer, StreamFace } from './face.js'
 
 export interface FaceCompletion<J> {
@@ -99,35 +100,14 @@ export async function serveFaceCompletion<J> (
     }
     return face.json(model, await fastify.qwenCompletions.runner.collect(req, rec))
   } catch (err) {
-    const reason = scope.reason()
-    if (reason?.kind === 'client_closed') {
-      rec.outcome = 'client_closed'
-      reply.hijack()
-      if (!reply.raw.destroyed) reply.raw.destroy()
-      return reply
-    }
-    const e = reason ? reason.toError() : err
-    status = toOpenAIError(e).status
-    throw e
+    const f = failure(scope, reply, rec, err)
+    if (f.closed) return reply
+    status = f.status
+    throw f.error
   } finally {
     scope.end()
     if (model) {
-      fastify.qwenEvents.emit('completion', {
-        requestId: request.qwenRequestId,
-        model: model.requested,
-        stream,
-        identity: rec.identity,
-        status: rec.outcome === 'client_closed' ? 499 : status,
-        outcome: rec.outcome,
-        attempts: rec.attempts,
-        ttftMs: rec.ttftMs,
-        durationMs: cfg.now() - started,
-        usage: rec.usage && { prompt: rec.usage.prompt_tokens, completion: rec.usage.completion_tokens, reasoning: rec.usage.completion_tokens_details.reasoning_tokens },
-        finishReason: rec.finishReason,
-        chatId: rec.chatId,
-        error: rec.error,
-        ...(rec.remembered ? { remembered: true } : {}),
-      })
+      fastify.qwenEvents.emit('completion', completionEvent(request.qwenRequestId, model.requested, stream, status, rec, cfg.now() - started))
     }
   }
 }
