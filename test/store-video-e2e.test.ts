@@ -39,7 +39,7 @@ async function everything (redis: Redis, ns: string): Promise<string[]> {
     else if (type === 'hash') out.push(key, JSON.stringify(await redis.hgetall(key)))
     else if (type === 'list') out.push(key, ...await redis.lrange(key, 0, -1))
     else if (type === 'set') out.push(key, ...await redis.smembers(key))
-    else if (type === 'zset') out.push(key, ...await redis.zrange(key, 0, -1))
+    else if (type === 'zset') out.push(key, ...await redis.zrange(key, '0', '-1'))
     else out.push(key, `<${type}>`)
   }
   return out
