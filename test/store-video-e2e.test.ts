@@ -79,8 +79,10 @@ t.test('pool mode: created on A, polled and downloaded on B; completed on both; 
     seen = await Promise.all([a, b, b].map(async (h) => (await call(`${h.url}/v1/videos/${id}`, ALICE)).body as Video))
   }
   t.ok(seen.some((v) => v.status === 'completed'), 'completed')
-  const polls = sim.log().filter((e) => e.path.startsWith(STATUS)).length
-  t.ok(polls > 0)
+  const creator = sim.log().find((e) => e.path === '/api/v2/chat/completions')!.account
+  const statusChecks = sim.log().filter((e) => e.path.startsWith(STATUS))
+  const polls = statusChecks.length
+  t.ok(polls > 0 && statusChecks.every((e) => e.account === creator), 'every status check, on either replica, with the account that created the task')
   for (const h of [a, b]) t.match((await call(`${h.url}/v1/videos/${id}`, ALICE)).body, { status: 'completed', progress: 100, prompt: PROMPT })
   t.equal(sim.log().filter((e) => e.path.startsWith(STATUS)).length, polls, 'a completed job is not polled again, on either replica')
 
