@@ -11,6 +11,7 @@ import { MemoryRequestLog, type RequestLog } from './admin/request-log.js'
 import { MemoryReadyChatStock, type ReadyChatStock } from './ready/stock.js'
 import type { SharedCounters, SharedTokens } from './store/tokens.js'
 import type { SharedValues } from './media/upload-cache.js'
+import type { SharedVideoJobs } from './media/video-jobs.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -74,6 +75,8 @@ export interface QwenStore {
   counters?: SharedCounters
   /** The upload cache shared between replicas (`src/media/upload-cache.ts`); only a shared store has it. */
   uploads?: SharedValues
+  /** `/v1/videos` jobs shared between replicas, sealed (`src/media/video-jobs.ts`); only a shared store has them. */
+  videoJobs?: SharedVideoJobs
 }
 
 export type { ConversationEnded, ConversationRef, ConversationStore } from './conversations/store.js'

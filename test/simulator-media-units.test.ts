@@ -78,14 +78,14 @@ t.test('video job store: TTL and bound', async (t) => {
   let now = 0
   const s = new MemoryVideoJobStore({ ttlMs: 100, maxEntries: 2, now: () => now })
   const job = (id: string) => ({ id, status: 'in_progress' }) as unknown as VideoJob
-  s.set(job('a'))
-  s.set(job('b'))
-  s.set(job('a'))
-  s.set(job('c'))
-  t.equal(s.get('b'), undefined, 'the least recently set goes')
-  t.ok(s.get('a'))
+  await s.set(job('a'))
+  await s.set(job('b'))
+  await s.set(job('a'))
+  await s.set(job('c'))
+  t.equal(await s.get('b'), undefined, 'the least recently set goes')
+  t.ok(await s.get('a'))
   now = 100
-  t.equal(s.get('a'), undefined, 'expired')
+  t.equal(await s.get('a'), undefined, 'expired')
 })
 
 t.test('chat helpers: the last user text, the images to edit; sniffing', async (t) => {

@@ -2,7 +2,7 @@
  * The OpenAI Videos API over video jobs: create (the upstream task is created before answering, so
  * refusals are HTTP statuses), retrieve (one status check of a running job, with its identity's
  * credentials), and the finished video's URL for `/content`. No background timers: a job advances
- * when it is asked about, and fails once `VIDEO_TIMEOUT_MS` has passed since its creation.
+ * when it is asked about (through any replica, when the job store is shared), and fails once `VIDEO_TIMEOUT_MS` has passed since its creation.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { GatewayError, InvalidRequestError, UpstreamError, toOpenAIError } from '../errors.js'
@@ -77,18 +77,17 @@ export class VideoApi {
       id: `video_${randomBytes(16).toString('hex')}`, model: model.requested, prompt: r.prompt, size, seconds, createdAt: this.d.now(), completedAt: null,
       status: 'in_progress', progress: 0, error: null, ref, ...(owner ? { owner } : {}),
     }
-    this.d.jobs.set(job)
-    return job
+    return await this.d.jobs.set(job)
   }
 
   /** The job, advanced by one status check while it runs. */
   async retrieve (id: string, caller: Caller, signal: AbortSignal, keyName?: string | null): Promise<VideoJob> {
-    const job = this.d.jobs.get(id)
+    const job = await this.d.jobs.get(id)
     if (!job || job.owner !== ownerOf(caller, keyName)) throw videoNotFound(id)
     if (job.status === 'completed' || job.status === 'failed') return job
     const now = this.d.now()
     if (now - job.createdAt >= this.d.videoTimeoutMs) {
-      return this.finish(job, { status: 'failed', error: { code: 'upstream_timeout', message: 'The video was not ready within VIDEO_TIMEOUT_MS' } })
+      return await this.finish(job, { status: 'failed', error: { code: 'upstream_timeout', message: 'The video was not ready within VIDEO_TIMEOUT_MS' } })
     }
     let s
     try {
@@ -96,23 +95,21 @@ export class VideoApi {
     } catch (err) {
       // A failed status check leaves the job running (the next retrieve asks again), unless the task is gone.
       if (err instanceof UpstreamError && err.kind === 'bad_request' && /not find|not found/i.test(err.message)) {
-        return this.finish(job, { status: 'failed', error: { code: 'upstream_error', message: 'The upstream no longer knows the task' } })
+        return await this.finish(job, { status: 'failed', error: { code: 'upstream_error', message: 'The upstream no longer knows the task' } })
       }
       throw err
     }
-    if (s.state === 'success') return this.finish(job, { status: 'completed', progress: 100, url: s.url! })
+    if (s.state === 'success') return await this.finish(job, { status: 'completed', progress: 100, url: s.url! })
     if (s.state === 'failed') {
       const { body } = toOpenAIError(new UpstreamError('upstream_error', `The upstream video generation failed${s.message ? `: ${s.message}` : ''}`))
-      return this.finish(job, { status: 'failed', error: { code: 'video_generation_failed', message: body.error.message } })
+      return await this.finish(job, { status: 'failed', error: { code: 'video_generation_failed', message: body.error.message } })
     }
     const next = { ...job, progress: Math.max(job.progress, s.progress ?? job.progress) }
-    this.d.jobs.set(next)
-    return next
+    // Another replica may have polled meanwhile: the store keeps whichever is further along.
+    return await this.d.jobs.set(next)
   }
 
-  private finish (job: VideoJob, change: Partial<VideoJob>): VideoJob {
-    const next = { ...job, ...change, completedAt: this.d.now() }
-    this.d.jobs.set(next)
-    return next
+  private async finish (job: VideoJob, change: Partial<VideoJob>): Promise<VideoJob> {
+    return await this.d.jobs.set({ ...job, ...change, completedAt: this.d.now() })
   }
 }

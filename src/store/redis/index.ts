@@ -21,6 +21,7 @@ import { RedisAccountStore } from './accounts.js'
 import { RedisReadyChatStock } from './ready-stock.js'
 import { RedisRequestLog } from './request-log.js'
 import { withScripts } from './scripts.js'
+import { RedisVideoJobs } from './video-jobs.js'
 import { RedisCounters, RedisTokens, RedisValues } from '../tokens.js'
 
 export interface RedisStoreOptions {
@@ -52,6 +53,7 @@ export class RedisStore implements QwenStore {
   readonly tokens: RedisTokens
   readonly counters: RedisCounters
   readonly uploads: RedisValues
+  readonly videoJobs: RedisVideoJobs
   readonly keys: Keys
   readonly breaker: Breaker
   private readonly sub: Redis
@@ -85,6 +87,7 @@ export class RedisStore implements QwenStore {
     this.tokens = new RedisTokens(c, this.keys, this.breaker)
     this.counters = new RedisCounters(c, this.keys, this.breaker)
     this.uploads = new RedisValues(c, this.keys, this.breaker)
+    this.videoJobs = new RedisVideoJobs(c, this.keys, this.breaker)
 
     // Pub/sub needs a connection of its own; it is ours, whoever owns the main client.
     this.sub = o.redis.duplicate({ lazyConnect: true })

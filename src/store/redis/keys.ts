@@ -33,6 +33,8 @@ export class Keys {
   get requests (): string { return this.prefix + 'reqlog' }
   get accounts (): string { return this.prefix + 'accounts' }
   upload (key: string): string { return this.prefix + 'upl:' + key }
+  /** A video job (string: `<rank>:<sealed job>`, PX). */
+  videoJob (id: string): string { return this.prefix + 'video:' + id }
   get rateLimit (): string { return this.prefix + 'rl:' }
   /** An identity's sealed token (hash: sealed, exp, ver). */
   token (id: string): string { return this.prefix + 'tok:' + id }
