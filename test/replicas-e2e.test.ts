@@ -161,3 +161,22 @@ t.test('REDIS_URL without STATE_SECRET: refuses to start, naming the setting', {
   t.equal(code, 1)
   t.match(err, /STATE_SECRET/)
 })
+
+// A loaded machine (CI, 2 cores) stalls a Redis reply past the fixed 250 ms command timeout now and
+// then: the replica serves from local state for a moment and the sharing assertions above fail.
+// The standalone server cannot lengthen it (redisCommandTimeoutMs has no env key); once it has one
+// (checked: `env: 'REDIS_COMMAND_TIMEOUT_MS'` on that option makes this pass), drop `todo` here, and
+// startReplica's REDIS_COMMAND_TIMEOUT_MS (1 s) takes effect for the suites.
+t.test('REDIS_COMMAND_TIMEOUT_MS: a Redis reply slower than 250 ms but within the setting keeps the store shared', { skip, todo: 'redisCommandTimeoutMs has no env key (src/options.ts)' }, async (t) => {
+  const sim = await startSim(t)
+  const redis = await startRedis(t)
+  const r = await start(t, sim, redis, randomUUID(), 'slow-redis', { REDIS_COMMAND_TIMEOUT_MS: '3000' })
+  redis.freeze()
+  const thaw = setTimeout(() => { redis.thaw() }, 600)
+  const res = await chat(r, [{ role: 'user', content: 'slow redis' }])
+  clearTimeout(thaw)
+  redis.thaw()
+  t.equal(res.status, 200)
+  t.equal((await ready(r)).store, 'redis', 'a 600 ms stall is within the 3 s timeout: still shared')
+  t.notMatch(r.out(), /degraded-local/)
+})
