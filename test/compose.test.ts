@@ -170,22 +170,33 @@ t.test('the profile run with local binaries: both replicas share state behind th
   }
   const proxy = await roundRobin(t, replicas.map(({ name, r }) => ({ name, url: r.url })))
 
-  sim.clearLog()
   const send = async (messages: Array<{ role: string; content: string }>): Promise<{ by: string | null; content: string }> => {
     const res = await postJson(`${proxy}/v1/chat/completions`, { model: 'qwen3-max', messages })
     t.equal(res.status, 200)
     const body = await res.json() as { choices: Array<{ message: { content: string } }> }
     return { by: res.headers.get('x-served-by'), content: body.choices[0]!.message.content }
   }
-  const first = [{ role: 'user', content: 'remember the word green' }]
-  const one = await send(first)
-  const two = await send([...first, { role: 'assistant', content: one.content }, { role: 'user', content: 'which word?' }])
-  t.not(one.by, two.by, 'round robin: the two turns went through different replicas')
-  t.same([one.by, two.by].sort(), replicaNames)
-  const turns = completions(sim.log())
-  t.equal(turns.length, 2)
-  const chatOf = (i: number): string => (turns[i]!.body as { chat_id: string }).chat_id
-  t.equal(chatOf(1), chatOf(0), 'turn 2 continued the upstream chat turn 1 opened on the other replica')
+  const conversation = async (n: number): Promise<{ by: Array<string | null>; chats: string[]; clean: boolean }> => {
+    sim.clearLog()
+    const marks = replicas.map(({ r }) => r.out().length)
+    const first = [{ role: 'user', content: `remember the word green (${n})` }]
+    const one = await send(first)
+    const two = await send([...first, { role: 'assistant', content: one.content }, { role: 'user', content: 'which word?' }])
+    const chats = completions(sim.log()).map((e) => (e.body as { chat_id: string }).chat_id)
+    // A replica that lost Redis for a moment (a reply slower than the timeout on a loaded machine) proves nothing here.
+    const clean = replicas.every(({ r }, i) => !r.out().slice(marks[i]).includes('degraded-local'))
+    return { by: [one.by, two.by], chats, clean }
+  }
+  let c = await conversation(1)
+  for (let n = 2; !c.clean && n <= 3; n++) {
+    t.comment(`conversation ${n - 1}: a replica served from local state for a moment (loaded machine); again`)
+    c = await conversation(n)
+  }
+  t.ok(c.clean, 'both replicas shared Redis throughout')
+  t.not(c.by[0], c.by[1], 'round robin: the two turns went through different replicas')
+  t.same([...c.by].sort(), replicaNames)
+  t.equal(c.chats.length, 2)
+  t.equal(c.chats[1], c.chats[0], 'turn 2 continued the upstream chat turn 1 opened on the other replica')
 
   // Every account rate limited: both replicas answer /ready 503, and the proxy its envelope.
   for (const a of sim.accounts) sim.queue(a.email, { fail: 'rate_limited', rateLimitHours: 1 })
