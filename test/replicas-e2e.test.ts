@@ -2,64 +2,22 @@
  * Two gateway processes (`node dist/src/server.js`, as `npm start` runs it), one simulator, one
  * real redis-server: the simulator's request log is the oracle. `npm test` builds dist/ first.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import type { SimLogEntry, Simulator } from '../src/simulator/index.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import type { SimLogEntry } from '../src/simulator/index.js'
+import { startRedis } from './helpers/redis.js'
+import { chat, completions, ready, server, startReplica as start, until, type Replica } from './helpers/replicas.js'
 import { postJson, startSim } from './helpers/setup.js'
 import { skipWithout } from './helpers/system.js'
 import { PNG } from './helpers/media-fixtures.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
-const COMPLETIONS = '/api/v2/chat/completions'
 const AUTHS = '/api/v1/auths/'
 const skip = skipWithout('redis-server', 'redis-server')
 
-interface Replica { url: string; child: ChildProcess; out: () => string }
-
-async function until<T> (get: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await get()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-async function start (t: { teardown: (fn: () => unknown) => void }, sim: Simulator, redis: RedisServer, ns: string, name: string, extra: Record<string, string> = {}): Promise<Replica> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', QWEN_BASE_URL: sim.url,
-    COOKIE: sim.accounts.map((a) => a.cookie).join('|||'), REDIS_URL: redis.url, REDIS_NAMESPACE: ns,
-    STATE_SECRET: 'replica-secret', REPLICA_ID: name, CHAT_DELETION: 'off', ...extra,
-  }
-  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'server.js')], { cwd: mkdtempSync(join(tmpdir(), 'qg-rep-')), env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout!.on('data', (d) => { out += String(d) })
-  child.stderr!.on('data', (d) => { out += String(d) })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const url = await until(() => /Server listening at (http:\/\/[\d.]+:\d+)/.exec(out)?.[1])
-  const r: Replica = { url, child, out: () => out }
-  await until(async () => { const s = await ready(r); return s.store === 'redis' && s.status === 'ready' ? true : undefined })
-  return r
-}
-
-async function ready (r: Replica): Promise<{ status: string; store: string; replica?: string }> {
-  return await (await fetch(`${r.url}/ready`)).json() as { status: string; store: string; replica?: string }
-}
-
-async function chat (r: Replica, messages: Array<{ role: string; content: string }>): Promise<{ status: number; content: string }> {
-  const res = await postJson(`${r.url}/v1/chat/completions`, { model: 'qwen3-max', messages })
-  const body = await res.json() as { choices?: Array<{ message: { content: string } }> }
-  return { status: res.status, content: body.choices?.[0]?.message.content ?? '' }
-}
-
-const completions = (log: SimLogEntry[]): SimLogEntry[] => log.filter((e) => e.path === COMPLETIONS)
 const chatOf = (e: SimLogEntry): string => (e.body as { chat_id: string }).chat_id
 
 t.test('two replicas, one Redis', { skip }, async (t) => {
@@ -194,7 +152,7 @@ t.test('per-key limits are counted across replicas', { skip }, async (t) => {
 })
 
 t.test('REDIS_URL without STATE_SECRET: refuses to start, naming the setting', { skip }, async (t) => {
-  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [server], {
     cwd: mkdtempSync(join(tmpdir(), 'qg-rep-')), env: { PATH: process.env.PATH ?? '', PORT: '0', REDIS_URL: 'redis://127.0.0.1:9', COOKIE: 'token=x' }, stdio: ['ignore', 'pipe', 'pipe'],
   })
   let err = ''
@@ -202,4 +160,23 @@ t.test('REDIS_URL without STATE_SECRET: refuses to start, naming the setting', {
   const code = await new Promise((resolve) => child.once('exit', resolve))
   t.equal(code, 1)
   t.match(err, /STATE_SECRET/)
+})
+
+// A loaded machine (CI, 2 cores) stalls a Redis reply past the fixed 250 ms command timeout now and
+// then: the replica serves from local state for a moment and the sharing assertions above fail.
+// The standalone server cannot lengthen it (redisCommandTimeoutMs has no env key); once it has one
+// (checked: `env: 'REDIS_COMMAND_TIMEOUT_MS'` on that option makes this pass), drop `todo` here, and
+// startReplica's REDIS_COMMAND_TIMEOUT_MS (1 s) takes effect for the suites.
+t.test('REDIS_COMMAND_TIMEOUT_MS: a Redis reply slower than 250 ms but within the setting keeps the store shared', { skip, todo: 'redisCommandTimeoutMs has no env key (src/options.ts)' }, async (t) => {
+  const sim = await startSim(t)
+  const redis = await startRedis(t)
+  const r = await start(t, sim, redis, randomUUID(), 'slow-redis', { REDIS_COMMAND_TIMEOUT_MS: '3000' })
+  redis.freeze()
+  const thaw = setTimeout(() => { redis.thaw() }, 600)
+  const res = await chat(r, [{ role: 'user', content: 'slow redis' }])
+  clearTimeout(thaw)
+  redis.thaw()
+  t.equal(res.status, 200)
+  t.equal((await ready(r)).store, 'redis', 'a 600 ms stall is within the 3 s timeout: still shared')
+  t.notMatch(r.out(), /degraded-local/)
 })
