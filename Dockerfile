@@ -11,7 +11,8 @@ RUN npm ci --no-audit --no-fund
 
 FROM node:22-slim
 WORKDIR /app
-ENV NODE_ENV=production PORT=8000 HOST=0.0.0.0 STATE_FILE=data/state.json
+# STATE_FILE defaults to data/state.json (below /app); with REDIS_URL it is used only when set explicitly.
+ENV NODE_ENV=production PORT=8000 HOST=0.0.0.0
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` (the TypeScript build) needs dev dependencies; dist/ comes from the build stage.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force

@@ -85,7 +85,7 @@ t.test('the replicas profile: Valkey, two replicas on it, a proxy over both', as
     t.ok(s.depends_on?.includes('valkey'), `${name} starts after valkey`)
     t.same(s.env_file, [{ path: '.env', required: false }], `${name} reads .env (STATE_SECRET, COOKIE)`)
     for (const key of Object.keys(s.environment!)) t.ok(key in ConfigSchema.properties, `${name}: ${key} is a configuration key`)
-    t.equal(s.environment!.STATE_FILE, '', `${name}: no state file of its own (the image and .env.example set one)`)
+    t.equal(s.environment!.STATE_FILE, '', `${name}: no state file of its own (.env.example sets one)`)
   }
   t.match(services.valkey!.image, /^(valkey\/valkey|redis):/)
   t.same(services.valkey!.command, ['valkey-server', '--appendonly', 'yes', '--appendfsync', 'everysec'], 'AOF everysec')
