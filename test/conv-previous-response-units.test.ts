@@ -55,39 +55,40 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
   t.equal(await s.lock('chat-1', 'someone', 0), true)
 })
 
-t.test('a turn that moved the chat on between the look-up and the lock: the previous id is not found, a history folds; the lock is given back', async (t) => {
+t.test('a turn that moved the chat on after the look-up: the previous id is not found and no lock is taken; the look-up and the lock of a history are one step', async (t) => {
   const s = store()
   const logs: string[] = []
-  // Another replica's turn lands right as this one takes the lock.
-  const racing = Object.assign(Object.create(s) as MemoryConversationStore, {
-    lock: async (chatId: string, holder: string, now: number) => {
-      const ok = await s.lock(chatId, holder, now)
-      await s.delete('entry')
-      await s.put('entry-next', { ...ref, responseId: 'up-9' }, now)
-      return ok
-    },
-  })
-  const planner = new TurnPlanner({ store: racing, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
   await s.put('entry', ref, 0)
-  await t.rejects(planner.begin(input({ previous: { id: 'resp_1', key: 'entry', ref } }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
-  t.equal(await s.lock('chat-1', 'someone', 0), true, 'lock given back')
+  await s.put(responseKey('key:a', 'resp_1'), responsePointer('entry'), 0)
+  const previous = await resolvePrevious(s, 'key:a', 'resp_1', 0)
+  // Another replica's turn lands between the look-up and the planning: the entry names another parent.
+  await s.put('entry', { ...ref, responseId: 'up-9' }, 0)
+  await t.rejects(planner.begin(input({ previous }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
+  t.equal(await s.lock('chat-1', 'someone', 0), true, 'no lock was taken')
   await s.unlock('chat-1', 'someone')
 
-  // The same race on a client-sent history: it folds into a new chat.
+  // A client-sent history: of two concurrent turns one continues, the other folds (chat_busy);
+  // the looked-up entry is never read again separately (one step: begin).
   const messages = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'next' }]
   const { conversationKey, splitTurn } = await import('../src/conversations/hash.js')
   const key = conversationKey('key:a', 'm', [], splitTurn(messages as never)!.history)
   await s.put(key, ref, 0)
-  const racingHistory = Object.assign(Object.create(s) as MemoryConversationStore, {
-    lock: async (chatId: string, holder: string, now: number) => {
-      const ok = await s.lock(chatId, holder, now)
-      await s.delete(key)
-      return ok
-    },
+  const calls: string[] = []
+  const counted = Object.assign(Object.create(s) as MemoryConversationStore, {
+    get: async (k: string, now: number) => { calls.push('get'); return await s.get(k, now) },
+    begin: async (...a: Parameters<MemoryConversationStore['begin']>) => { calls.push('begin'); return await s.begin(...a) },
   })
-  const p2 = new TurnPlanner({ store: racingHistory, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
-  const turn = (await p2.begin(input({ messages }), 'req-2'))!
-  t.equal(turn.continuation, undefined, 'folds')
-  t.same(logs, ['conversation folded into a new chat:moved_on'])
-  t.equal(await s.lock('chat-1', 'someone', 0), true, 'lock given back')
+  const p2 = new TurnPlanner({ store: counted, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  const [one, two] = await Promise.all([p2.begin(input({ messages }), 'req-2'), p2.begin(input({ messages }), 'req-3')])
+  t.same(calls, ['begin', 'begin'], 'one store step each')
+  t.ok(one!.continuation, 'the first continues')
+  t.equal(two!.continuation, undefined, 'the second folds')
+  t.same(logs, ['conversation folded into a new chat:chat_busy'])
+  t.equal(await one!.remember({ content: 'answer', toolCalls: [], identity: 'id-1', chatId: 'chat-1', responseId: 'up-2' }), true)
+  t.equal(await s.lock('chat-1', 'someone', 0), true, 'remember gave the lock back')
+  await s.unlock('chat-1', 'someone')
+  const three = (await p2.begin(input({ messages }), 'req-4'))!
+  t.equal(three.continuation, undefined, 'the history moved on: nothing to continue')
+  t.equal(logs.length, 1)
 })

@@ -51,10 +51,9 @@ export function previousUnavailable (id: string, reason: string): GatewayError {
   )
 }
 
-/** The entry `id` continues for `owner`, or the 400 `previous_response_not_found` (unknown, expired, another caller's, or superseded). */
+/** The entry `id` continues for `owner`, or the 400 `previous_response_not_found` (unknown, expired, another caller's, or superseded). One store step. */
 export async function resolvePrevious (store: ConversationStore, owner: string, id: string, now: number): Promise<PreviousResponse> {
-  const pointer = await store.get(responseKey(owner, id), now)
-  const ref = pointer && await store.get(pointer.responseId, now)
-  if (!pointer || !ref) throw previousNotFound(id)
-  return { id, key: pointer.responseId, ref }
+  const found = await store.follow(responseKey(owner, id), now)
+  if (!found) throw previousNotFound(id)
+  return { id, key: found.key, ref: found.ref }
 }
