@@ -33,6 +33,7 @@ function background (cmd: string, args: string[]): boolean {
   const key = args[0] ?? ''
   if (cmd === 'set' && key.endsWith(':alive')) return true
   if (cmd === 'hgetall' && key.endsWith(':pool:h')) return true
+  if (cmd === 'hvals' && key.endsWith(':accounts')) return true
   return (cmd === 'zrangebyscore' || cmd === 'zremrangebyscore') && /:conv-(idx|chats)$/.test(key)
 }
 

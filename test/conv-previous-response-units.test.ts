@@ -4,7 +4,7 @@ import { MemoryConversationStore } from '../src/conversations/store.js'
 import { GatewayError, UpstreamError } from '../src/errors.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../src/tools/markers.js'
 import { TurnPlanner } from '../src/turn/plan.js'
-import { previousUnavailable, resolvePrevious, responseKey, responsePointer } from '../src/turn/previous.js'
+import { previousResponse, previousUnavailable, resolvePrevious, responseKey, responsePointer } from '../src/turn/previous.js'
 
 const store = () => new MemoryConversationStore({ ttlMs: 1000, maxEntries: 100, maxBytes: 1_000_000 })
 const ref = { identity: 'id-1', chatId: 'chat-1', responseId: 'up-1' }
@@ -30,8 +30,9 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
   const s = store()
   const logs: string[] = []
   const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 0, log: (_f, m) => { logs.push(m) } })
-  const previous = { id: 'resp_1', key: 'entry', ref }
+  const previous = previousResponse('key:a', 'resp_1')
   await s.put('entry', ref, 0)
+  await s.put(previous.pointer, responsePointer('entry'), 0)
   const turn = (await planner.begin(input({ previous, responseId: 'resp_2' }), 'req-1'))!
   t.match(turn.continuation, { key: 'entry', ref, prompt: 'next', from: 0 })
   // The chat is locked: a second turn on it is refused, not folded.
@@ -44,27 +45,29 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
 
   // Fallbacks throw: the upstream's error as it is, or a 503 naming the reason.
   const refused = new UpstreamError('upstream_error', 'parent gone')
-  const a = (await planner.begin(input({ previous: next }), 'req-3'))!
+  const a = (await planner.begin(input({ previous: previousResponse('key:a', 'resp_2') }), 'req-3'))!
   await t.rejects(a.fallback('upstream refused the continuation', true, refused), refused)
   t.equal(await s.get(next.key, 0), undefined, 'abandoned')
   await s.put('entry-2', ref, 0)
-  const b = (await planner.begin(input({ previous: { id: 'resp_3', key: 'entry-2', ref } }), 'req-4'))!
+  await s.put(responseKey('key:a', 'resp_3'), responsePointer('entry-2'), 0)
+  const b = (await planner.begin(input({ previous: previousResponse('key:a', 'resp_3') }), 'req-4'))!
   await t.rejects(b.fallback('the continued answer failed: boom', true), GatewayError)
   t.same(logs, ['previous response not continued', 'previous response not continued'])
   // Locks were given back.
   t.equal(await s.lock('chat-1', 'someone', 0), true)
 })
 
-t.test('a turn that moved the chat on after the look-up: the previous id is not found and no lock is taken; the look-up and the lock of a history are one step', async (t) => {
+t.test('a superseded or unknown previous id is not found and takes no lock; the pointer, the entry and the lock are one step', async (t) => {
   const s = store()
   const logs: string[] = []
   const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  await t.rejects(planner.begin(input({ previous: previousResponse('key:a', 'resp_none') }), 'req-0'), { statusCode: 400, code: 'previous_response_not_found' })
   await s.put('entry', ref, 0)
   await s.put(responseKey('key:a', 'resp_1'), responsePointer('entry'), 0)
-  const previous = await resolvePrevious(s, 'key:a', 'resp_1', 0)
-  // Another replica's turn lands between the look-up and the planning: the entry names another parent.
-  await s.put('entry', { ...ref, responseId: 'up-9' }, 0)
-  await t.rejects(planner.begin(input({ previous }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
+  // Another replica's turn moved the chat on: the entry went (one entry per chat).
+  await s.delete('entry')
+  await s.put('entry-next', { ...ref, responseId: 'up-9' }, 0)
+  await t.rejects(planner.begin(input({ previous: previousResponse('key:a', 'resp_1') }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
   t.equal(await s.lock('chat-1', 'someone', 0), true, 'no lock was taken')
   await s.unlock('chat-1', 'someone')
 
@@ -77,6 +80,7 @@ t.test('a turn that moved the chat on after the look-up: the previous id is not 
   const calls: string[] = []
   const counted = Object.assign(Object.create(s) as MemoryConversationStore, {
     get: async (k: string, now: number) => { calls.push('get'); return await s.get(k, now) },
+    lock: async (...a: Parameters<MemoryConversationStore['lock']>) => { calls.push('lock'); return await s.lock(...a) },
     begin: async (...a: Parameters<MemoryConversationStore['begin']>) => { calls.push('begin'); return await s.begin(...a) },
   })
   const p2 = new TurnPlanner({ store: counted, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })

@@ -154,10 +154,13 @@ function contract (t: Test, name: string, make: Make): void {
     await c.put('p1', { identity: undefined, chatId: '', responseId: 'k1' }, 0)
     t.same(await c.follow('p1', 10), { key: 'k1', ref: ref('c1') }, 'the pointer leads to its entry')
     t.equal(await c.follow('p-none', 10), undefined)
-    t.same(await c.begin('k1', 'h1', 10), { ref: ref('c1'), locked: true })
-    t.same(await c.begin('k1', 'h2', 10), { ref: ref('c1'), locked: false }, 'the chat is busy')
-    t.equal(await c.begin('k1', 'h2', 10, { ...ref('c1'), responseId: 'other' }), undefined, 'moved on: not the expected parent')
-    t.notOk(await c.lock('c1', 'h2', 10), 'a missing or moved-on entry takes no lock')
+    t.same(await c.begin('k1', 'h1', 10), { key: 'k1', ref: ref('c1'), locked: true })
+    t.same(await c.begin('k1', 'h2', 10), { key: 'k1', ref: ref('c1'), locked: false }, 'the chat is busy')
+    t.same(await c.begin('p1', 'h2', 10, 'pointer'), { key: 'k1', ref: ref('c1'), locked: false }, 'through the pointer: the same entry, busy')
+    t.same(await c.begin('p1', 'h1', 10, 'pointer'), { key: 'k1', ref: ref('c1'), locked: true }, 'the holder again')
+    t.equal(await c.begin('p-none', 'h2', 10, 'pointer'), undefined)
+    t.equal(await c.begin('k1', 'h2', 10, 'pointer'), undefined, 'an entry is no pointer (its responseId names no entry)')
+    t.notOk(await c.lock('c1', 'h2', 10), 'a missing entry takes no lock')
     await c.commit({
       moved: { key: 'k1', ref: ref('c1') },
       put: [{ key: 'k2', ref: { ...ref('c1'), responseId: 'r2' } }, { key: 'p2', ref: { identity: undefined, chatId: '', responseId: 'k2' } }],
@@ -185,6 +188,9 @@ function contract (t: Test, name: string, make: Make): void {
     t.equal(await c.begin('k5', 'h1', 40 + 1000), undefined)
     t.equal(await c.follow('p5', 40 + 1000), undefined)
     t.same(ended.slice(before).map((e) => [e.key, e.reason]), [['k5', 'expired'], ['p5', 'expired']])
+    await c.commit({ put: [{ key: 'k6', ref: ref('c6') }, { key: 'p6', ref: { identity: undefined, chatId: '', responseId: 'k6' } }] }, 2000)
+    t.equal(await c.begin('p6', 'h1', 3000, 'pointer'), undefined, 'an expired pointer')
+    t.same(ended.slice(-1).map((e) => [e.key, e.reason]), [['p6', 'expired']])
   })
 
   t.test(`${name}: ready chats, request log, accounts`, async (t) => {

@@ -29,7 +29,9 @@ async function until (cond: () => boolean | Promise<boolean>, ms = 10_000): Prom
 function replica (t: Test, server: RedisServer, ns: string, name: string): RedisStore {
   const s = new RedisStore({
     redis: createRedis(server.url, name, 200), ownsClient: true, namespace: ns, replicaId: name, policy: { ...DEFAULT_POLICY },
-    conversations: { ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 }, resyncMs: 200,
+    conversations: { ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 },
+    // No periodic resync during the test: the first command each replica sends to the frozen Redis is the test's.
+    resyncMs: 60_000,
   })
   t.teardown(async () => { await s.close() })
   return s
@@ -41,12 +43,15 @@ t.test('chat locks do not outlive an outage', { skip }, async (t) => {
   const ns = randomUUID()
   const a = replica(t, server, ns, 'A')
   const b = replica(t, server, ns, 'B')
-  await until(() => a.mode() === 'redis' && b.mode() === 'redis')
+  const c = replica(t, server, ns, 'C')
+  await until(() => a.mode() === 'redis' && b.mode() === 'redis' && c.mode() === 'redis')
   const now = Date.now()
+  await a.conversations.put('k-pointed', ref('c-pointed'), now)
+  await a.conversations.put('p-late', { identity: undefined, chatId: '', responseId: 'k-pointed' }, now)
   await a.conversations.put('k-held', ref('c-held'), now)
   await a.conversations.put('k-late', ref('c-late'), now)
   // Taken in Redis before the outage.
-  t.same(await a.conversations.begin('k-held', 'h-held', now), { ref: ref('c-held'), locked: true })
+  t.same(await a.conversations.begin('k-held', 'h-held', now), { key: 'k-held', ref: ref('c-held'), locked: true })
   t.ok(await a.conversations.lock('c-plain', 'h-plain', now))
 
   server.freeze()
@@ -57,6 +62,8 @@ t.test('chat locks do not outlive an outage', { skip }, async (t) => {
   t.equal(b.mode(), 'degraded-local')
   await b.conversations.unlock('c-timed-out', 'h-timed-out')
   t.equal(b.conversations.pendingReleases, 1, 'the timed-out lock')
+  t.equal(await c.conversations.begin('p-late', 'h-p', now, 'pointer'), undefined, 'a previous_response_id begin that times out')
+  t.equal(c.conversations.pendingReleases, 1)
   // Releases while the breaker is open: Redis does not get them now.
   await a.conversations.commit({ put: [{ key: 'k-held-2', ref: ref('c-held') }], unlock: { chatId: 'c-held', holder: 'h-held' } }, now)
   await a.conversations.unlock('c-plain', 'h-plain')
@@ -66,13 +73,14 @@ t.test('chat locks do not outlive an outage', { skip }, async (t) => {
   t.equal(a.conversations.pendingReleases, 3, 'the held lock, the plain one and the timed-out begin')
 
   server.thaw()
-  await until(() => a.mode() === 'redis' && b.mode() === 'redis')
-  t.equal(a.conversations.pendingReleases + b.conversations.pendingReleases, 0, 'sent on recovery')
+  await until(() => a.mode() === 'redis' && b.mode() === 'redis' && c.mode() === 'redis')
+  t.equal(a.conversations.pendingReleases + b.conversations.pendingReleases + c.conversations.pendingReleases, 0, 'sent on recovery')
   const later = Date.now()
   t.ok(await b.conversations.lock('c-held', 'other', later), 'a lock taken before the outage was given back')
   t.ok(await b.conversations.lock('c-plain', 'other', later), 'a lock released during the outage was given back')
   t.ok(await a.conversations.lock('c-timed-out', 'other', later), 'a lock command that timed out and landed later was given back')
   t.match(await b.conversations.begin('k-late', 'other', later), { locked: true }, 'a begin that timed out and landed later was given back')
+  t.match(await b.conversations.begin('p-late', 'other', later, 'pointer'), { key: 'k-pointed', locked: true }, 'one through a pointer too')
   // Only the holder's: a lock someone else took meanwhile stays.
   await a.conversations.unlock('c-held', 'h-held')
   t.notOk(await a.conversations.lock('c-held', 'third', later), 'the other replica still holds it')

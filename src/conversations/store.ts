@@ -24,11 +24,11 @@ export type ConversationEndReason = 'expired' | 'evicted' | 'abandoned'
 
 export interface ConversationEnded { key: string; ref: ConversationRef; reason: ConversationEndReason }
 
-/** What `begin` found: the live entry, and whether its chat's lock is now `holder`'s (false: another request generates in it). */
-export interface Begun { ref: ConversationRef; locked: boolean }
-
 /** An entry with its key. */
 export interface KeyedRef { key: string; ref: ConversationRef }
+
+/** What `begin` found: the live entry, and whether its chat's lock is now `holder`'s (false: another request generates in it). */
+export interface Begun extends KeyedRef { locked: boolean }
 
 /** The end of a turn, written in one step (`commit`). */
 export interface Commit {
@@ -61,10 +61,10 @@ export interface ConversationStore {
   unlock: (chatId: string, holder: string) => Promise<void>
   /**
    * The start of a turn in one step: the live entry under `key` (an expired one is dropped and
-   * announced) and, if there is one, its chat's lock taken for `holder`. With `expect`, an entry
-   * that no longer names that chat and parent counts as missing (the chat moved on).
+   * announced) and, if there is one, its chat's lock taken for `holder`. `via: 'pointer'`: `key` is
+   * a pointer entry's (`responseId` = the entry's key), followed in the same step.
    */
-  begin: (key: string, holder: string, now: number, expect?: ConversationRef) => Promise<Begun | undefined>
+  begin: (key: string, holder: string, now: number, via?: 'pointer') => Promise<Begun | undefined>
   /** The live entry named by the pointer entry under `key` (whose `responseId` is that entry's key), in one step. */
   follow: (key: string, now: number) => Promise<KeyedRef | undefined>
   /** The end of a turn in one step: drop the moved-on entry, put the new ones, give the lock back. */
@@ -130,10 +130,10 @@ export class MemoryConversationStore implements ConversationStore {
     }
   }
 
-  async begin (key: string, holder: string, now: number, expect?: ConversationRef): Promise<Begun | undefined> {
-    const ref = await this.get(key, now)
-    if (!ref || (expect && !sameRef(ref, expect))) return undefined
-    return { ref, locked: await this.lock(ref.chatId, holder, now) }
+  async begin (key: string, holder: string, now: number, via?: 'pointer'): Promise<Begun | undefined> {
+    const found = via === 'pointer' ? await this.follow(key, now) : { key, ref: await this.get(key, now) }
+    if (!found?.ref) return undefined
+    return { key: found.key, ref: found.ref, locked: await this.lock(found.ref.chatId, holder, now) }
   }
 
   async follow (key: string, now: number): Promise<KeyedRef | undefined> {

@@ -23,7 +23,7 @@ export interface ConversationInput {
   messages: ChatMessage[]
   markers: MarkerSet
   /**
-   * `previous_response_id`, resolved (`resolvePrevious`): `messages` are only the new input, sent
+   * `previous_response_id` (`previousResponse`): `messages` are only the new input, sent
    * into that response's chat. Such a turn never folds into a new chat (there is no history to
    * fold): when it cannot continue, it fails (`previousUnavailable`, or the upstream's error).
    */
@@ -95,13 +95,13 @@ export class ConversationTurn {
   async plan (): Promise<void> {
     const prev = this.input.previous
     if (prev) {
-      // The entry must still name this response's chat and parent: a turn that ended since the
-      // look-up moved the chat on, and this id is no longer its latest answer.
-      const got = await this.d.store.begin(prev.key, this.holder, this.d.now(), prev.ref)
+      // Unknown, expired, another caller's, or superseded (a later turn moved the chat on: its
+      // entry, and the pointers to it, are gone).
+      const got = await this.d.store.begin(prev.pointer, this.holder, this.d.now(), 'pointer')
       if (!got) throw previousNotFound(prev.id)
       if (!got.locked) throw previousUnavailable(prev.id, 'chat_busy')
-      this.locked = prev.ref.chatId
-      this.continuation = { key: prev.key, ref: prev.ref, prompt: newTurnPrompt([], this.input.messages, this.input.markers), from: 0 }
+      this.locked = got.ref.chatId
+      this.continuation = { key: got.key, ref: got.ref, prompt: newTurnPrompt([], this.input.messages, this.input.markers), from: 0 }
       return
     }
     const split = splitTurn(this.input.messages)

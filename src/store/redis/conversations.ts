@@ -62,35 +62,30 @@ export class RedisConversationStore implements ConversationStore {
     }, async () => { await this.local.put(key, ref, now) })
   }
 
-  async begin (key: string, holder: string, now: number, expect?: ConversationRef): Promise<Begun | undefined> {
+  async begin (key: string, holder: string, now: number, via?: 'pointer'): Promise<Begun | undefined> {
     return await this.breaker.run(async () => {
       const ttl = this.limits.lockTtlMs ?? DEFAULT_LOCK_TTL_MS
-      let out: [string, string] | null
+      let out: string[]
       try {
-        out = await this.c.run('qgConvBegin', this.keys.conv(key), this.keys.convIndex, key, now, holder, ttl, this.keys.chatLock(''),
-          expect ? '1' : '', expect?.chatId ?? '', expect?.responseId ?? '', expect?.identity ?? '') as [string, string] | null
+        out = await this.c.run('qgConvBegin', this.keys.conv(key), this.keys.convIndex, key, now, this.keys.convPrefix, holder, ttl, this.keys.chatLock(''), via === 'pointer' ? '1' : '') as string[]
       } catch (err) {
         // It may still land: give back whatever lock it took once Redis answers again.
-        this.releases.keep(`k:${key}`, holder)
+        this.releases.keep(`${via === 'pointer' ? 'p' : 'k'}:${key}`, holder)
         throw err
       }
-      if (out === null) return undefined
-      const [state, raw] = out
-      const v = JSON.parse(raw) as Value
-      if (state === 'expired') this.announce({ key, ref: v.ref, reason: 'expired' })
-      if (state === 'expired' || state === 'moved') return undefined
+      const [state, raw, ...gone] = out
+      this.expired(gone)
+      if (state === 'none') return undefined
+      const v = JSON.parse(raw!) as Value
       if (state === 'locked') this.releases.taken(v.ref.chatId, holder)
-      return { ref: v.ref, locked: state === 'locked' }
-    }, async () => await this.local.begin(key, holder, now, expect))
+      return { key: v.key, ref: v.ref, locked: state === 'locked' }
+    }, async () => await this.local.begin(key, holder, now, via))
   }
 
   async follow (key: string, now: number): Promise<KeyedRef | undefined> {
     return await this.breaker.run(async () => {
       const [raw, ...gone] = await this.c.run('qgConvFollow', this.keys.conv(key), this.keys.convIndex, key, now, this.keys.convPrefix) as string[]
-      for (const g of gone) {
-        const v = JSON.parse(g) as Value
-        this.announce({ key: v.key, ref: v.ref, reason: 'expired' })
-      }
+      this.expired(gone)
       if (!raw) return undefined
       const v = JSON.parse(raw) as Value
       return { key: v.key, ref: v.ref }
@@ -222,6 +217,14 @@ export class RedisConversationStore implements ConversationStore {
     const removed = Number(await this.c.run('qgConvDrop', this.keys.conv(v.key), this.keys.convIndex, v.key, raw)) === 1
     if (removed) this.announce({ key: v.key, ref: v.ref, reason })
     return removed
+  }
+
+  /** Announce the entries a script found expired (and removed). */
+  private expired (gone: string[]): void {
+    for (const g of gone) {
+      const v = JSON.parse(g) as Value
+      this.announce({ key: v.key, ref: v.ref, reason: 'expired' })
+    }
   }
 
   private announce (e: ConversationEnded): void {

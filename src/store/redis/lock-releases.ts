@@ -15,7 +15,7 @@ const BATCH = 500
 export class PendingReleases {
   /** Holder → chat of the locks this replica holds in Redis (taken there, not yet given back there). */
   private readonly held = new Map<string, string>()
-  /** Target (`c:<chatId>`, or `k:<conv key>`: that entry's chat) and holder, by `target\nholder`. */
+  /** Target (`c:<chatId>`, `k:<conv key>`: that entry's chat, `p:<pointer key>`: that of the entry it names) and holder, by `target\nholder`. */
   private readonly pending = new Map<string, [target: string, holder: string]>()
 
   constructor (private readonly c: ScriptClient, private readonly keys: Keys) {}
@@ -40,7 +40,7 @@ export class PendingReleases {
     this.keep(`c:${chatId}`, holder)
   }
 
-  /** A lock command failed (it may still land): `target` is `c:<chatId>` or `k:<conv key>`. */
+  /** A lock command failed (it may still land): `target` is `c:<chatId>`, `k:<conv key>` or `p:<pointer key>`. */
   keep (target: string, holder: string): void {
     const id = `${target}\n${holder}`
     this.pending.delete(id)

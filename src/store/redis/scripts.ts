@@ -149,33 +149,8 @@ return {n, ttl}`
 
 // ---- One round trip at each end of a conversation turn (issue 13) ----
 
-/**
- * CONV_BEGIN  KEYS: conv key, index   ARGV: key, now, holder, lock px, lock prefix, expect '1'|'',
- * expected chatId, responseId, identity. The live entry and its chat's lock in one step →
- * {'locked'|'busy'|'moved'|'expired', value} or false (no entry). An expired entry is removed here
- * (the caller announces it); with `expect`, an entry naming another chat or parent is 'moved'.
- */
-const CONV_BEGIN = `
-local raw = redis.call('GET', KEYS[1])
-if not raw then return false end
-local v = cjson.decode(raw)
-if v.exp <= tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return {'expired', raw}
-end
-if ARGV[6] == '1' and (v.ref.chatId ~= ARGV[7] or v.ref.responseId ~= ARGV[8] or (v.ref.identity or '') ~= ARGV[9]) then return {'moved', raw} end
-local lk = ARGV[5] .. v.ref.chatId
-local cur = redis.call('GET', lk)
-if cur and cur ~= ARGV[3] then return {'busy', raw} end
-redis.call('SET', lk, ARGV[3], 'PX', ARGV[4])
-return {'locked', raw}`
-
-/**
- * CONV_FOLLOW  KEYS: pointer key, index   ARGV: pointer's key, now, conv prefix. The pointer entry,
- * then the entry it names → {entry value or '', expired values removed here (to announce)...}.
- */
-const CONV_FOLLOW = `
+/** Lua: `live(key)` → the live entry's decoded value and JSON, or nil (an expired one removed and kept in `gone`). ARGV[2] now, ARGV[3] conv prefix, KEYS[2] index. */
+const LIVE = `
 local now = tonumber(ARGV[2])
 local gone = {}
 local function live (key)
@@ -191,15 +166,40 @@ local function live (key)
   end
   return v, raw
 end
-local out = ''
-local p = live(ARGV[1])
-if p then
-  local v, raw = live(p.ref.responseId)
-  if v then out = raw end
+local function reply (state, raw)
+  local res = {state, raw}
+  for _, g in ipairs(gone) do table.insert(res, g) end
+  return res
 end
-local res = {out}
-for _, g in ipairs(gone) do table.insert(res, g) end
-return res`
+`
+
+/**
+ * CONV_BEGIN  KEYS: conv key, index   ARGV: key, now, conv prefix, holder, lock px, lock prefix,
+ * via pointer '1'|''. The live entry (through the pointer under `key` when `via`) and its chat's lock
+ * in one step → {'none'|'busy'|'locked', entry value or '', expired values removed here (to announce)...}.
+ */
+const CONV_BEGIN = LIVE + `
+local v, raw = live(ARGV[1])
+if v and ARGV[7] == '1' then v, raw = live(v.ref.responseId) end
+if not v then return reply('none', '') end
+local lk = ARGV[6] .. v.ref.chatId
+local cur = redis.call('GET', lk)
+if cur and cur ~= ARGV[4] then return reply('busy', raw) end
+redis.call('SET', lk, ARGV[4], 'PX', ARGV[5])
+return reply('locked', raw)`
+
+/**
+ * CONV_FOLLOW  KEYS: pointer key, index   ARGV: pointer's key, now, conv prefix. The pointer entry,
+ * then the entry it names → {entry value or '', expired values removed here (to announce)...} (read only but for expiry).
+ */
+const CONV_FOLLOW = LIVE + `
+local p = live(ARGV[1])
+local raw = ''
+if p then
+  local v, r = live(p.ref.responseId)
+  if v then raw = r end
+end
+return reply(raw)`
 
 /**
  * CONV_COMMIT  KEYS: index, chats   ARGV: conv prefix, max entries, lock key|'', holder,
@@ -256,7 +256,7 @@ return out`
 
 /**
  * RELEASE_MANY  KEYS: -   ARGV: lock prefix, conv prefix, then pairs (target, holder): target
- * 'c:<chatId>', or 'k:<conv key>' (the chat of that entry). Each lock is deleted only while it is
+ * 'c:<chatId>', 'k:<conv key>' (the chat of that entry) or 'p:<pointer key>' (of the entry it names). Each lock is deleted only while it is
  * still the holder's. Returns how many were deleted.
  */
 const RELEASE_MANY = `
@@ -266,6 +266,7 @@ for i = 3, #ARGV - 1, 2 do
   if string.sub(t, 1, 2) == 'c:' then chat = string.sub(t, 3)
   else
     local raw = redis.call('GET', ARGV[2] .. string.sub(t, 3))
+    if raw and string.sub(t, 1, 2) == 'p:' then raw = redis.call('GET', ARGV[2] .. cjson.decode(raw).ref.responseId) end
     if raw then chat = cjson.decode(raw).ref.chatId end
   end
   if chat and redis.call('GET', ARGV[1] .. chat) == ARGV[i + 1] then
