@@ -1,7 +1,9 @@
 /**
  * `npm run bench`, phase `redis non-stream`: the gateway's CPU per request with the shared store
  * (a second gateway child with `REDIS_URL`, one local `redis-server` without persistence), next to
- * the same load without it, and the Redis commands each request cost (from `INFO commandstats`).
+ * the same load without it, and the Redis commands each request cost (from `INFO commandstats`);
+ * then, apart from the CPU window, the exact client→Redis round trips per request of each kind
+ * (`bench/redis-trips.ts`).
  * Skipped with a line when `redis-server` is not installed.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -14,6 +16,7 @@ import { gatewayLoad } from './loads.js'
 import { cpuMsPerRequest } from './measure.js'
 import { fmt, markdownTable } from './stats.js'
 import { runThroughput, type ThroughputRow } from './throughput.js'
+import { roundTripReport } from './redis-trips.js'
 
 export interface RedisPhaseOptions {
   script: string
@@ -38,11 +41,25 @@ async function startRedis (port: number): Promise<ChildProcess> {
     proc.once('error', reject)
     proc.once('spawn', () => { resolve() })
   })
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 })
-  probe.on('error', () => {})
-  await probe.connect()
-  await probe.ping()
-  probe.disconnect()
+  // It listens a moment after the spawn: ask until it answers (a busy machine takes longer).
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      await probe.ping()
+      break
+    } catch (err) {
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL')
+        throw err
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    } finally {
+      probe.disconnect()
+    }
+  }
   return proc
 }
 
@@ -66,8 +83,9 @@ export async function runRedisPhase (sim: Simulator, without: ThroughputRow | un
     const requests = row.m.result.requests.total
     const rows = [...(without ? [[without.load.name, fmt(cpuMsPerRequest(without.m), 3), '—']] : []),
       [row.load.name, fmt(cpuMsPerRequest(row.m), 3), requests > 0 ? fmt((after - before) / requests, 1) : '—']]
+    const trips = await roundTripReport(gw.url, port)
     return ['## Shared store (Redis)', '', markdownTable(['scenario', 'gateway CPU ms/req', 'Redis commands/req (commands inside scripts, warm-up and background resync included)'], rows),
-      ...(row.problems.length > 0 ? ['', `Problems: ${row.problems.join('; ')}`] : []), '']
+      ...(row.problems.length > 0 ? ['', `Problems: ${row.problems.join('; ')}`] : []), '', ...trips]
   } finally {
     redis.disconnect()
     await gw?.close()

@@ -4,7 +4,7 @@ import { MemoryConversationStore } from '../src/conversations/store.js'
 import { GatewayError, UpstreamError } from '../src/errors.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../src/tools/markers.js'
 import { TurnPlanner } from '../src/turn/plan.js'
-import { previousUnavailable, resolvePrevious, responseKey, responsePointer } from '../src/turn/previous.js'
+import { previousResponse, previousUnavailable, resolvePrevious, responseKey, responsePointer } from '../src/turn/previous.js'
 
 const store = () => new MemoryConversationStore({ ttlMs: 1000, maxEntries: 100, maxBytes: 1_000_000 })
 const ref = { identity: 'id-1', chatId: 'chat-1', responseId: 'up-1' }
@@ -30,8 +30,9 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
   const s = store()
   const logs: string[] = []
   const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 0, log: (_f, m) => { logs.push(m) } })
-  const previous = { id: 'resp_1', key: 'entry', ref }
+  const previous = previousResponse('key:a', 'resp_1')
   await s.put('entry', ref, 0)
+  await s.put(previous.pointer, responsePointer('entry'), 0)
   const turn = (await planner.begin(input({ previous, responseId: 'resp_2' }), 'req-1'))!
   t.match(turn.continuation, { key: 'entry', ref, prompt: 'next', from: 0 })
   // The chat is locked: a second turn on it is refused, not folded.
@@ -44,50 +45,54 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
 
   // Fallbacks throw: the upstream's error as it is, or a 503 naming the reason.
   const refused = new UpstreamError('upstream_error', 'parent gone')
-  const a = (await planner.begin(input({ previous: next }), 'req-3'))!
+  const a = (await planner.begin(input({ previous: previousResponse('key:a', 'resp_2') }), 'req-3'))!
   await t.rejects(a.fallback('upstream refused the continuation', true, refused), refused)
   t.equal(await s.get(next.key, 0), undefined, 'abandoned')
   await s.put('entry-2', ref, 0)
-  const b = (await planner.begin(input({ previous: { id: 'resp_3', key: 'entry-2', ref } }), 'req-4'))!
+  await s.put(responseKey('key:a', 'resp_3'), responsePointer('entry-2'), 0)
+  const b = (await planner.begin(input({ previous: previousResponse('key:a', 'resp_3') }), 'req-4'))!
   await t.rejects(b.fallback('the continued answer failed: boom', true), GatewayError)
   t.same(logs, ['previous response not continued', 'previous response not continued'])
   // Locks were given back.
   t.equal(await s.lock('chat-1', 'someone', 0), true)
 })
 
-t.test('a turn that moved the chat on between the look-up and the lock: the previous id is not found, a history folds; the lock is given back', async (t) => {
+t.test('a superseded or unknown previous id is not found and takes no lock; the pointer, the entry and the lock are one step', async (t) => {
   const s = store()
   const logs: string[] = []
-  // Another replica's turn lands right as this one takes the lock.
-  const racing = Object.assign(Object.create(s) as MemoryConversationStore, {
-    lock: async (chatId: string, holder: string, now: number) => {
-      const ok = await s.lock(chatId, holder, now)
-      await s.delete('entry')
-      await s.put('entry-next', { ...ref, responseId: 'up-9' }, now)
-      return ok
-    },
-  })
-  const planner = new TurnPlanner({ store: racing, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  await t.rejects(planner.begin(input({ previous: previousResponse('key:a', 'resp_none') }), 'req-0'), { statusCode: 400, code: 'previous_response_not_found' })
   await s.put('entry', ref, 0)
-  await t.rejects(planner.begin(input({ previous: { id: 'resp_1', key: 'entry', ref } }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
-  t.equal(await s.lock('chat-1', 'someone', 0), true, 'lock given back')
+  await s.put(responseKey('key:a', 'resp_1'), responsePointer('entry'), 0)
+  // Another replica's turn moved the chat on: the entry went (one entry per chat).
+  await s.delete('entry')
+  await s.put('entry-next', { ...ref, responseId: 'up-9' }, 0)
+  await t.rejects(planner.begin(input({ previous: previousResponse('key:a', 'resp_1') }), 'req-1'), { statusCode: 400, code: 'previous_response_not_found' })
+  t.equal(await s.lock('chat-1', 'someone', 0), true, 'no lock was taken')
   await s.unlock('chat-1', 'someone')
 
-  // The same race on a client-sent history: it folds into a new chat.
+  // A client-sent history: of two concurrent turns one continues, the other folds (chat_busy);
+  // the looked-up entry is never read again separately (one step: begin).
   const messages = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'next' }]
   const { conversationKey, splitTurn } = await import('../src/conversations/hash.js')
   const key = conversationKey('key:a', 'm', [], splitTurn(messages as never)!.history)
   await s.put(key, ref, 0)
-  const racingHistory = Object.assign(Object.create(s) as MemoryConversationStore, {
-    lock: async (chatId: string, holder: string, now: number) => {
-      const ok = await s.lock(chatId, holder, now)
-      await s.delete(key)
-      return ok
-    },
+  const calls: string[] = []
+  const counted = Object.assign(Object.create(s) as MemoryConversationStore, {
+    get: async (k: string, now: number) => { calls.push('get'); return await s.get(k, now) },
+    lock: async (...a: Parameters<MemoryConversationStore['lock']>) => { calls.push('lock'); return await s.lock(...a) },
+    begin: async (...a: Parameters<MemoryConversationStore['begin']>) => { calls.push('begin'); return await s.begin(...a) },
   })
-  const p2 = new TurnPlanner({ store: racingHistory, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
-  const turn = (await p2.begin(input({ messages }), 'req-2'))!
-  t.equal(turn.continuation, undefined, 'folds')
-  t.same(logs, ['conversation folded into a new chat:moved_on'])
-  t.equal(await s.lock('chat-1', 'someone', 0), true, 'lock given back')
+  const p2 = new TurnPlanner({ store: counted, mode: 'upstream', now: () => 0, log: (f, m) => { logs.push(`${m}:${String((f as { reason?: string }).reason)}`) } })
+  const [one, two] = await Promise.all([p2.begin(input({ messages }), 'req-2'), p2.begin(input({ messages }), 'req-3')])
+  t.same(calls, ['begin', 'begin'], 'one store step each')
+  t.ok(one!.continuation, 'the first continues')
+  t.equal(two!.continuation, undefined, 'the second folds')
+  t.same(logs, ['conversation folded into a new chat:chat_busy'])
+  t.equal(await one!.remember({ content: 'answer', toolCalls: [], identity: 'id-1', chatId: 'chat-1', responseId: 'up-2' }), true)
+  t.equal(await s.lock('chat-1', 'someone', 0), true, 'remember gave the lock back')
+  await s.unlock('chat-1', 'someone')
+  const three = (await p2.begin(input({ messages }), 'req-4'))!
+  t.equal(three.continuation, undefined, 'the history moved on: nothing to continue')
+  t.equal(logs.length, 1)
 })

@@ -144,6 +144,55 @@ function contract (t: Test, name: string, make: Make): void {
     t.ok(await s.conversations.lock('c1', 'h2', 0))
   })
 
+  t.test(`${name}: a turn in one step at each end: begin, follow, commit`, async (t) => {
+    const s = await make(t)
+    const ended: ConversationEnded[] = []
+    s.conversations.subscribe((e) => { ended.push(e) })
+    const c = s.conversations
+    t.equal(await c.begin('none', 'h1', 0), undefined, 'nothing to continue')
+    await c.put('k1', ref('c1'), 0)
+    await c.put('p1', { identity: undefined, chatId: '', responseId: 'k1' }, 0)
+    t.same(await c.follow('p1', 10), { key: 'k1', ref: ref('c1') }, 'the pointer leads to its entry')
+    t.equal(await c.follow('p-none', 10), undefined)
+    t.same(await c.begin('k1', 'h1', 10), { key: 'k1', ref: ref('c1'), locked: true })
+    t.same(await c.begin('k1', 'h2', 10), { key: 'k1', ref: ref('c1'), locked: false }, 'the chat is busy')
+    t.same(await c.begin('p1', 'h2', 10, 'pointer'), { key: 'k1', ref: ref('c1'), locked: false }, 'through the pointer: the same entry, busy')
+    t.same(await c.begin('p1', 'h1', 10, 'pointer'), { key: 'k1', ref: ref('c1'), locked: true }, 'the holder again')
+    t.equal(await c.begin('p-none', 'h2', 10, 'pointer'), undefined)
+    t.equal(await c.begin('k1', 'h2', 10, 'pointer'), undefined, 'an entry is no pointer (its responseId names no entry)')
+    t.notOk(await c.lock('c1', 'h2', 10), 'a missing entry takes no lock')
+    await c.commit({
+      moved: { key: 'k1', ref: ref('c1') },
+      put: [{ key: 'k2', ref: { ...ref('c1'), responseId: 'r2' } }, { key: 'p2', ref: { identity: undefined, chatId: '', responseId: 'k2' } }],
+      unlock: { chatId: 'c1', holder: 'h1' },
+    }, 20)
+    t.equal(await c.get('k1', 20), undefined, 'the moved-on entry is gone')
+    t.same(await c.follow('p2', 20), { key: 'k2', ref: { ...ref('c1'), responseId: 'r2' } })
+    t.equal(await c.follow('p1', 20), undefined, 'the old pointer leads nowhere')
+    t.ok(await c.holds('c1', 20))
+    t.ok(await c.lock('c1', 'h2', 20), 'the lock was given back')
+    t.same(ended, [], 'moving on announces nothing')
+    // Over the cap (3 entries): the oldest (p1) goes, announced.
+    await c.put('k3', ref('c3'), 30)
+    t.same(ended.map((e) => [e.key, e.reason]), [['p1', 'evicted']])
+    // A moved entry that no longer names the continued parent stays; a put over another chat's entry evicts it.
+    await c.commit({ moved: { key: 'k2', ref: ref('c1') }, put: [{ key: 'k3', ref: ref('c4') }], unlock: { chatId: 'c1', holder: 'h1' } }, 30)
+    t.ok(await c.get('k2', 30), 'not the expected parent: kept')
+    t.same(ended.slice(1).map((e) => [e.key, e.ref.chatId, e.reason]), [['k3', 'c3', 'evicted']])
+    t.notOk(await c.lock('c1', 'h3', 30), 'another holder\'s lock is not released')
+    // Each put of a commit keeps the cap: the oldest go, announced.
+    await c.commit({ put: [{ key: 'k5', ref: ref('c5') }, { key: 'p5', ref: { identity: undefined, chatId: '', responseId: 'k5' } }] }, 40)
+    t.same(ended.slice(2).map((e) => [e.key, e.reason]), [['k2', 'evicted'], ['p2', 'evicted']])
+    // Expiry: begin and follow drop and announce an expired entry.
+    const before = ended.length
+    t.equal(await c.begin('k5', 'h1', 40 + 1000), undefined)
+    t.equal(await c.follow('p5', 40 + 1000), undefined)
+    t.same(ended.slice(before).map((e) => [e.key, e.reason]), [['k5', 'expired'], ['p5', 'expired']])
+    await c.commit({ put: [{ key: 'k6', ref: ref('c6') }, { key: 'p6', ref: { identity: undefined, chatId: '', responseId: 'k6' } }] }, 2000)
+    t.equal(await c.begin('p6', 'h1', 3000, 'pointer'), undefined, 'an expired pointer')
+    t.same(ended.slice(-1).map((e) => [e.key, e.reason]), [['p6', 'expired']])
+  })
+
   t.test(`${name}: ready chats, request log, accounts`, async (t) => {
     const s = await make(t)
     const chat = (id: string) => ({ chatId: id, identity: 'i1', createdAt: 5 })

@@ -24,6 +24,27 @@ export type ConversationEndReason = 'expired' | 'evicted' | 'abandoned'
 
 export interface ConversationEnded { key: string; ref: ConversationRef; reason: ConversationEndReason }
 
+/** An entry with its key. */
+export interface KeyedRef { key: string; ref: ConversationRef }
+
+/** What `begin` found: the live entry, and whether its chat's lock is now `holder`'s (false: another request generates in it). */
+export interface Begun extends KeyedRef { locked: boolean }
+
+/** The end of a turn, written in one step (`commit`). */
+export interface Commit {
+  /** The entry the turn continued: removed when it still names `ref` (its chat moved on, one entry per chat). */
+  moved?: KeyedRef
+  /** What to remember, in order (the new entry, then the response pointer). */
+  put: KeyedRef[]
+  /** The chat lock to give back. */
+  unlock?: { chatId: string; holder: string }
+}
+
+/** The same chat and parent (and account). */
+export function sameRef (a: ConversationRef | undefined, b: ConversationRef): boolean {
+  return a !== undefined && a.chatId === b.chatId && a.responseId === b.responseId && a.identity === b.identity
+}
+
 export interface ConversationStore {
   /** The live entry for `key`, or undefined (an expired one is dropped and announced). */
   get: (key: string, now: number) => Promise<ConversationRef | undefined>
@@ -38,6 +59,16 @@ export interface ConversationStore {
   lock: (chatId: string, holder: string, now: number) => Promise<boolean>
   /** Give the lock back (only its holder can). */
   unlock: (chatId: string, holder: string) => Promise<void>
+  /**
+   * The start of a turn in one step: the live entry under `key` (an expired one is dropped and
+   * announced) and, if there is one, its chat's lock taken for `holder`. `via: 'pointer'`: `key` is
+   * a pointer entry's (`responseId` = the entry's key), followed in the same step.
+   */
+  begin: (key: string, holder: string, now: number, via?: 'pointer') => Promise<Begun | undefined>
+  /** The live entry named by the pointer entry under `key` (whose `responseId` is that entry's key), in one step. */
+  follow: (key: string, now: number) => Promise<KeyedRef | undefined>
+  /** The end of a turn in one step: drop the moved-on entry, put the new ones, give the lock back. */
+  commit: (c: Commit, now: number) => Promise<void>
   /** Whether a live entry still continues in `chatId` (a deletion sweep spares that chat). */
   holds: (chatId: string, now: number) => Promise<boolean>
   /** Drop and announce every expired entry; returns how many. */
@@ -97,6 +128,24 @@ export class MemoryConversationStore implements ConversationStore {
       if (k === key) continue
       this.drop(k, e, 'evicted')
     }
+  }
+
+  async begin (key: string, holder: string, now: number, via?: 'pointer'): Promise<Begun | undefined> {
+    const found = via === 'pointer' ? await this.follow(key, now) : { key, ref: await this.get(key, now) }
+    if (!found?.ref) return undefined
+    return { key: found.key, ref: found.ref, locked: await this.lock(found.ref.chatId, holder, now) }
+  }
+
+  async follow (key: string, now: number): Promise<KeyedRef | undefined> {
+    const pointer = await this.get(key, now)
+    const ref = pointer && await this.get(pointer.responseId, now)
+    return ref && { key: pointer.responseId, ref }
+  }
+
+  async commit (c: Commit, now: number): Promise<void> {
+    if (c.moved && sameRef(this.entries.get(c.moved.key)?.ref, c.moved.ref)) await this.delete(c.moved.key)
+    for (const e of c.put) await this.put(e.key, e.ref, now)
+    if (c.unlock) await this.unlock(c.unlock.chatId, c.unlock.holder)
   }
 
   async delete (key: string, reason?: 'abandoned'): Promise<void> {

@@ -12,7 +12,7 @@ import type { ResolvedModel } from '../models.js'
 import { prepareChat, thinkingFor, type ChatOptions, type ChatRequest, type PreparedChat } from '../openai/request.js'
 import { declaredTools, ownerOf } from '../conversations/hash.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../tools/markers.js'
-import { previousNotFound, resolvePrevious } from '../turn/previous.js'
+import { previousNotFound, previousResponse } from '../turn/previous.js'
 import type { ConversationInput } from '../turn/plan.js'
 import { completionEvent, failure } from './completion-end.js'
 import type { CollectedAnswer, StreamFace } from './face.js'
@@ -49,7 +49,7 @@ async function conversationOf (fastify: FastifyInstance, request: FastifyRequest
   if (id === undefined) return input
   // Fold mode remembers nothing: no response can be found.
   if (fastify.qwenConfig.conversationMode !== 'upstream') throw previousNotFound(id)
-  return { ...input, previous: await resolvePrevious(fastify.qwenStore.conversations, owner, id, fastify.qwenConfig.now()) }
+  return { ...input, previous: previousResponse(owner, id) }
 }
 
 /**

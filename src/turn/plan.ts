@@ -23,7 +23,7 @@ export interface ConversationInput {
   messages: ChatMessage[]
   markers: MarkerSet
   /**
-   * `previous_response_id`, resolved (`resolvePrevious`): `messages` are only the new input, sent
+   * `previous_response_id` (`previousResponse`): `messages` are only the new input, sent
    * into that response's chat. Such a turn never folds into a new chat (there is no history to
    * fold): when it cannot continue, it fails (`previousUnavailable`, or the upstream's error).
    */
@@ -72,10 +72,6 @@ function newTurnPrompt (history: ChatMessage[], turn: ChatMessage[], markers: Ma
 }
 
 /** One request's part in its conversation: plan, then `remember` or `fallback`, then `release`. */
-function sameRef (a: ConversationRef | undefined, b: ConversationRef): boolean {
-  return a !== undefined && a.chatId === b.chatId && a.responseId === b.responseId && a.identity === b.identity
-}
-
 export class ConversationTurn {
   /** Set while the continuation is still possible. */
   continuation: Continuation | undefined
@@ -92,39 +88,34 @@ export class ConversationTurn {
     return this.input.previous !== undefined
   }
 
-  /** Look the history up and take its chat's lock. */
+  /**
+   * Look the history up and take its chat's lock, in one store step (so no other turn can move the
+   * chat on in between).
+   */
   async plan (): Promise<void> {
     const prev = this.input.previous
     if (prev) {
-      if (!await this.d.store.lock(prev.ref.chatId, this.holder, this.d.now())) throw previousUnavailable(prev.id, 'chat_busy')
-      this.locked = prev.ref.chatId
-      // A turn that ended between the look-up and the lock moved the chat on: this id is no longer its latest answer.
-      if (!sameRef(await this.d.store.get(prev.key, this.d.now()), prev.ref)) {
-        await this.release()
-        throw previousNotFound(prev.id)
-      }
-      this.continuation = { key: prev.key, ref: prev.ref, prompt: newTurnPrompt([], this.input.messages, this.input.markers), from: 0 }
+      // Unknown, expired, another caller's, or superseded (a later turn moved the chat on: its
+      // entry, and the pointers to it, are gone).
+      const got = await this.d.store.begin(prev.pointer, this.holder, this.d.now(), 'pointer')
+      if (!got) throw previousNotFound(prev.id)
+      if (!got.locked) throw previousUnavailable(prev.id, 'chat_busy')
+      this.locked = got.ref.chatId
+      this.continuation = { key: got.key, ref: got.ref, prompt: newTurnPrompt([], this.input.messages, this.input.markers), from: 0 }
       return
     }
     const split = splitTurn(this.input.messages)
     if (!split) return
     const { owner, model, tools, markers } = this.input
     const key = conversationKey(owner, model, tools, split.history)
-    const ref = await this.d.store.get(key, this.d.now())
-    if (!ref) return
-    if (!await this.d.store.lock(ref.chatId, this.holder, this.d.now())) {
-      this.d.log({ requestId: this.requestId, chatId: ref.chatId, reason: 'chat_busy' }, 'conversation folded into a new chat')
+    const got = await this.d.store.begin(key, this.holder, this.d.now())
+    if (!got) return
+    if (!got.locked) {
+      this.d.log({ requestId: this.requestId, chatId: got.ref.chatId, reason: 'chat_busy' }, 'conversation folded into a new chat')
       return
     }
-    this.locked = ref.chatId
-    // Another request may have continued the chat between the look-up and the lock (then this
-    // history is no longer the chat's): fold instead.
-    if (!sameRef(await this.d.store.get(key, this.d.now()), ref)) {
-      await this.release()
-      this.d.log({ requestId: this.requestId, chatId: ref.chatId, reason: 'moved_on' }, 'conversation folded into a new chat')
-      return
-    }
-    this.continuation = { key, ref, prompt: newTurnPrompt(split.history, split.turn, markers), from: split.history.length }
+    this.locked = got.ref.chatId
+    this.continuation = { key, ref: got.ref, prompt: newTurnPrompt(split.history, split.turn, markers), from: split.history.length }
   }
 
   /**
@@ -165,10 +156,18 @@ export class ConversationTurn {
     // After a `previous_response_id` turn the messages are only its input: such an entry is
     // reached through its response id alone, never by a client's whole history.
     const key = `${previous ? 'chain:' : ''}${conversationKey(owner, model, tools, [...messages, answer])}`
-    // The chat moved on: the old entry's parent is no longer the latest answer (one entry per chat).
-    if (this.continuation) await this.d.store.delete(this.continuation.key)
-    await this.d.store.put(key, { identity: a.identity, chatId: a.chatId, responseId }, this.d.now())
-    if (this.input.responseId !== undefined) await this.d.store.put(responseKey(owner, this.input.responseId), responsePointer(key), this.d.now())
+    const put = [{ key, ref: { identity: a.identity, chatId: a.chatId, responseId } }]
+    if (this.input.responseId !== undefined) put.push({ key: responseKey(owner, this.input.responseId), ref: responsePointer(key) })
+    // One step: the old entry goes (the chat moved on: its parent is no longer the latest answer,
+    // one entry per chat), the new ones are put, and the chat's lock is given back.
+    const c = this.continuation
+    const chatId = this.locked
+    await this.d.store.commit({
+      ...(c ? { moved: { key: c.key, ref: c.ref } } : {}),
+      put,
+      ...(chatId !== undefined ? { unlock: { chatId, holder: this.holder } } : {}),
+    }, this.d.now())
+    this.locked = undefined
   }
 
   /** Give the chat's lock back (idempotent). */

@@ -13,9 +13,19 @@
 import { GatewayError, InvalidRequestError, clip } from '../errors.js'
 import type { ConversationRef, ConversationStore } from '../conversations/store.js'
 
-/** A `previous_response_id` resolved to the entry that continues it. */
+/**
+ * A `previous_response_id` as a turn continues it: the planner follows the pointer, looks the entry
+ * up and takes its chat's lock in one store step (`ConversationStore.begin(pointer, …, 'pointer')`).
+ */
 export interface PreviousResponse {
   /** The id as the client sent it. */
+  id: string
+  /** Its pointer entry's key (`responseKey`). */
+  pointer: string
+}
+
+/** The entry a response id continues in, as `resolvePrevious` finds it. */
+export interface ResolvedPrevious {
   id: string
   /** The conversation entry's key. */
   key: string
@@ -51,10 +61,20 @@ export function previousUnavailable (id: string, reason: string): GatewayError {
   )
 }
 
-/** The entry `id` continues for `owner`, or the 400 `previous_response_not_found` (unknown, expired, another caller's, or superseded). */
-export async function resolvePrevious (store: ConversationStore, owner: string, id: string, now: number): Promise<PreviousResponse> {
-  const pointer = await store.get(responseKey(owner, id), now)
-  const ref = pointer && await store.get(pointer.responseId, now)
-  if (!pointer || !ref) throw previousNotFound(id)
-  return { id, key: pointer.responseId, ref }
+/**
+ * The `previous_response_id` of `owner`'s request, to be continued: no store step here (the
+ * planner's `begin` finds it, or answers `previousNotFound`).
+ */
+export function previousResponse (owner: string, id: string): PreviousResponse {
+  return { id, pointer: responseKey(owner, id) }
+}
+
+/**
+ * The entry `id` continues for `owner` (read only), or the 400 `previous_response_not_found`
+ * (unknown, expired, another caller's, or superseded).
+ */
+export async function resolvePrevious (store: ConversationStore, owner: string, id: string, now: number): Promise<ResolvedPrevious> {
+  const found = await store.follow(responseKey(owner, id), now)
+  if (!found) throw previousNotFound(id)
+  return { id, key: found.key, ref: found.ref }
 }

@@ -8,8 +8,9 @@
  * local map serves (lookups of chats opened elsewhere miss: a new chat, history folded).
  */
 import type { Breaker } from '../breaker.js'
-import type { ConversationEnded, ConversationEndReason, ConversationLimits, ConversationRef, ConversationStore, MemoryConversationStore } from '../../conversations/store.js'
+import type { Begun, Commit, ConversationEnded, ConversationEndReason, ConversationLimits, ConversationRef, ConversationStore, KeyedRef, MemoryConversationStore } from '../../conversations/store.js'
 import type { Keys } from './keys.js'
+import { PendingReleases } from './lock-releases.js'
 import type { ScriptClient } from './scripts.js'
 
 interface Value { key: string; ref: ConversationRef; exp: number }
@@ -18,9 +19,14 @@ interface Value { key: string; ref: ConversationRef; exp: number }
 const GRACE_MS = 10 * 60_000
 const DEFAULT_LOCK_TTL_MS = 30 * 60_000
 
+function stored (key: string, ref: ConversationRef, exp: number): Value {
+  return { key, ref: { identity: ref.identity, chatId: ref.chatId, responseId: ref.responseId }, exp }
+}
+
 export class RedisConversationStore implements ConversationStore {
   private readonly listeners = new Set<(e: ConversationEnded) => void>()
   private readonly unsubscribeLocal: () => void
+  private readonly releases: PendingReleases
 
   constructor (
     private readonly c: ScriptClient,
@@ -30,6 +36,7 @@ export class RedisConversationStore implements ConversationStore {
     private readonly limits: ConversationLimits,
   ) {
     this.unsubscribeLocal = local.subscribe((e) => { this.announce(e) })
+    this.releases = new PendingReleases(c, keys)
   }
 
   async get (key: string, now: number): Promise<ConversationRef | undefined> {
@@ -45,7 +52,7 @@ export class RedisConversationStore implements ConversationStore {
 
   async put (key: string, ref: ConversationRef, now: number): Promise<void> {
     await this.breaker.run(async () => {
-      const value: Value = { key, ref: { identity: ref.identity, chatId: ref.chatId, responseId: ref.responseId }, exp: now + this.limits.ttlMs }
+      const value = stored(key, ref, now + this.limits.ttlMs)
       const out = await this.c.run('qgConvPut', this.keys.conv(key), this.keys.convIndex, this.keys.convChats,
         key, JSON.stringify(value), value.exp, this.limits.ttlMs + GRACE_MS, ref.chatId, this.limits.maxEntries, this.keys.convPrefix) as string[]
       for (const raw of out) {
@@ -53,6 +60,59 @@ export class RedisConversationStore implements ConversationStore {
         this.announce({ key: v.key, ref: v.ref, reason: 'evicted' })
       }
     }, async () => { await this.local.put(key, ref, now) })
+  }
+
+  async begin (key: string, holder: string, now: number, via?: 'pointer'): Promise<Begun | undefined> {
+    return await this.breaker.run(async () => {
+      const ttl = this.limits.lockTtlMs ?? DEFAULT_LOCK_TTL_MS
+      let out: string[]
+      try {
+        out = await this.c.run('qgConvBegin', this.keys.conv(key), this.keys.convIndex, key, now, this.keys.convPrefix, holder, ttl, this.keys.chatLock(''), via === 'pointer' ? '1' : '') as string[]
+      } catch (err) {
+        // It may still land: give back whatever lock it took once Redis answers again.
+        this.releases.keep(`${via === 'pointer' ? 'p' : 'k'}:${key}`, holder)
+        throw err
+      }
+      const [state, raw, ...gone] = out
+      this.expired(gone)
+      if (state === 'none') return undefined
+      const v = JSON.parse(raw!) as Value
+      if (state === 'locked') this.releases.taken(v.ref.chatId, holder)
+      return { key: v.key, ref: v.ref, locked: state === 'locked' }
+    }, async () => await this.local.begin(key, holder, now, via))
+  }
+
+  async follow (key: string, now: number): Promise<KeyedRef | undefined> {
+    return await this.breaker.run(async () => {
+      const [raw, ...gone] = await this.c.run('qgConvFollow', this.keys.conv(key), this.keys.convIndex, key, now, this.keys.convPrefix) as string[]
+      this.expired(gone)
+      if (!raw) return undefined
+      const v = JSON.parse(raw) as Value
+      return { key: v.key, ref: v.ref }
+    }, async () => await this.local.follow(key, now))
+  }
+
+  async commit (c: Commit, now: number): Promise<void> {
+    const u = c.unlock
+    await this.breaker.run(async () => {
+      const args: Array<string | number> = []
+      for (const e of c.put) {
+        const v = stored(e.key, e.ref, now + this.limits.ttlMs)
+        args.push(e.key, JSON.stringify(v), v.exp, this.limits.ttlMs + GRACE_MS, e.ref.chatId)
+      }
+      const m = c.moved
+      const out = await this.c.run('qgConvCommit', this.keys.convIndex, this.keys.convChats, this.keys.convPrefix, this.limits.maxEntries,
+        u ? this.keys.chatLock(u.chatId) : '', u?.holder ?? '', m?.key ?? '', m?.ref.chatId ?? '', m?.ref.responseId ?? '', m?.ref.identity ?? '',
+        c.put.length, ...args) as string[]
+      if (u) this.releases.released(u.holder)
+      for (const raw of out) {
+        const v = JSON.parse(raw) as Value
+        this.announce({ key: v.key, ref: v.ref, reason: 'evicted' })
+      }
+    }, async () => {
+      await this.local.commit(c, now)
+      if (u) this.releases.unsent(u.chatId, u.holder)
+    })
   }
 
   async delete (key: string, reason?: 'abandoned'): Promise<void> {
@@ -71,15 +131,29 @@ export class RedisConversationStore implements ConversationStore {
   async lock (chatId: string, holder: string, now: number): Promise<boolean> {
     return await this.breaker.run(async () => {
       const ttl = this.limits.lockTtlMs ?? DEFAULT_LOCK_TTL_MS
-      return Number(await this.c.run('qgLock', this.keys.chatLock(chatId), holder, ttl)) === 1
+      let taken: boolean
+      try {
+        taken = Number(await this.c.run('qgLock', this.keys.chatLock(chatId), holder, ttl)) === 1
+      } catch (err) {
+        this.releases.keep(`c:${chatId}`, holder)
+        throw err
+      }
+      if (taken) this.releases.taken(chatId, holder)
+      return taken
     }, async () => await this.local.lock(chatId, holder, now))
   }
 
   async unlock (chatId: string, holder: string): Promise<void> {
     // Both sides: a lock taken during an outage is released locally, one taken in Redis there.
     await this.local.unlock(chatId, holder)
-    await this.breaker.run(async () => { await this.c.run('qgRelease', this.keys.chatLock(chatId), holder) }, () => undefined)
+    await this.breaker.run(async () => {
+      await this.c.run('qgRelease', this.keys.chatLock(chatId), holder)
+      this.releases.released(holder)
+    }, () => { this.releases.unsent(chatId, holder) })
   }
+
+  /** Lock releases waiting for Redis to answer again (for tests and metrics). */
+  get pendingReleases (): number { return this.releases.size }
 
   async holds (chatId: string, now: number): Promise<boolean> {
     const local = await this.local.holds(chatId, now)
@@ -122,6 +196,7 @@ export class RedisConversationStore implements ConversationStore {
    * a newer entry under the key), so that the other replicas continue them too. Throws when Redis fails.
    */
   async recover (now: number): Promise<void> {
+    await this.releases.send()
     for (const e of this.local.live(now)) {
       const value: Value = { key: e.key, ref: e.ref, exp: e.expiresAt }
       const px = e.expiresAt - now + GRACE_MS
@@ -142,6 +217,14 @@ export class RedisConversationStore implements ConversationStore {
     const removed = Number(await this.c.run('qgConvDrop', this.keys.conv(v.key), this.keys.convIndex, v.key, raw)) === 1
     if (removed) this.announce({ key: v.key, ref: v.ref, reason })
     return removed
+  }
+
+  /** Announce the entries a script found expired (and removed). */
+  private expired (gone: string[]): void {
+    for (const g of gone) {
+      const v = JSON.parse(g) as Value
+      this.announce({ key: v.key, ref: v.ref, reason: 'expired' })
+    }
   }
 
   private announce (e: ConversationEnded): void {

@@ -156,12 +156,14 @@ export class RedisStore implements QwenStore {
   /** Wait for the writes in flight. */
   async flush (): Promise<void> {
     await this.identities.flush()
+    await this.requests.flush()
   }
 
   async close (): Promise<void> {
     clearInterval(this.timer)
     this.breaker.close()
     await this.identities.flush()
+    await this.requests.close()
     this.conversations.close()
     this.sub.disconnect()
     this.o.redis.off('ready', this.onReady)

@@ -147,6 +147,135 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
 return {n, ttl}`
 
+// ---- One round trip at each end of a conversation turn (issue 13) ----
+
+/** Lua: `live(key)` → the live entry's decoded value and JSON, or nil (an expired one removed and kept in `gone`). ARGV[2] now, ARGV[3] conv prefix, KEYS[2] index. */
+const LIVE = `
+local now = tonumber(ARGV[2])
+local gone = {}
+local function live (key)
+  local k = ARGV[3] .. key
+  local raw = redis.call('GET', k)
+  if not raw then return nil end
+  local v = cjson.decode(raw)
+  if v.exp <= now then
+    redis.call('DEL', k)
+    redis.call('ZREM', KEYS[2], key)
+    table.insert(gone, raw)
+    return nil
+  end
+  return v, raw
+end
+local function reply (state, raw)
+  local res = {state, raw}
+  for _, g in ipairs(gone) do table.insert(res, g) end
+  return res
+end
+`
+
+/**
+ * CONV_BEGIN  KEYS: conv key, index   ARGV: key, now, conv prefix, holder, lock px, lock prefix,
+ * via pointer '1'|''. The live entry (through the pointer under `key` when `via`) and its chat's lock
+ * in one step → {'none'|'busy'|'locked', entry value or '', expired values removed here (to announce)...}.
+ */
+const CONV_BEGIN = LIVE + `
+local v, raw = live(ARGV[1])
+if v and ARGV[7] == '1' then v, raw = live(v.ref.responseId) end
+if not v then return reply('none', '') end
+local lk = ARGV[6] .. v.ref.chatId
+local cur = redis.call('GET', lk)
+if cur and cur ~= ARGV[4] then return reply('busy', raw) end
+redis.call('SET', lk, ARGV[4], 'PX', ARGV[5])
+return reply('locked', raw)`
+
+/**
+ * CONV_FOLLOW  KEYS: pointer key, index   ARGV: pointer's key, now, conv prefix. The pointer entry,
+ * then the entry it names → {entry value or '', expired values removed here (to announce)...} (read only but for expiry).
+ */
+const CONV_FOLLOW = LIVE + `
+local p = live(ARGV[1])
+local raw = ''
+if p then
+  local v, r = live(p.ref.responseId)
+  if v then raw = r end
+end
+return reply(raw)`
+
+/**
+ * CONV_COMMIT  KEYS: index, chats   ARGV: conv prefix, max entries, lock key|'', holder,
+ * moved key|'', its chatId, responseId, identity, n, then n × (key, value JSON, expiresAt, px,
+ * chatId). Drops the moved-on entry (if it still names that chat and parent), puts each entry as
+ * CONV_PUT does, releases the lock if still the holder's. Returns the values that left the map
+ * (another chat's entry under a put key, the oldest beyond the cap) for the caller to announce.
+ */
+const CONV_COMMIT = `
+local pre = ARGV[1]
+local out = {}
+if ARGV[5] ~= '' then
+  local raw = redis.call('GET', pre .. ARGV[5])
+  if raw then
+    local o = cjson.decode(raw)
+    if o.ref.chatId == ARGV[6] and o.ref.responseId == ARGV[7] and (o.ref.identity or '') == ARGV[8] then
+      redis.call('DEL', pre .. ARGV[5])
+      redis.call('ZREM', KEYS[1], ARGV[5])
+    end
+  end
+end
+for i = 0, tonumber(ARGV[9]) - 1 do
+  local b = 10 + i * 5
+  local key, chat = ARGV[b], ARGV[b + 4]
+  local old = redis.call('GET', pre .. key)
+  redis.call('SET', pre .. key, ARGV[b + 1], 'PX', ARGV[b + 3])
+  redis.call('ZADD', KEYS[1], ARGV[b + 2], key)
+  if chat ~= '' then redis.call('ZADD', KEYS[2], 'GT', ARGV[b + 2], chat) end
+  if old then
+    local o = cjson.decode(old)
+    if o.ref.chatId ~= chat then
+      if o.ref.chatId ~= '' then redis.call('ZREM', KEYS[2], o.ref.chatId) end
+      table.insert(out, old)
+    end
+  end
+  local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+  while over > 0 do
+    local m = redis.call('ZRANGE', KEYS[1], 0, 1)
+    local victim = m[1]
+    if victim == key then victim = m[2] end
+    redis.call('ZREM', KEYS[1], victim)
+    local v = redis.call('GET', pre .. victim)
+    if v then
+      redis.call('DEL', pre .. victim)
+      local c = cjson.decode(v).ref.chatId
+      if c ~= '' then redis.call('ZREM', KEYS[2], c) end
+      table.insert(out, v)
+    end
+    over = over - 1
+  end
+end
+if ARGV[3] ~= '' and redis.call('GET', ARGV[3]) == ARGV[4] then redis.call('DEL', ARGV[3]) end
+return out`
+
+/**
+ * RELEASE_MANY  KEYS: -   ARGV: lock prefix, conv prefix, then pairs (target, holder): target
+ * 'c:<chatId>', 'k:<conv key>' (the chat of that entry) or 'p:<pointer key>' (of the entry it names). Each lock is deleted only while it is
+ * still the holder's. Returns how many were deleted.
+ */
+const RELEASE_MANY = `
+local n = 0
+for i = 3, #ARGV - 1, 2 do
+  local t, chat = ARGV[i], nil
+  if string.sub(t, 1, 2) == 'c:' then chat = string.sub(t, 3)
+  else
+    local raw = redis.call('GET', ARGV[2] .. string.sub(t, 3))
+    if raw and string.sub(t, 1, 2) == 'p:' then raw = redis.call('GET', ARGV[2] .. cjson.decode(raw).ref.responseId) end
+    if raw then chat = cjson.decode(raw).ref.chatId end
+  end
+  if chat and redis.call('GET', ARGV[1] .. chat) == ARGV[i + 1] then
+    redis.call('DEL', ARGV[1] .. chat)
+    n = n + 1
+  end
+end
+return n`
+
 const SCRIPTS = {
   qgHit: { numberOfKeys: 1, lua: HIT },
   qgTokenPut: { numberOfKeys: 2, lua: TOKEN_PUT },
@@ -158,6 +287,10 @@ const SCRIPTS = {
   qgLock: { numberOfKeys: 1, lua: LOCK },
   qgRelease: { numberOfKeys: 1, lua: RELEASE },
   qgTake: { numberOfKeys: 3, lua: TAKE },
+  qgConvBegin: { numberOfKeys: 2, lua: CONV_BEGIN },
+  qgConvFollow: { numberOfKeys: 2, lua: CONV_FOLLOW },
+  qgConvCommit: { numberOfKeys: 2, lua: CONV_COMMIT },
+  qgReleaseMany: { numberOfKeys: 0, lua: RELEASE_MANY },
 } as const
 
 export type ScriptName = keyof typeof SCRIPTS
