@@ -73,7 +73,7 @@ export class RedisStore implements QwenStore {
         for (const fn of this.modeListeners) fn(this.mode())
       },
     })
-    const local = new MemoryHealthStore(o.policy)
+    const local = new MemoryHealthStore(o.policy, o.now)
     this.identities = new RedisHealthStore(c, this.keys, this.breaker, local, o.policy, {
       owner: `${o.replicaId}#${randomUUID()}`, clock: o.clock ?? 'redis', probeTtlMs: o.probeTtlMs ?? 5 * 60_000,
       onError: (err) => { o.log?.warn({ err: err.message }, 'shared store: identity health not written') },
