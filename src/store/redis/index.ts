@@ -38,6 +38,10 @@ export interface RedisStoreOptions {
   now?: () => number
   /** A trial not reported back frees its identity after this long. */
   probeTtlMs?: number
+  /** A ready chat taken and never acknowledged is an orphan (to delete upstream) after this long. */
+  readyOrphanAgeMs?: number
+  /** How long a ready chat's acknowledgement waits for the next take to ride on. */
+  readyAckDelayMs?: number
   log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
 }
 
@@ -79,7 +83,9 @@ export class RedisStore implements QwenStore {
       onError: (err) => { o.log?.warn({ err: err.message }, 'shared store: identity health not written') },
     })
     this.conversations = new RedisConversationStore(c, this.keys, this.breaker, new MemoryConversationStore(o.conversations), o.conversations)
-    this.readyChats = new RedisReadyChatStock(c, this.keys, this.breaker, new MemoryReadyChatStock())
+    this.readyChats = new RedisReadyChatStock(c, this.keys, this.breaker, new MemoryReadyChatStock(), {
+      ackDelayMs: o.readyAckDelayMs ?? 100, orphanAgeMs: o.readyOrphanAgeMs ?? 5 * 60_000, now: o.clock === 'caller' ? o.now : undefined,
+    })
     this.requests = new RedisRequestLog(c, this.keys, this.breaker, new MemoryRequestLog())
     this.accounts = new RedisAccountStore(c, this.keys, this.breaker, new MemoryAccountStore())
     this.tokens = new RedisTokens(c, this.keys, this.breaker)
@@ -131,6 +137,7 @@ export class RedisStore implements QwenStore {
   private async recover (checkedAlive: boolean): Promise<void> {
     const fresh = checkedAlive || await this.o.redis.set(this.keys.alive, this.o.replicaId, 'NX') === 'OK'
     await this.identities.recover(fresh)
+    await this.readyChats.flushAcks(true)
     await this.accounts.recover()
     await this.conversations.recover(this.o.now?.() ?? Date.now())
   }
@@ -159,6 +166,7 @@ export class RedisStore implements QwenStore {
     clearInterval(this.timer)
     this.breaker.close()
     await this.identities.flush()
+    await this.readyChats.close()
     this.conversations.close()
     this.sub.disconnect()
     this.o.redis.off('ready', this.onReady)
