@@ -11,6 +11,8 @@ import { createRedis } from '../src/store/redis/connection.js'
 import { mergeHealth } from '../src/store/redis/health.js'
 import { RedisStore } from '../src/store/redis/index.js'
 import { mergeStamps } from '../src/store/stamps.js'
+import { IdentityPool, makeIdentity, type Identity } from '../src/pool.js'
+import { StateKeys, restorePool, serializePool } from '../src/state.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
@@ -110,6 +112,28 @@ t.test('MemoryHealthStore stamps what it learns and what the operator does', asy
   const w = new MemoryHealthStore(policy)
   w.setDisabled('z', true)
   t.ok((w.health('z').stamps?.disabled ?? 0) >= Date.now() - 1000)
+})
+
+t.test('the state file keeps the stamps, and an operator\'s "enabled" once stamped', async (t) => {
+  const p = new IdentityPool([makeIdentity({ cookie: 'token=a' }), makeIdentity({ cookie: 'token=b' }), makeIdentity({ cookie: 'token=c' })], { now: () => 1000 })
+  const [a, b, c] = p.identities as [Identity, Identity, Identity]
+  p.restore(a, { ...newHealth(), disabled: false, rateLimitedUntil: 9000, stamps: { disabled: 50, limit: 40, reset: 30 } })
+  p.restore(b, { ...newHealth(), disabled: true, stamps: { disabled: 60 } })
+  p.restore(c, { ...newHealth(), disabled: false })
+  const text = serializePool(p, new StateKeys(undefined), 1000)
+  const doc = JSON.parse(text)
+  t.same([doc.identities[a.id].disabled, doc.identities[a.id].stamps], [false, { disabled: 50, limit: 40, reset: 30 }])
+  t.same([doc.identities[c.id].disabled, doc.identities[c.id].stamps], [undefined, undefined], 'an unstamped enabled identity saves no flag')
+  // Junk in the stamps is dropped, the rest kept.
+  doc.identities[b.id].stamps = { disabled: 60, limit: 'soon', challenge: 7 }
+  doc.identities[c.id].stamps = 'garbage'
+  doc.identities[c.id].disabled = false
+  const fresh = new IdentityPool([a, b, c].map((i) => makeIdentity({ cookie: i.cookie! })), { now: () => 1000 })
+  restorePool(fresh, JSON.stringify(doc), undefined)
+  const [fa, fb, fc] = fresh.identities.map((i) => fresh.health(i))
+  t.same([fa!.disabled, fa!.stamps, fa!.rateLimitedUntil], [false, { disabled: 50, limit: 40, reset: 30 }, 9000])
+  t.same([fb!.disabled, fb!.stamps], [true, { disabled: 60, challenge: 7 }])
+  t.same([fc!.disabled, fc!.stamps], [undefined, undefined], 'an unstamped false is no operator action')
 })
 
 async function until (cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {

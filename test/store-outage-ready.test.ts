@@ -66,7 +66,7 @@ t.test('ready chats handed out across an outage', { skip }, async (t) => {
     t.same(await a.readyChats.take('k'), chat('c2'))
     t.equal(await fix.zcard(a.keys.readyTaken), 1, 'noted until acknowledged')
     t.same(await a.readyChats.take('k'), chat('c3'))
-    t.same(await fix.zrange(a.keys.readyTaken, 0, -1), ['c3'], 'c2\'s acknowledgement rode on the next take')
+    t.same(await fix.zrange(a.keys.readyTaken, '0', '-1'), ['c3'], 'c2\'s acknowledgement rode on the next take')
     await until(async () => await fix.zcard(a.keys.readyTaken) === 0 && await fix.hlen(a.keys.readyTakenData) === 0, 2000)
     t.same(await a.readyChats.orphans(0), [], 'nothing to delete')
   })
@@ -85,6 +85,21 @@ t.test('ready chats handed out across an outage', { skip }, async (t) => {
     t.equal(await fix.zcard(a.keys.readyTaken), 0, 'acknowledged at recovery, not after the minute')
   })
 
+  t.test('an acknowledgement that timed out opens the breaker, and goes out again on recovery', async (t) => {
+    const ns = randomUUID()
+    const a = replica(t, server, ns, 'A', { ackMs: 20 })
+    await until(() => a.mode() === 'redis')
+    await a.readyChats.add('k', chat('c8'))
+    t.same(await a.readyChats.take('k'), chat('c8'))
+    server.freeze()
+    await until(() => a.mode() === 'degraded-local', 3000)
+    t.pass('the lone acknowledgement timed out')
+    server.thaw()
+    await until(() => a.mode() === 'redis', 10_000)
+    t.equal(await fix.zcard(a.keys.readyTaken), 0)
+    t.same(await a.readyChats.orphans(0), [])
+  })
+
   t.test('close sends what is pending; a chat a conversation continues in is spared', async (t) => {
     const ns = randomUUID()
     let now = 1_000_000
@@ -96,7 +111,7 @@ t.test('ready chats handed out across an outage', { skip }, async (t) => {
     await a.close()
     t.equal(await fix.zcard(b.keys.readyTaken), 0, 'acknowledged at close')
     // Two takes nobody acknowledged (by Redis's clock), one of them now a conversation's chat.
-    await fix.zadd(b.keys.readyTaken, 500, 'c6', 600, 'c7')
+    await fix.zadd(b.keys.readyTaken, '500', 'c6', '600', 'c7')
     await fix.hset(b.keys.readyTakenData, 'c6', JSON.stringify(chat('c6')), 'c7', JSON.stringify(chat('c7')))
     await b.conversations.put('h', { identity: 'x', chatId: 'c7', responseId: 'r' }, now)
     now = 1000
