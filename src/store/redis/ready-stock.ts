@@ -76,7 +76,7 @@ export class RedisReadyChatStock implements ReadyChatStock {
     if (this.acks.size === 0 || (this.breaker.open && !force)) return
     const sent = [...this.acks]
     try {
-      await this.c.run('qgAck', '', '', '', ...this.takenKeys, JSON.stringify(sent))
+      await this.c.run('qgAck', ...this.takenKeys, JSON.stringify(sent))
     } catch (err) {
       if (!force) this.breaker.fail(err)
       throw err

@@ -122,11 +122,11 @@ return 0`
 
 // ---- Ready chats handed out: a take that lands after its caller gave up is never lost (issue 13) ----
 
-/** Acknowledge takes: ARGV[n] is a JSON array of chat ids their takers received. */
-const ACK_TAKEN = (n: number): string => `
-for _, id in ipairs(cjson.decode(ARGV[${n}])) do
-  redis.call('ZREM', KEYS[4], id)
-  redis.call('HDEL', KEYS[5], id)
+/** Acknowledge takes: ARGV[arg] is a JSON array of chat ids their takers received; KEYS[z], KEYS[h] the taken zset and hash. */
+const ACK_TAKEN = (arg: number, z: number, h: number): string => `
+for _, id in ipairs(cjson.decode(ARGV[${arg}])) do
+  redis.call('ZREM', KEYS[${z}], id)
+  redis.call('HDEL', KEYS[${h}], id)
 end
 `
 
@@ -136,7 +136,7 @@ end
  * time) until its taker acknowledges it: one that times out here and still runs in Redis later is
  * found by ORPHANS, not leaked.
  */
-const TAKE = ACK_TAKEN(2) + `
+const TAKE = ACK_TAKEN(2, 4, 5) + `
 local v = redis.call('LPOP', KEYS[1])
 if not v then redis.call('SREM', KEYS[3], ARGV[1]) return false end
 local id = cjson.decode(v).chatId
@@ -146,8 +146,8 @@ redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 
 redis.call('HSET', KEYS[5], id, v)
 return v`
 
-/** ACK  KEYS: (unused ×3), taken zset, taken hash   ARGV: JSON array of chat ids. */
-const ACK = ACK_TAKEN(1) + 'return 1'
+/** ACK  KEYS: taken zset, taken hash   ARGV: JSON array of chat ids. */
+const ACK = ACK_TAKEN(1, 1, 2) + 'return 1'
 
 /**
  * ORPHANS  KEYS: taken zset, taken hash, conversation chats zset   ARGV: age ms, max count → the
@@ -196,7 +196,7 @@ const SCRIPTS = {
   qgLock: { numberOfKeys: 1, lua: LOCK },
   qgRelease: { numberOfKeys: 1, lua: RELEASE },
   qgTake: { numberOfKeys: 5, lua: TAKE },
-  qgAck: { numberOfKeys: 5, lua: ACK },
+  qgAck: { numberOfKeys: 2, lua: ACK },
   qgOrphans: { numberOfKeys: 3, lua: ORPHANS },
 } as const
 
