@@ -26,6 +26,12 @@ async function chat (h: Harness, content: string): Promise<{ status: number; bod
   return { status: res.status, body: await res.json(), retryAfter: res.headers.get('retry-after') }
 }
 
+/** Start-up waits for Redis only briefly (0.75 s): on a busy machine the gateway may start degraded. */
+async function shared (h: Harness): Promise<void> {
+  const end = Date.now() + 10_000
+  while (h.app.qwenStoreInfo.mode() !== 'redis' && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+}
+
 t.test('SharedWindowStore while the shared counter is unavailable', async (t) => {
   const hit = async (): Promise<undefined> => undefined
   const broken = async (): Promise<never> => { throw new Error('down') }
@@ -47,6 +53,7 @@ t.test('RATE_LIMIT_ON_STORE_ERROR=deny: 429 rate_limit_store_unavailable while R
   const redis = await startRedis(t)
   const sim = await startSim(t)
   const h = await harness(t, { simulator: sim, gateway: { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 's', keyLimits: { anonymous: { rpm: 50 } }, rateLimitOnStoreError: 'deny', storeResyncMs: 200 } })
+  await shared(h)
   t.equal(h.app.qwenStoreInfo.mode(), 'redis')
   t.equal((await chat(h, 'before')).status, 200)
   redis.freeze()
@@ -58,8 +65,7 @@ t.test('RATE_LIMIT_ON_STORE_ERROR=deny: 429 rate_limit_store_unavailable while R
   }
   t.equal(h.app.qwenStoreInfo.mode(), 'degraded-local')
   redis.thaw()
-  const end = Date.now() + 10_000
-  while (h.app.qwenStoreInfo.mode() !== 'redis' && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  await shared(h)
   t.equal((await chat(h, 'after')).status, 200, 'counted in Redis again')
 })
 
@@ -67,14 +73,14 @@ t.test('RATE_LIMIT_ON_STORE_ERROR=allow: no per-key limit while Redis is down; l
   const redis = await startRedis(t)
   const sim = await startSim(t)
   const h = await harness(t, { simulator: sim, gateway: { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 's', keyLimits: { anonymous: { rpm: 1 } }, rateLimitOnStoreError: 'allow', storeResyncMs: 200 } })
+  await shared(h)
   t.same([(await chat(h, 'a')).status, (await chat(h, 'b')).status], [200, 429])
   await redis.kill()
   const down: number[] = []
   for (let k = 0; k < 3; k++) down.push((await chat(h, `down ${k}`)).status)
   t.same(down, [200, 200, 200], 'not limited meanwhile (local counting would refuse the second)')
   await redis.restart()
-  const end = Date.now() + 10_000
-  while (h.app.qwenStoreInfo.mode() !== 'redis' && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  await shared(h)
   t.same([(await chat(h, 'c')).status, (await chat(h, 'd')).status], [200, 429], 'counted in Redis again')
 })
 
