@@ -66,9 +66,13 @@ export default fp(async (fastify) => {
   const now = cfg.now
   const counters = fastify.qwenStore.counters
   const local = new WindowStore(now)
-  // Counted across replicas with a shared store (each counts locally while it is unreachable).
+  // Counted across replicas with a shared store; while it is unreachable, as RATE_LIMIT_ON_STORE_ERROR says.
+  const onError = counters ? cfg.rateLimitOnStoreError : 'local'
+  const denied = (): GatewayError => new GatewayError('Per-key rate limits cannot be checked right now: the shared store (Redis) is unreachable and this gateway refuses requests meanwhile (RATE_LIMIT_ON_STORE_ERROR=deny); retry shortly', {
+    status: 429, type: 'rate_limit_error', code: 'rate_limit_store_unavailable', headers: { 'retry-after': '1' },
+  })
   class Store extends SharedWindowStore {
-    constructor () { super(counters ? async (key, ms) => await counters.hit(key, ms) : async () => undefined, local) }
+    constructor () { super(counters ? async (key, ms) => await counters.hit(key, ms) : async () => undefined, local, onError, denied) }
   }
   let limiter: ReturnType<FastifyInstance['createRateLimit']> | undefined
   await fastify.register(async (child) => {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis'
 import { DEFAULT_POLICY } from '../src/health.js'
 import { OptionsError } from '../src/options.js'
 import { MemoryStore, type QwenStore } from '../src/store.js'
-import { createRedis } from '../src/store/redis/connection.js'
+import { createRedis, StoreUnavailableError } from '../src/store/redis/connection.js'
 import { RedisStore, type StoreMode } from '../src/store/redis/index.js'
 
 declare module 'fastify' {
@@ -19,6 +19,9 @@ export type { StoreMode }
 
 /** How long start-up waits for Redis at most before it goes on in degraded-local. */
 const STARTUP_WAIT_MS = 750
+
+/** How long start-up waits for Redis with `redisRequired` before it gives up. */
+export const REQUIRED_WAIT_MS = 5_000
 
 /** Longest wait between two sweeps of expired conversations. */
 const MAX_SWEEP_MS = 60_000
@@ -52,7 +55,13 @@ export default fp(async (fastify) => {
     })
     store = shared
     // A short, bounded wait, so that start-up token fetches are already shared; never longer.
-    await shared.whenShared(STARTUP_WAIT_MS)
+    // With `redisRequired`, a longer one, and no start without Redis.
+    await shared.whenShared(cfg.redisRequired ? REQUIRED_WAIT_MS : STARTUP_WAIT_MS)
+    if (cfg.redisRequired && shared.mode() !== 'redis') {
+      const lastError = shared.breaker.lastError
+      await shared.close()
+      throw new StoreUnavailableError(REQUIRED_WAIT_MS, lastError)
+    }
   } else {
     store = new MemoryStore(policy, limits)
   }

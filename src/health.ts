@@ -37,6 +37,30 @@ export interface HealthRecord {
   lastSuccess: number | undefined
   /** Switched off by the operator (dashboard); absent in records saved before that existed. */
   disabled?: boolean
+  /**
+   * When each part of the record last changed (ms, the store's clock): operator actions and what
+   * was learned, so that merging two views after a shared-store outage keeps the newest of each
+   * (`src/store/stamps.ts`). Absent in records saved before that existed.
+   */
+  stamps?: HealthStamps
+}
+
+/** See `HealthRecord.stamps`. A missing stamp counts as older than any other. */
+export interface HealthStamps {
+  /** The operator switched `disabled`. */
+  disabled?: number
+  /** The operator cleared every cooldown. */
+  reset?: number
+  /** The operator cleared the challenge cooldown (and the refused-credential flag). */
+  challengeReset?: number
+  /** Learned: rate-limit fields (`rateLimitedUntil`, `rateLimits`). */
+  limit?: number
+  /** Learned: breaker fields (`state`, `failures`, `cooldownMs`, `cooldownUntil`). */
+  breaker?: number
+  /** Learned: challenge fields (`challengedUntil`, `challenges`). */
+  challenge?: number
+  /** Learned: `authRefused`. */
+  auth?: number
 }
 
 export interface PoolPolicy {

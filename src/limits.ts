@@ -61,18 +61,32 @@ export class WindowStore implements RateLimitStore {
 /** A shared counter (`qwenStore.counters`): undefined when unreachable. */
 export type SharedHit = (key: string, windowMs: number) => Promise<{ current: number; ttl: number } | undefined>
 
+/** What per-key limits do while the shared store is unreachable (`RATE_LIMIT_ON_STORE_ERROR`). */
+export type OnStoreError = 'local' | 'allow' | 'deny'
+
 /**
- * The same windows counted across replicas through the shared store; while it is unreachable each
- * replica counts locally (a per-replica limit rather than none).
+ * The same windows counted across replicas through the shared store; while it is unreachable,
+ * `onError` decides: `local`, each replica counts for itself (a per-replica limit rather than
+ * none); `allow`, nothing is counted; `deny`, the request fails with `denied()`.
  */
 export class SharedWindowStore implements RateLimitStore {
-  constructor (private readonly shared: SharedHit, private readonly local: WindowStore) {}
+  constructor (
+    private readonly shared: SharedHit,
+    private readonly local: WindowStore,
+    private readonly onError: OnStoreError = 'local',
+    private readonly denied: () => Error = () => new Error('the shared rate-limit store is unavailable'),
+  ) {}
 
   incr (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number, max?: number): void {
+    const unavailable = (): void => {
+      if (this.onError === 'allow') cb(null, { current: 0, ttl: timeWindow })
+      else if (this.onError === 'deny') cb(this.denied(), { current: 0, ttl: 0 })
+      else this.local.incr(key, cb, timeWindow, max)
+    }
     this.shared(key, timeWindow).then((r) => {
       if (r) cb(null, r)
-      else this.local.incr(key, cb, timeWindow, max)
-    }, () => { this.local.incr(key, cb, timeWindow, max) })
+      else unavailable()
+    }, unavailable)
   }
 
   read (key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, timeWindow: number): void {

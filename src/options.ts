@@ -205,6 +205,14 @@ export const GatewayOptionsSchema = Type.Object({
   redisNamespace: Type.Optional(Type.String({ env: 'REDIS_NAMESPACE', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', default: 'default', description: 'Key namespace (`qg:{<ns>}:…`), so several deployments can share one Redis.' })),
   redis: Type.Optional(Opaque<object>('object', 'An ioredis client of the embedding app to keep shared state in (never closed by the plugin); instead of `redisUrl`.')),
   redisCommandTimeoutMs: Type.Optional(Ms(10, { default: 250, description: 'A Redis command that takes longer fails and the gateway serves from local state until Redis answers again.' })),
+  redisRequired: Type.Optional(Type.Boolean({
+    env: 'REDIS_REQUIRED', default: false,
+    description: 'With Redis configured: refuse to start (the server exits with code 1) when Redis does not answer within 5 s, instead of starting on local state (`degraded-local`) and sharing once it answers.',
+  })),
+  rateLimitOnStoreError: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('allow'), Type.Literal('deny')], {
+    env: 'RATE_LIMIT_ON_STORE_ERROR', default: 'local',
+    description: 'Per-key requests per minute while Redis is unreachable: `local` (each replica counts for itself), `allow` (not limited), `deny` (refused: 429 `rate_limit_store_unavailable`).',
+  })),
   storeResyncMs: Type.Optional(Ms(50, { default: 5_000, description: 'With Redis: how often a replica re-reads the shared pool state and checks that Redis is back.' })),
   stateDebounceMs: Type.Optional(Ms(0, { default: 1000, description: 'Debounce for state saves.' })),
   onTokenRefreshed: Type.Optional(Opaque<(event: TokenRefreshedEvent) => void | Promise<void>>('function', "Called after an identity's token was refreshed (the standalone server writes config.json).")),

@@ -13,7 +13,7 @@ import { buildServer } from './build.js'
 import { ConfigError, loadConfig } from './config.js'
 import { DEFAULTS, OptionsError, type TokenRefreshedEvent } from './options.js'
 import { JsonStateFile } from './state.js'
-import { redisUrlFromEnv } from './store/redis/connection.js'
+import { redisUrlFromEnv, StoreUnavailableError } from './store/redis/connection.js'
 
 /** Read a file relative to the working directory, or undefined when it does not exist. */
 export function readRelative (path: string): string | undefined {
@@ -110,8 +110,8 @@ async function main (): Promise<void> {
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
 if (isMain) {
   main().catch((err: unknown) => {
-    // A bad configuration value: one line naming the key, no stack.
-    if (err instanceof ConfigError || err instanceof OptionsError) {
+    // A bad configuration value (one line naming the key), or REDIS_REQUIRED without Redis: no stack.
+    if (err instanceof ConfigError || err instanceof OptionsError || err instanceof StoreUnavailableError) {
       process.stderr.write(`${err.message}\n`)
       process.exit(1)
     }

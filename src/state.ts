@@ -8,7 +8,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID, scryptSync } from 'node:crypto'
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { clearCooldowns, newHealth, type HealthRecord, type IdentityState } from './health.js'
+import { clearCooldowns, newHealth, type HealthRecord, type HealthStamps, type IdentityState } from './health.js'
 import type { IdentityPool } from './pool.js'
 
 export interface StateFile {
@@ -118,6 +118,8 @@ interface SavedIdentity {
   authRefused?: boolean
   /** Switched off by the operator (dashboard). */
   disabled?: boolean
+  /** When the parts of the record last changed (operator actions, what was learned). */
+  stamps?: HealthStamps
   expiresAt?: number
   lastError?: string
   lastErrorAt?: number
@@ -144,6 +146,9 @@ export function serializePool (pool: IdentityPool, keys: StateKeys, now: number)
     if (h.challengedUntil !== undefined) s.challengedUntil = h.challengedUntil
     if (h.authRefused) s.authRefused = true
     if (h.disabled) s.disabled = true
+    // The operator's "enabled" matters once stamped: it wins over an older "disabled" elsewhere.
+    if (h.disabled === false && h.stamps?.disabled !== undefined) s.disabled = false
+    if (h.stamps) s.stamps = { ...h.stamps }
     if (i.expiresAt !== undefined) s.expiresAt = i.expiresAt
     if (h.lastError !== undefined) s.lastError = h.lastError
     if (h.lastErrorAt !== undefined) s.lastErrorAt = h.lastErrorAt
@@ -241,11 +246,25 @@ function restoreOne (s: Partial<SavedIdentity>): HealthRecord {
   h.challengedUntil = num(s.challengedUntil)
   h.challenges = num(s.challenges) ?? 0
   h.authRefused = s.authRefused === true
-  if (s.disabled === true) h.disabled = true
+  if (typeof s.disabled === 'boolean' && (s.disabled || s.stamps?.disabled !== undefined)) h.disabled = s.disabled
+  const stamps = restoreStamps(s.stamps)
+  if (stamps) h.stamps = stamps
   h.lastError = typeof s.lastError === 'string' ? s.lastError : undefined
   h.lastErrorAt = num(s.lastErrorAt)
   h.lastSuccess = num(s.lastSuccess)
   return h
+}
+
+const STAMPS = ['disabled', 'reset', 'challengeReset', 'limit', 'breaker', 'challenge', 'auth'] as const
+
+function restoreStamps (v: unknown): HealthStamps | undefined {
+  if (!v || typeof v !== 'object') return undefined
+  const out: HealthStamps = {}
+  for (const k of STAMPS) {
+    const n = num((v as Record<string, unknown>)[k])
+    if (n !== undefined) out[k] = n
+  }
+  return Object.keys(out).length > 0 ? out : undefined
 }
 
 /** Debounced saving: many changes in a burst become one write; `flush()` writes now. */

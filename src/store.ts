@@ -12,6 +12,7 @@ import { MemoryReadyChatStock, type ReadyChatStock } from './ready/stock.js'
 import type { SharedCounters, SharedTokens } from './store/tokens.js'
 import type { SharedValues } from './media/upload-cache.js'
 import type { SharedVideoJobs } from './media/video-jobs.js'
+import { stampLearned, stampOperator } from './store/stamps.js'
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type Applied, type CredentialState, type Eligibility, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from './health.js'
 
 /** One candidate for `pick`, in the pool's order. */
@@ -96,7 +97,8 @@ export class MemoryHealthStore implements IdentityHealthStore {
   private readonly listeners = new Set<(c: HealthChange) => void>()
   private cursor = 0
 
-  constructor (private readonly policy: PoolPolicy) {}
+  /** `now`: the clock operator actions are stamped by (`HealthRecord.stamps`). */
+  constructor (private readonly policy: PoolPolicy, private readonly now: () => number = Date.now) {}
 
   private get (id: string): HealthRecord {
     let h = this.records.get(id)
@@ -138,6 +140,7 @@ export class MemoryHealthStore implements IdentityHealthStore {
     const h = this.get(id)
     const before = { ...h }
     const applied = applyOutcome(h, outcome, trial, this.policy, now)
+    stampLearned(before, h, now)
     if (changed(before, h)) this.emit(id, applied, h)
     return applied
   }
@@ -145,6 +148,7 @@ export class MemoryHealthStore implements IdentityHealthStore {
   reset (id: string, which: 'challenge' | 'all'): Transition | undefined {
     const h = this.get(id)
     const transition = clearCooldowns(h, which)
+    stampOperator(h, which === 'all' ? 'reset' : 'challengeReset', this.now())
     this.emit(id, transition ? { transition } : {}, h)
     return transition
   }
@@ -165,14 +169,17 @@ export class MemoryHealthStore implements IdentityHealthStore {
       h.lastError = note.error
       h.lastErrorAt = now
     }
+    stampLearned(before, h, now)
     if (changed(before, h)) this.emit(id, {}, h)
   }
 
   setDisabled (id: string, disabled: boolean): void {
     const h = this.get(id)
-    if ((h.disabled ?? false) === disabled) return
+    // Stamped even when it changes nothing here: the operator's word is the newest (shared store).
+    stampOperator(h, 'disabled', this.now())
+    const same = (h.disabled ?? false) === disabled
     h.disabled = disabled
-    this.emit(id, {}, h)
+    if (!same) this.emit(id, {}, h)
   }
 
   snapshot (): Record<string, HealthRecord> {

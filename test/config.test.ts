@@ -50,6 +50,17 @@ t.test('booleans accept true/false/1/0/yes/no in any case', async (t) => {
   }
 })
 
+t.test('REDIS_REQUIRED and RATE_LIMIT_ON_STORE_ERROR: defaults, env values, bad values', async (t) => {
+  const d = resolveOptions(loadConfig({ env: {}, readFile: files({}) }).options)
+  t.same([d.redisRequired, d.rateLimitOnStoreError], [false, 'local'])
+  const c = loadConfig({ env: { REDIS_REQUIRED: 'yes', RATE_LIMIT_ON_STORE_ERROR: 'deny' }, readFile: files({}) })
+  t.same([c.options.redisRequired, c.options.rateLimitOnStoreError], [true, 'deny'])
+  t.equal(loadConfig({ env: { RATE_LIMIT_ON_STORE_ERROR: 'allow' }, readFile: files({}) }).options.rateLimitOnStoreError, 'allow')
+  for (const [k, v] of [['RATE_LIMIT_ON_STORE_ERROR', 'block'], ['REDIS_REQUIRED', 'maybe']]) {
+    t.throws(() => loadConfig({ env: { [k!]: v! }, readFile: files({}) }), { name: 'ConfigError', key: k })
+  }
+})
+
 t.test('a bad value stops start-up naming the key', async (t) => {
   const bad: Array<[Record<string, string>, string]> = [
     [{ SERVER_MODE: 'maybe' }, 'SERVER_MODE'],

@@ -60,3 +60,14 @@ t.test('a JSON body over the cap is a limit too', async (t) => {
   t.equal(j.error.code, 'upstream_response_too_large')
   t.match(j.error.message, `exceeded ${LIMIT} bytes`)
 })
+
+t.test('RATE_LIMIT_ON_STORE_ERROR does not apply without a shared store: the memory store counts (deny never refuses)', async (t) => {
+  for (const rateLimitOnStoreError of ['deny', 'allow'] as const) {
+    const h = await harness(t, { sim: { demoAccounts: 1 }, gateway: { keyLimits: { anonymous: { rpm: 1 } }, rateLimitOnStoreError } })
+    const first = await postJson(`${h.url}/v1/chat/completions`, body())
+    const second = await postJson(`${h.url}/v1/chat/completions`, body())
+    t.same([first.status, second.status], [200, 429], rateLimitOnStoreError)
+    t.equal((await second.json() as { error: { code: string } }).error.code, 'rate_limit_exceeded')
+    await h.app.close()
+  }
+})

@@ -34,6 +34,12 @@ export interface ReadyChatStock {
    * no other replica can hand out: removed and returned so that a closing replica deletes them.
    */
   drainLocal?: () => Promise<Array<{ key: string; chat: ReadyChat }>>
+  /**
+   * A shared stock's chats that were taken but never reached a taker (a take that timed out on the
+   * replica yet ran in Redis later), once older than `olderThanMs` (default: the store's): removed
+   * and returned, each to one replica, for the caller to delete upstream (the keeper's discard).
+   */
+  orphans?: (olderThanMs?: number) => Promise<ReadyChat[]>
 }
 
 export class MemoryReadyChatStock implements ReadyChatStock {

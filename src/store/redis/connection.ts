@@ -34,3 +34,11 @@ export function createRedis (url: string, replicaId: string, commandTimeoutMs: n
   redis.on('error', () => {})
   return redis
 }
+
+/** `REDIS_REQUIRED`: Redis did not answer at start-up (the standalone server exits with code 1). */
+export class StoreUnavailableError extends Error {
+  constructor (waitedMs: number, lastError: string | undefined) {
+    super(`REDIS_REQUIRED is set and Redis did not answer within ${waitedMs} ms${lastError ? ` (${lastError})` : ''}: not starting`)
+    this.name = 'StoreUnavailableError'
+  }
+}

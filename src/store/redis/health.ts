@@ -7,8 +7,9 @@
  * for every replica. While the breaker is open everything stays local; the identities that changed
  * meanwhile (and, after Redis lost its data, every identity) are merged back on recovery.
  */
-import { applyOutcome, clearCooldowns, eligibility, newHealth, type HealthRecord, type IdentityState, type Outcome, type PoolPolicy, type Transition } from '../../health.js'
+import { applyOutcome, clearCooldowns, eligibility, newHealth, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from '../../health.js'
 import type { Breaker } from '../breaker.js'
+import { mergeDisabled, mergeLearned, mergeStamps, stampLearned, stampOperator } from '../stamps.js'
 import { changed, type Candidate, type HealthChange, type HealthNote, type IdentityHealthStore, type MemoryHealthStore, type Picked } from '../../store.js'
 import type { Keys } from './keys.js'
 import type { ScriptClient } from './scripts.js'
@@ -25,19 +26,17 @@ export interface RedisHealthOptions {
 
 type Mutate = (h: HealthRecord, now: number) => void
 
-const RANK: Record<IdentityState, number> = { healthy: 0, degraded: 1, down: 2 }
-const DEADLINES = ['rateLimitedUntil', 'challengedUntil', 'cooldownUntil'] as const
 
-/** Keep what either side learned: later deadlines, the worse state, the higher counters. */
+/**
+ * Merge two views of one record (after an outage, or a restored state file): newest wins for the
+ * operator's actions and, part by part, for what was learned (`src/store/stamps.ts`); the last
+ * error is the later one.
+ */
 export function mergeHealth (into: HealthRecord, from: Readonly<HealthRecord>): void {
-  for (const f of DEADLINES) if ((from[f] ?? 0) > (into[f] ?? 0)) into[f] = from[f]
-  into.rateLimits = Math.max(into.rateLimits, from.rateLimits)
-  into.challenges = Math.max(into.challenges, from.challenges)
-  if (RANK[from.state] > RANK[into.state]) into.state = from.state
-  into.failures = Math.max(into.failures, from.failures)
-  into.cooldownMs = Math.max(into.cooldownMs, from.cooldownMs)
-  into.authRefused = into.authRefused || from.authRefused
-  if (into.disabled === undefined && from.disabled !== undefined) into.disabled = from.disabled
+  mergeLearned(into, from)
+  mergeDisabled(into, from)
+  const stamps = mergeStamps(into.stamps, from.stamps)
+  if (stamps) into.stamps = stamps
   if ((from.lastErrorAt ?? 0) > (into.lastErrorAt ?? 0)) {
     into.lastError = from.lastError
     into.lastErrorAt = from.lastErrorAt
@@ -84,14 +83,23 @@ export class RedisHealthStore implements IdentityHealthStore {
     const before = { ...this.local.health(id) }
     const applied = this.local.record(id, outcome, trial, now)
     if (trial || changed(before, this.local.health(id))) {
-      this.persist(id, (h, t) => { applyOutcome(h, outcome, trial, this.policy, t) }, now, trial)
+      this.persist(id, (h, t) => {
+        const b = { ...h }
+        applyOutcome(h, outcome, trial, this.policy, t)
+        stampLearned(b, h, t)
+      }, now, trial)
     }
     return applied
   }
 
   reset (id: string, which: 'challenge' | 'all'): Transition | undefined {
     const t = this.local.reset(id, which)
-    this.persist(id, (h) => { clearCooldowns(h, which) }, 0, false)
+    const what = which === 'all' ? 'reset' : 'challengeReset'
+    // Stamped by Redis's clock when it answers (the caller's in tests), by this replica's meanwhile.
+    this.persist(id, (h, at) => {
+      clearCooldowns(h, which)
+      stampOperator(h, what, at)
+    }, this.local.health(id).stamps?.[what] ?? 0, false)
     return t
   }
 
@@ -107,17 +115,22 @@ export class RedisHealthStore implements IdentityHealthStore {
   annotate (id: string, note: HealthNote, now: number): void {
     this.local.annotate(id, note, now)
     this.persist(id, (h, t) => {
+      const b = { ...h }
       if (note.authRefused !== undefined) h.authRefused = note.authRefused
       if (note.error !== undefined) {
         h.lastError = note.error
         h.lastErrorAt = t
       }
+      stampLearned(b, h, t)
     }, now, false)
   }
 
   setDisabled (id: string, disabled: boolean): void {
     this.local.setDisabled(id, disabled)
-    this.persist(id, (h) => { h.disabled = disabled }, 0, false)
+    this.persist(id, (h, at) => {
+      h.disabled = disabled
+      stampOperator(h, 'disabled', at)
+    }, this.local.health(id).stamps?.disabled ?? 0, false)
   }
 
   snapshot (): Record<string, HealthRecord> {
@@ -137,7 +150,16 @@ export class RedisHealthStore implements IdentityHealthStore {
       return
     }
     if (m.t !== 'identity' || typeof m.id !== 'string' || typeof m.rec !== 'string' || m.from === this.o.owner) return
-    this.local.apply(m.id, parse(m.rec), true)
+    this.take(m.id, parse(m.rec))
+  }
+
+  /**
+   * Take a shared record into the mirror. One this replica changed and not yet wrote back (the
+   * breaker open: another replica recovered first and published) is merged, not overwritten.
+   */
+  private take (id: string, rec: HealthRecord): void {
+    if (this.dirty.has(id)) mergeHealth(rec, this.local.health(id))
+    this.local.apply(id, rec, true)
   }
 
   /** Write a change through (later, on recovery, while the breaker is open). */
@@ -194,6 +216,6 @@ export class RedisHealthStore implements IdentityHealthStore {
   /** Read every shared record into the mirror. */
   async resync (): Promise<void> {
     const all = await this.c.redis.hgetall(this.keys.health)
-    for (const [id, raw] of Object.entries(all)) this.local.apply(id, parse(raw), true)
+    for (const [id, raw] of Object.entries(all)) this.take(id, parse(raw))
   }
 }

@@ -39,6 +39,10 @@ export interface RedisStoreOptions {
   now?: () => number
   /** A trial not reported back frees its identity after this long. */
   probeTtlMs?: number
+  /** A ready chat taken and never acknowledged is an orphan (to delete upstream) after this long. */
+  readyOrphanAgeMs?: number
+  /** How long a ready chat's acknowledgement waits for the next take to ride on. */
+  readyAckDelayMs?: number
   log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
 }
 
@@ -75,13 +79,15 @@ export class RedisStore implements QwenStore {
         for (const fn of this.modeListeners) fn(this.mode())
       },
     })
-    const local = new MemoryHealthStore(o.policy)
+    const local = new MemoryHealthStore(o.policy, o.now)
     this.identities = new RedisHealthStore(c, this.keys, this.breaker, local, o.policy, {
       owner: `${o.replicaId}#${randomUUID()}`, clock: o.clock ?? 'redis', probeTtlMs: o.probeTtlMs ?? 5 * 60_000,
       onError: (err) => { o.log?.warn({ err: err.message }, 'shared store: identity health not written') },
     })
     this.conversations = new RedisConversationStore(c, this.keys, this.breaker, new MemoryConversationStore(o.conversations), o.conversations)
-    this.readyChats = new RedisReadyChatStock(c, this.keys, this.breaker, new MemoryReadyChatStock())
+    this.readyChats = new RedisReadyChatStock(c, this.keys, this.breaker, new MemoryReadyChatStock(), {
+      ackDelayMs: o.readyAckDelayMs ?? 100, orphanAgeMs: o.readyOrphanAgeMs ?? 5 * 60_000, now: o.clock === 'caller' ? o.now : undefined,
+    })
     this.requests = new RedisRequestLog(c, this.keys, this.breaker, new MemoryRequestLog())
     this.accounts = new RedisAccountStore(c, this.keys, this.breaker, new MemoryAccountStore())
     this.tokens = new RedisTokens(c, this.keys, this.breaker)
@@ -134,6 +140,7 @@ export class RedisStore implements QwenStore {
   private async recover (checkedAlive: boolean): Promise<void> {
     const fresh = checkedAlive || await this.o.redis.set(this.keys.alive, this.o.replicaId, 'NX') === 'OK'
     await this.identities.recover(fresh)
+    await this.readyChats.flushAcks(true)
     await this.accounts.recover()
     await this.conversations.recover(this.o.now?.() ?? Date.now())
   }
@@ -164,6 +171,7 @@ export class RedisStore implements QwenStore {
     this.breaker.close()
     await this.identities.flush()
     await this.requests.close()
+    await this.readyChats.close()
     this.conversations.close()
     this.sub.disconnect()
     this.o.redis.off('ready', this.onReady)

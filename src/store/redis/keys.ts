@@ -30,6 +30,10 @@ export class Keys {
   ready (key: string): string { return this.prefix + 'ready:' + key }
   get readyKeys (): string { return this.prefix + 'ready-keys' }
   get readyIds (): string { return this.prefix + 'ready-ids' }
+  /** Ready chats handed out and not yet acknowledged by their taker (zset: chatId → Redis time of the take). */
+  get readyTaken (): string { return this.prefix + 'ready-taken' }
+  /** The same chats' JSON (hash: chatId → chat), for deleting the ones nobody acknowledged. */
+  get readyTakenData (): string { return this.prefix + 'ready-taken-v' }
   get requests (): string { return this.prefix + 'reqlog' }
   get accounts (): string { return this.prefix + 'accounts' }
   upload (key: string): string { return this.prefix + 'upl:' + key }

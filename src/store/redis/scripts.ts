@@ -120,12 +120,50 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
-/** TAKE  KEYS: list, ids set, keys set   ARGV: stock key → the oldest chat JSON (or false). */
-const TAKE = `
+// ---- Ready chats handed out: a take that lands after its caller gave up is never lost (issue 13) ----
+
+/** Acknowledge takes: ARGV[arg] is a JSON array of chat ids their takers received; KEYS[z], KEYS[h] the taken zset and hash. */
+const ACK_TAKEN = (arg: number, z: number, h: number): string => `
+for _, id in ipairs(cjson.decode(ARGV[${arg}])) do
+  redis.call('ZREM', KEYS[${z}], id)
+  redis.call('HDEL', KEYS[${h}], id)
+end
+`
+
+/**
+ * TAKE  KEYS: list, ids set, keys set, taken zset, taken hash   ARGV: stock key, JSON array of
+ * earlier takes to acknowledge → the oldest chat JSON (or false). The chat is noted as taken (Redis
+ * time) until its taker acknowledges it: one that times out here and still runs in Redis later is
+ * found by ORPHANS, not leaked.
+ */
+const TAKE = ACK_TAKEN(2, 4, 5) + `
 local v = redis.call('LPOP', KEYS[1])
 if not v then redis.call('SREM', KEYS[3], ARGV[1]) return false end
-redis.call('SREM', KEYS[2], cjson.decode(v).chatId)
+local id = cjson.decode(v).chatId
+redis.call('SREM', KEYS[2], id)
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), id)
+redis.call('HSET', KEYS[5], id, v)
 return v`
+
+/** ACK  KEYS: taken zset, taken hash   ARGV: JSON array of chat ids. */
+const ACK = ACK_TAKEN(1, 1, 2) + 'return 1'
+
+/**
+ * ORPHANS  KEYS: taken zset, taken hash, conversation chats zset   ARGV: age ms, max count → the
+ * chats taken longer ago than the age and never acknowledged, removed (each returned once, to one
+ * replica), except a chat a live conversation continues in (its record is only dropped).
+ */
+const ORPHANS = NOW.replace('NOWARG', '3').replace('NOWARG', '3') + `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('HGET', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  if v and not redis.call('ZSCORE', KEYS[3], id) then table.insert(out, v) end
+end
+return out`
 
 /**
  * TOKEN_PUT  KEYS: lease, token hash   ARGV: owner, sealed, exp. Only the lease holder writes, and
@@ -286,11 +324,13 @@ const SCRIPTS = {
   qgConvDrop: { numberOfKeys: 2, lua: CONV_DROP },
   qgLock: { numberOfKeys: 1, lua: LOCK },
   qgRelease: { numberOfKeys: 1, lua: RELEASE },
-  qgTake: { numberOfKeys: 3, lua: TAKE },
   qgConvBegin: { numberOfKeys: 2, lua: CONV_BEGIN },
   qgConvFollow: { numberOfKeys: 2, lua: CONV_FOLLOW },
   qgConvCommit: { numberOfKeys: 2, lua: CONV_COMMIT },
   qgReleaseMany: { numberOfKeys: 0, lua: RELEASE_MANY },
+  qgTake: { numberOfKeys: 5, lua: TAKE },
+  qgAck: { numberOfKeys: 2, lua: ACK },
+  qgOrphans: { numberOfKeys: 3, lua: ORPHANS },
 } as const
 
 export type ScriptName = keyof typeof SCRIPTS
