@@ -204,7 +204,7 @@ export const GatewayOptionsSchema = Type.Object({
   redisUrl: Type.Optional(Type.String({ env: 'REDIS_URL', pattern: '^rediss?://', secret: true, description: 'Shared state for several replicas: `redis://` or `rediss://` URL of a Redis or Valkey server (the standalone server also reads `REDIS_URI`, `REDIS_CONNECTION_STRING`, then `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD`). Requires `STATE_SECRET`.' })),
   redisNamespace: Type.Optional(Type.String({ env: 'REDIS_NAMESPACE', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', default: 'default', description: 'Key namespace (`qg:{<ns>}:…`), so several deployments can share one Redis.' })),
   redis: Type.Optional(Opaque<object>('object', 'An ioredis client of the embedding app to keep shared state in (never closed by the plugin); instead of `redisUrl`.')),
-  redisCommandTimeoutMs: Type.Optional(Ms(10, { default: 250, description: 'A Redis command that takes longer fails and the gateway serves from local state until Redis answers again.' })),
+  redisCommandTimeoutMs: Type.Optional(Ms(10, { env: 'REDIS_COMMAND_TIMEOUT_MS', default: 250, description: 'A Redis command that takes longer fails and the gateway serves from local state until Redis answers again (raise it for a distant or busy Redis).' })),
   redisRequired: Type.Optional(Type.Boolean({
     env: 'REDIS_REQUIRED', default: false,
     description: 'With Redis configured: refuse to start (the server exits with code 1) when Redis does not answer within 5 s, instead of starting on local state (`degraded-local`) and sharing once it answers.',

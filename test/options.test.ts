@@ -172,6 +172,7 @@ tap.test('every option with an env key is read from that key (the mapping is der
     REPLICA_ID: ['gw-a', 'gw-a'],
     REDIS_URL: ['redis://127.0.0.1:6390', 'redis://127.0.0.1:6390'],
     REDIS_NAMESPACE: ['blue', 'blue'],
+    REDIS_COMMAND_TIMEOUT_MS: ['1000', 1000],
     REDIS_REQUIRED: ['true', true],
     RATE_LIMIT_ON_STORE_ERROR: ['deny', 'deny'],
     CORS_ORIGINS: ['https://a.example,https://b.example', ['https://a.example', 'https://b.example']],
