@@ -8,6 +8,7 @@
  */
 import type { ChatType } from '../upstream/protocol.js'
 import { Demand } from './demand.js'
+import { RefillGate } from './gate.js'
 import { stockKey, type ReadyChat, type ReadyChatStock } from './stock.js'
 
 export interface ReadyChatsOptions {
@@ -33,6 +34,11 @@ export interface ReadyChatsOptions {
   maxKinds?: number
   /** A key whose creation failed is not refilled for this long, default 30 s. */
   failureBackoffMs?: number
+  /**
+   * Refills asked for by takes wait until the chats handed out have started their completions, at
+   * most this long after the first ask, default 1 s (see `gate.ts`).
+   */
+  refillDeferMaxMs?: number
 }
 
 interface Job { key: string; identity: string; model: string; chatType: ChatType }
@@ -53,10 +59,8 @@ export class ReadyChats {
   /** Keys whose stock is being counted, and those to count again after (a take came meanwhile). */
   private readonly counting = new Set<string>()
   private readonly recount = new Set<string>()
-  /** Refills asked for by takes, run together on the next turn of the event loop (`soon`). */
-  private readonly soonJobs = new Map<string, Job>()
-  private soonAll = false
-  private immediate: NodeJS.Immediate | undefined
+  /** Refills asked for by takes wait for the chats handed out to start (see `gate.ts`). */
+  private readonly gate: RefillGate<Job>
   private readonly queue: Job[] = []
   private readonly idleWaiters = new Set<() => void>()
   private running = 0
@@ -71,6 +75,11 @@ export class ReadyChats {
     this.demand = new Demand(o.demandWindowMs ?? 5 * 60_000, o.maxKinds ?? 8, o.now)
     this.concurrency = Math.max(1, o.concurrency ?? 4)
     this.backoffMs = o.failureBackoffMs ?? 30_000
+    this.gate = new RefillGate<Job>(o.refillDeferMaxMs ?? 1000, (all, jobs) => {
+      if (all) this.refill()
+      else for (const j of jobs) this.schedule(j)
+      this.pump()
+    })
   }
 
   get enabled (): boolean {
@@ -98,28 +107,20 @@ export class ReadyChats {
     }
     if (chat) this.counts.hits++
     else this.counts.misses++
-    // A kind newly in demand is warmed for every usable identity, otherwise the taker's key is topped up.
-    this.soon(fresh ? undefined : { key, identity, model, chatType })
+    // A kind newly in demand is warmed for every usable identity, otherwise the taker's key is topped
+    // up: once the chats handed out have started (their requests' first frames go first).
+    this.gate.ask(key, fresh ? undefined : { key, identity, model, chatType }, chat?.chatId)
     return chat?.chatId
   }
 
-  /**
-   * Refill on the next turn of the event loop, not now: the request that took a chat sends its
-   * completion first (the refill's own upstream calls would otherwise go out ahead of it).
-   */
-  private soon (job: Job | undefined): void {
-    if (job) this.soonJobs.set(job.key, job)
-    else this.soonAll = true
-    this.immediate ??= setImmediate(() => {
-      this.immediate = undefined
-      const all = this.soonAll
-      const jobs = [...this.soonJobs.values()]
-      this.soonAll = false
-      this.soonJobs.clear()
-      if (all) this.refill()
-      else for (const j of jobs) this.schedule(j)
-      this.pump()
-    })
+  /** Chats handed out by `take` whose completion has not started yet (they hold refills back). */
+  get unstarted (): number {
+    return this.gate.pending
+  }
+
+  /** A chat handed out by `take` started its completion (or failed before): refills held back for it may run. */
+  started (chatId: string): void {
+    this.gate.started(chatId)
   }
 
   /** Top up every usable identity's stock of every kind in demand (the background tick). */
@@ -171,8 +172,7 @@ export class ReadyChats {
    */
   async close (deleteStock: boolean): Promise<number> {
     this.closed = true
-    clearImmediate(this.immediate)
-    this.immediate = undefined
+    this.gate.close()
     this.abort.abort()
     this.pump()
     await this.idle()
@@ -191,7 +191,7 @@ export class ReadyChats {
   }
 
   private quiet (): boolean {
-    return this.running === 0 && this.queue.length === 0 && this.counting.size === 0 && this.immediate === undefined
+    return this.running === 0 && this.queue.length === 0 && this.counting.size === 0 && !this.gate.waiting
   }
 
   private tooOld (chat: ReadyChat): boolean {
