@@ -1,0 +1,118 @@
+/**
+ * The TTFT phase's clients, in a process of their own (`bench/ttft.ts` spawns it): so that the floor
+ * (clients → simulator) and the gateway (clients → gateway → simulator) are measured the same way,
+ * with the simulator alone in the bench process and the clients' own work (sending 50 requests,
+ * parsing 50 first chunks) on neither the simulator's nor the gateway's event loop.
+ *
+ * Commands come over IPC (`ClientsCommand`), one round at a time: every request of the round is
+ * sent at once; the answer (`ClientsReply`) gives per request the time to its first content delta
+ * (or the error) and when it was sent (epoch ms, to line it up with the simulator's log). The
+ * process exits on `close` or when its parent goes away.
+ */
+import { Agent, request } from 'undici'
+
+export type ClientsCommand =
+  | { op: 'floor'; url: string; model: string; items: Array<{ id: string; token: string; chatId: string }> }
+  | { op: 'gateway'; url: string; model: string; items: Array<{ id: string; prompt: string }> }
+  | { op: 'close' }
+
+export interface ClientResult { id: string; sentAt: number; ms?: number; error?: string }
+export interface ClientsReply { results: ClientResult[]; fatal?: string }
+
+/** Epoch ms with sub-millisecond precision (the same clock as the bench's simulator log). */
+export const epochMs = (): number => performance.timeOrigin + performance.now()
+
+/** Resolves with the ms from `t0` to the first `data:` line whose first choice has content, or rejects. */
+async function firstContent (body: AsyncIterable<Buffer> & { destroy: (e?: Error) => unknown }, t0: number): Promise<number> {
+  let buf = ''
+  try {
+    for await (const chunk of body) {
+      buf += chunk.toString('utf8')
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim()
+        buf = buf.slice(nl + 1)
+        if (!line.startsWith('data:')) continue
+        const data = line.slice(5).trim()
+        if (data === '[DONE]') continue
+        const c = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: unknown } }> }).choices?.[0]?.delta?.content
+        if (typeof c === 'string' && c.length > 0) return performance.now() - t0
+      }
+    }
+  } finally {
+    body.destroy()
+  }
+  throw new Error('the stream ended without content')
+}
+
+/** The headers the simulator checks on a completion (PROTOCOL-2026 §7). */
+export const upstreamHeaders = (token: string, id: string): Record<string, string> => ({
+  authorization: `Bearer ${token}`, 'content-type': 'application/json', source: 'web', version: '0.2.81', 'x-request-id': id,
+})
+
+interface Started { id: string; sentAt: number; done: Promise<number> }
+
+/** Send one request now; `done` resolves with the ms to its first content. */
+function start (id: string, what: string, send: () => Promise<{ statusCode: number; body: AsyncIterable<Buffer> & { destroy: (e?: Error) => unknown; text: () => Promise<string> } }>): Started {
+  const sentAt = epochMs()
+  const t0 = performance.now()
+  const done = send().then(async (res) => {
+    if (res.statusCode !== 200) {
+      await res.body.text()
+      throw new Error(`${what} status ${res.statusCode}`)
+    }
+    return await firstContent(res.body, t0)
+  })
+  done.catch(() => undefined) // settled in order below; never unhandled meanwhile
+  return { id, sentAt, done }
+}
+
+async function settle (started: Started[]): Promise<ClientResult[]> {
+  const out: ClientResult[] = []
+  for (const s of started) {
+    try {
+      out.push({ id: s.id, sentAt: s.sentAt, ms: await s.done })
+    } catch (err) {
+      out.push({ id: s.id, sentAt: s.sentAt, error: (err as Error).message })
+    }
+  }
+  return out
+}
+
+/** One round: every request of `cmd` sent at once (in one turn of the event loop). */
+export async function runRound (agent: Agent, cmd: Exclude<ClientsCommand, { op: 'close' }>): Promise<ClientResult[]> {
+  if (cmd.op === 'floor') {
+    // The floor: one completion per chat (created beforehand by the bench), straight to the simulator.
+    return settle(cmd.items.map((it) => {
+      const body = JSON.stringify({
+        stream: true, version: '2.1', incremental_output: true, chat_id: it.chatId, chat_mode: 'normal', model: cmd.model, parent_id: null,
+        messages: [{ role: 'user', content: 'Hello there', user_action: 'chat', files: [], models: [cmd.model], chat_type: 't2t', feature_config: { thinking_enabled: false, output_schema: 'phase' }, extra: {} }],
+        timestamp: Math.floor(Date.now() / 1000),
+      })
+      return start(it.id, 'simulator', () => request(`${cmd.url}/api/v2/chat/completions?chat_id=${it.chatId}`, { method: 'POST', headers: upstreamHeaders(it.token, it.id), body, dispatcher: agent }))
+    }))
+  }
+  return settle(cmd.items.map((it) => {
+    const body = JSON.stringify({ model: cmd.model, stream: true, messages: [{ role: 'user', content: it.prompt }] })
+    return start(it.id, 'gateway', () => request(`${cmd.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': it.id }, body, dispatcher: agent }))
+  }))
+}
+
+/** The child process: rounds on command, until `close` or the parent leaves. */
+function main (): void {
+  const agent = new Agent({ connections: 256, keepAliveTimeout: 30_000 })
+  const exit = (code: number): void => {
+    void agent.close().finally(() => process.exit(code))
+    setTimeout(() => process.exit(code), 2_000).unref()
+  }
+  process.on('disconnect', () => { exit(0) })
+  process.on('message', (m: ClientsCommand) => {
+    if (m.op === 'close') return exit(0)
+    runRound(agent, m).then((results) => { process.send?.({ results } satisfies ClientsReply) }, (err: unknown) => {
+      process.send?.({ results: [], fatal: (err as Error).message } satisfies ClientsReply)
+    })
+  })
+  process.send?.({ ready: true })
+}
+
+if (process.send !== undefined && process.argv[1]?.endsWith('ttft-clients.js')) main()
