@@ -2,7 +2,8 @@
  * The TTFT phase's clients, in a process of their own (`bench/ttft.ts` spawns it): so that the floor
  * (clients → simulator) and the gateway (clients → gateway → simulator) are measured the same way,
  * with the simulator alone in the bench process and the clients' own work (sending 50 requests,
- * parsing 50 first chunks) on neither the simulator's nor the gateway's event loop.
+ * parsing 50 first chunks) on neither the simulator's nor the gateway's event loop. Every answer is read
+ * to its end (see `settle`).
  *
  * Commands come over IPC (`ClientsCommand`), one round at a time: every request of the round is
  * sent at once; the answer (`ClientsReply`) gives per request the time to its first content delta
@@ -22,12 +23,27 @@ export interface ClientsReply { results: ClientResult[]; fatal?: string }
 /** Epoch ms with sub-millisecond precision (the same clock as the bench's simulator log). */
 export const epochMs = (): number => performance.timeOrigin + performance.now()
 
-/** Resolves with the ms from `t0` to the first `data:` line whose first choice has content, or rejects. */
-async function firstContent (body: AsyncIterable<Buffer> & { destroy: (e?: Error) => unknown }, t0: number): Promise<number> {
+type Body = AsyncIterable<Buffer> & { destroy: (e?: Error) => unknown }
+
+/**
+ * Resolves with the ms from `t0` to the first `data:` line whose first choice has content, or
+ * rejects (the body is then destroyed). On success `rest` reads the remainder of the answer
+ * (unparsed) and resolves when the stream ends.
+ */
+async function firstContent (body: Body, t0: number): Promise<{ ms: number; rest: Promise<void> }> {
   let buf = ''
+  // Not `for await` (leaving it would destroy the body): the same iterator reads the rest.
+  const it = body[Symbol.asyncIterator]()
+  const drain = async (): Promise<void> => {
+    try {
+      while ((await it.next()).done !== true);
+    } catch {
+      body.destroy()
+    }
+  }
   try {
-    for await (const chunk of body) {
-      buf += chunk.toString('utf8')
+    for (let r = await it.next(); r.done !== true; r = await it.next()) {
+      buf += r.value.toString('utf8')
       let nl: number
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl).trim()
@@ -36,11 +52,12 @@ async function firstContent (body: AsyncIterable<Buffer> & { destroy: (e?: Error
         const data = line.slice(5).trim()
         if (data === '[DONE]') continue
         const c = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: unknown } }> }).choices?.[0]?.delta?.content
-        if (typeof c === 'string' && c.length > 0) return performance.now() - t0
+        if (typeof c === 'string' && c.length > 0) return { ms: performance.now() - t0, rest: drain() }
       }
     }
-  } finally {
+  } catch (err) {
     body.destroy()
+    throw err
   }
   throw new Error('the stream ended without content')
 }
@@ -50,32 +67,42 @@ export const upstreamHeaders = (token: string, id: string): Record<string, strin
   authorization: `Bearer ${token}`, 'content-type': 'application/json', source: 'web', version: '0.2.81', 'x-request-id': id,
 })
 
-interface Started { id: string; sentAt: number; done: Promise<number> }
+interface Started { id: string; sentAt: number; done: Promise<{ ms: number; rest: Promise<void> }> }
 
-/** Send one request now; `done` resolves with the ms to its first content. */
-function start (id: string, what: string, send: () => Promise<{ statusCode: number; body: AsyncIterable<Buffer> & { destroy: (e?: Error) => unknown; text: () => Promise<string> } }>): Started {
+/** Send one request now; `done` resolves at its first content. */
+function start (id: string, what: string, send: () => Promise<{ statusCode: number; body: Body & { text: () => Promise<string> } }>): Started {
   const sentAt = epochMs()
   const t0 = performance.now()
-  const done = send().then(async (res) => {
-    if (res.statusCode !== 200) {
-      await res.body.text()
-      throw new Error(`${what} status ${res.statusCode}`)
+  const done = send().then(async (r) => {
+    if (r.statusCode !== 200) {
+      await r.body.text()
+      throw new Error(`${what} status ${r.statusCode}`)
     }
-    return await firstContent(res.body, t0)
+    return await firstContent(r.body, t0)
   })
   done.catch(() => undefined) // settled in order below; never unhandled meanwhile
   return { id, sentAt, done }
 }
 
+/**
+ * Every request's result, once every answer of the round has been read to its end: streams are not
+ * cut at the first content, so that every connection (the client's, and the gateway's upstream one)
+ * stays alive for the next round and no request's teardown runs while others still wait for their
+ * first content, as with real clients, which read their answers.
+ */
 async function settle (started: Started[]): Promise<ClientResult[]> {
   const out: ClientResult[] = []
+  const rests: Array<Promise<void>> = []
   for (const s of started) {
     try {
-      out.push({ id: s.id, sentAt: s.sentAt, ms: await s.done })
+      const { ms, rest } = await s.done
+      out.push({ id: s.id, sentAt: s.sentAt, ms })
+      rests.push(rest)
     } catch (err) {
       out.push({ id: s.id, sentAt: s.sentAt, error: (err as Error).message })
     }
   }
+  await Promise.all(rests)
   return out
 }
 

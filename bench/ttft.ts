@@ -9,9 +9,10 @@
  *                  ceil(clients / accounts)); before each round, the stock is waited for
  * Layout: the clients run in a process of their own (`ttft-clients.ts`), the simulator alone in this
  * one, the gateway in its child; so the floor (clients → simulator) and the gateway (clients →
- * gateway → simulator) are measured the same way. Every request is cut once its first content
- * arrived (the rest of the answer is not the point). Each request carries its own `x-request-id`,
- * which the gateway passes upstream: the simulator's log tells when its completion arrived, which
+ * gateway → simulator) are measured the same way. The time is taken at the first content; every
+ * answer is then read to its end before the next round (no cut connections: keep-alive holds, on
+ * the gateway's upstream side too, as with real clients). Each request carries its own
+ * `x-request-id`, which the gateway passes upstream: the simulator's log tells when its completion arrived, which
  * splits each sample into "client → simulator" and "simulator → first content at the client".
  */
 import { randomUUID } from 'node:crypto'
