@@ -1,6 +1,7 @@
 /** The ready-chat keeper and its demand tracker, alone: a fake creation function over the in-memory stock. */
 import t from 'tap'
 import { Demand } from '../src/ready/demand.js'
+import { RefillGate } from '../src/ready/gate.js'
 import { ReadyChats, WARM_CHAT_TYPES, type ReadyChatsOptions } from '../src/ready/keeper.js'
 import { MemoryReadyChatStock, stockKey, type ReadyChatStock } from '../src/ready/stock.js'
 
@@ -260,4 +261,37 @@ t.test('closing drops the refills held back', async (t) => {
   f.keeper.started('whatever')
   await new Promise((r) => setTimeout(r, 20))
   t.equal(f.created.length, 4)
+})
+
+t.test('the refill gate: a chat handed out while a refill is about to run holds it back too; nothing after close', async (t) => {
+  const runs: Array<[boolean, string[]]> = []
+  const gate = new RefillGate<string>(5_000, (all, jobs) => { runs.push([all, jobs]) })
+  gate.ask('k1', 'job1', undefined) // a miss: would run on the next turn
+  gate.ask('k2', 'job2', 'c1') // a hit meanwhile: everything waits for it
+  t.equal(gate.pending, 1)
+  await new Promise((r) => setImmediate(r))
+  t.same(runs, [], 'held back')
+  t.equal(gate.waiting, true)
+  gate.ask('k3', undefined, undefined) // a new kind: everything
+  gate.started('c1')
+  await new Promise((r) => setImmediate(r))
+  t.same(runs, [[true, ['job1', 'job2']]], 'one run with all that was asked for')
+  t.equal(gate.waiting, false)
+  gate.close()
+  gate.ask('k1', 'job1', 'c2')
+  t.equal(gate.waiting, false, 'closed: nothing is scheduled')
+  t.equal(gate.pending, 0)
+})
+
+t.test('a refill asked for while its key is being counted counts again after, without creating too many', async (t) => {
+  const f = fake()
+  await f.keeper.take('a', 'm', 't2t')
+  await f.keeper.idle()
+  await f.stock.take(stockKey('a', 'm', 't2t'))
+  f.keeper.refill()
+  f.keeper.refill() // while the first count of each key is under way
+  await f.keeper.idle()
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2)
+  t.equal(await f.stock.count(stockKey('b', 'm', 't2t')), 2)
+  t.equal(f.created.length, 5, 'one creation for the one chat missing')
 })

@@ -59,8 +59,8 @@ export class RefillGate<J> {
     this.unstarted.clear()
   }
 
+  /** Called only with something asked for (`jobs`/`all` and `unstarted` are cleared together). */
   private arm (): void {
-    if (this.jobs.size === 0 && !this.all) return
     if (this.unstarted.size > 0) {
       // Wait for the chats handed out, not for the next turn; bounded from the first ask.
       if (this.immediate !== undefined) {
