@@ -1,16 +1,15 @@
 /**
- * The TTFT phase's clients, in a process of their own (`bench/ttft.ts` spawns it): so that the floor
- * (clients → simulator) and the gateway (clients → gateway → simulator) are measured the same way,
- * with the simulator alone in the bench process and the clients' own work (sending 50 requests,
- * parsing 50 first chunks) on neither the simulator's nor the gateway's event loop. Every answer is read
- * to its end (see `settle`).
+ * The TTFT phase's clients, run in a process of their own (`ttft-clients-main.ts`, which
+ * `bench/ttft.ts` spawns): so that the floor (clients → simulator) and the gateway (clients →
+ * gateway → simulator) are measured the same way, with the simulator alone in the bench process and
+ * the clients' own work (sending 50 requests, parsing 50 first chunks) on neither the simulator's
+ * nor the gateway's event loop. Every answer is read to its end (see `settle`).
  *
  * Commands come over IPC (`ClientsCommand`), one round at a time: every request of the round is
  * sent at once; the answer (`ClientsReply`) gives per request the time to its first content delta
- * (or the error) and when it was sent (epoch ms, to line it up with the simulator's log). The
- * process exits on `close` or when its parent goes away.
+ * (or the error) and when it was sent (epoch ms, to line it up with the simulator's log).
  */
-import { Agent, request } from 'undici'
+import { request, type Agent } from 'undici'
 
 export type ClientsCommand =
   | { op: 'floor'; url: string; model: string; items: Array<{ id: string; token: string; chatId: string }> }
@@ -124,22 +123,3 @@ export async function runRound (agent: Agent, cmd: Exclude<ClientsCommand, { op:
     return start(it.id, 'gateway', () => request(`${cmd.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': it.id }, body, dispatcher: agent }))
   }))
 }
-
-/** The child process: rounds on command, until `close` or the parent leaves. */
-function main (): void {
-  const agent = new Agent({ connections: 256, keepAliveTimeout: 30_000 })
-  const exit = (code: number): void => {
-    void agent.close().finally(() => process.exit(code))
-    setTimeout(() => process.exit(code), 2_000).unref()
-  }
-  process.on('disconnect', () => { exit(0) })
-  process.on('message', (m: ClientsCommand) => {
-    if (m.op === 'close') return exit(0)
-    runRound(agent, m).then((results) => { process.send?.({ results } satisfies ClientsReply) }, (err: unknown) => {
-      process.send?.({ results: [], fatal: (err as Error).message } satisfies ClientsReply)
-    })
-  })
-  process.send?.({ ready: true })
-}
-
-if (process.send !== undefined && process.argv[1]?.endsWith('ttft-clients.js')) main()

@@ -7,7 +7,7 @@
  *   no ready chats the gateway with READY_CHATS_PER_IDENTITY=0: chat creation + completion
  *   ready chats    the gateway with a stock sized for the largest concurrency (per identity:
  *                  ceil(clients / accounts)); before each round, the stock is waited for
- * Layout: the clients run in a process of their own (`ttft-clients.ts`), the simulator alone in this
+ * Layout: the clients run in a process of their own (`ttft-clients-main.ts`), the simulator alone in this
  * one, the gateway in its child; so the floor (clients → simulator) and the gateway (clients →
  * gateway → simulator) are measured the same way. The time is taken at the first content; every
  * answer is then read to its end before the next round (no cut connections: keep-alive holds, on
@@ -38,7 +38,7 @@ export interface TtftConfig {
 
 const MODEL = 'qwen3-max'
 const LATENCY = { profile: 'realistic', jitterPct: 0 } as const
-const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'ttft-clients.js')
+const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'ttft-clients-main.js')
 
 async function newChat (sim: Simulator, agent: Agent, token: string): Promise<string> {
   const res = await request(`${sim.url}/api/v2/chats/new`, {
