@@ -7,13 +7,23 @@
  *   no ready chats the gateway with READY_CHATS_PER_IDENTITY=0: chat creation + completion
  *   ready chats    the gateway with a stock sized for the largest concurrency (per identity:
  *                  ceil(clients / accounts)); before each round, the stock is waited for
- * Every request is cut once its first content arrived (the rest of the answer is not the point).
+ * Layout: the clients run in a process of their own (`ttft-clients-main.ts`), the simulator alone in this
+ * one, the gateway in its child; so the floor (clients → simulator) and the gateway (clients →
+ * gateway → simulator) are measured the same way. The time is taken at the first content; every
+ * answer is then read to its end before the next round (no cut connections: keep-alive holds, on
+ * the gateway's upstream side too, as with real clients). Each request carries its own
+ * `x-request-id`, which the gateway passes upstream: the simulator's log tells when its completion arrived, which
+ * splits each sample into "client → simulator" and "simulator → first content at the client".
  */
 import { randomUUID } from 'node:crypto'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { startSimulator, type Simulator } from '../src/simulator/index.js'
 import type { Child } from './child.js'
+import { epochMs, upstreamHeaders, type ClientResult } from './ttft-clients.js'
 import type { TtftResult, TtftRow } from './ttft-report.js'
+import { startClients, type Clients } from './ttft-spawn.js'
 
 export { ttftReport, type TtftResult, type TtftRow } from './ttft-report.js'
 
@@ -28,64 +38,14 @@ export interface TtftConfig {
 
 const MODEL = 'qwen3-max'
 const LATENCY = { profile: 'realistic', jitterPct: 0 } as const
-
-/** Resolves with the ms from `t0` to the first `data:` line whose first choice has content, or rejects. */
-async function firstContent (body: AsyncIterable<Buffer> & { destroy: (e?: Error) => unknown }, t0: number): Promise<number> {
-  let buf = ''
-  try {
-    for await (const chunk of body) {
-      buf += chunk.toString('utf8')
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim()
-        buf = buf.slice(nl + 1)
-        if (!line.startsWith('data:')) continue
-        const data = line.slice(5).trim()
-        if (data === '[DONE]') continue
-        const c = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: unknown } }> }).choices?.[0]?.delta?.content
-        if (typeof c === 'string' && c.length > 0) return performance.now() - t0
-      }
-    }
-  } finally {
-    body.destroy()
-  }
-  throw new Error('the stream ended without content')
-}
-
-const upstreamHeaders = (token: string): Record<string, string> => ({
-  authorization: `Bearer ${token}`, 'content-type': 'application/json', source: 'web', version: '0.2.81', 'x-request-id': randomUUID(),
-})
-
-/** The floor: one completion in `chatId`, straight to the simulator. */
-async function simTtft (sim: Simulator, agent: Agent, token: string, chatId: string): Promise<number> {
-  const body = JSON.stringify({
-    stream: true, version: '2.1', incremental_output: true, chat_id: chatId, chat_mode: 'normal', model: MODEL, parent_id: null,
-    messages: [{ role: 'user', content: 'Hello there', user_action: 'chat', files: [], models: [MODEL], chat_type: 't2t', feature_config: { thinking_enabled: false, output_schema: 'phase' }, extra: {} }],
-    timestamp: Math.floor(Date.now() / 1000),
-  })
-  const t0 = performance.now()
-  const res = await request(`${sim.url}/api/v2/chat/completions?chat_id=${chatId}`, { method: 'POST', headers: upstreamHeaders(token), body, dispatcher: agent })
-  if (res.statusCode !== 200) throw new Error(`simulator status ${res.statusCode}`)
-  return firstContent(res.body, t0)
-}
+const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'ttft-clients-main.js')
 
 async function newChat (sim: Simulator, agent: Agent, token: string): Promise<string> {
   const res = await request(`${sim.url}/api/v2/chats/new`, {
-    method: 'POST', headers: upstreamHeaders(token), dispatcher: agent,
+    method: 'POST', headers: upstreamHeaders(token, randomUUID()), dispatcher: agent,
     body: JSON.stringify({ title: 'New Chat', models: [MODEL], chat_mode: 'normal', chat_type: 't2t', timestamp: Date.now() }),
   })
   return ((await res.body.json()) as { data: { id: string } }).data.id
-}
-
-async function gatewayTtft (gw: Child, agent: Agent, i: number): Promise<number> {
-  const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: `Hello there (${i})` }] })
-  const t0 = performance.now()
-  const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher: agent })
-  if (res.statusCode !== 200) {
-    await res.body.text()
-    throw new Error(`gateway status ${res.statusCode}`)
-  }
-  return firstContent(res.body, t0)
 }
 
 /** Ready chats upstream (created, never used) across the simulator's accounts. */
@@ -100,26 +60,49 @@ async function waitFor (cond: () => boolean, ms: number): Promise<boolean> {
   return cond()
 }
 
-/** `n` rounds of `row.clients` concurrent requests; `one(j, k)` gets its index in the round and overall. */
-async function rounds (row: TtftRow, n: number, one: (j: number, k: number) => Promise<number>, before: () => Promise<void>): Promise<void> {
-  let k = 0
+/** When the simulator received each completion, by `x-request-id`. */
+function arrivals (sim: Simulator): Map<string, number> {
+  const m = new Map<string, number>()
+  for (const e of sim.log()) if (e.path === '/api/v2/chat/completions' && e.headers['x-request-id']) m.set(e.headers['x-request-id'], e.time)
+  return m
+}
+
+/** `n` rounds of `row.clients` concurrent requests in the clients' process; `round(k0)` runs one, its ids from `k0`. */
+async function rounds (sim: Simulator, row: SplitRow, n: number, round: (k0: number) => Promise<ClientResult[]>, before: () => Promise<void>): Promise<void> {
   for (let r = 0; r < n; r++) {
     await before()
-    const got = await Promise.allSettled(Array.from({ length: row.clients }, (_, j) => one(j, k++)))
+    const got = await round(r * row.clients)
+    const at = arrivals(sim)
     for (const g of got) {
-      if (g.status === 'fulfilled') row.samples.push(g.value)
-      else row.errors++
+      if (g.ms === undefined) {
+        row.errors++
+        continue
+      }
+      row.samples.push(g.ms)
+      const arrived = at.get(g.id)
+      if (arrived !== undefined) {
+        row.toUpstream.push(arrived - g.sentAt)
+        row.fromUpstream.push(g.sentAt + g.ms - arrived)
+      }
     }
   }
 }
 
+/** A row that collects the split of each sample too. */
+type SplitRow = TtftRow & Required<Pick<TtftRow, 'toUpstream' | 'fromUpstream'>>
+
+const newRow = (target: string, clients: number): SplitRow => ({ target, clients, samples: [], errors: 0, toUpstream: [], fromUpstream: [] })
+
 export async function runTtft (c: TtftConfig): Promise<TtftResult> {
-  const sim = await startSimulator({ demoAccounts: c.accounts, latency: LATENCY })
+  // A clock with sub-millisecond precision for the log's arrival times (compared with the clients' `epochMs`).
+  const sim = await startSimulator({ demoAccounts: c.accounts, latency: LATENCY, now: epochMs, logLimit: 10_000 })
   const agent = new Agent({ connections: 256, keepAliveTimeout: 30_000 })
+  let clientsProc: Clients | undefined
   const rows: TtftRow[] = []
   const problems: string[] = []
   const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 100))
   try {
+    const cl = clientsProc = await startClients(CLIENTS_SCRIPT, c.log)
     // The floor, per account token.
     const tokens: string[] = []
     for (const a of sim.accounts) {
@@ -127,7 +110,7 @@ export async function runTtft (c: TtftConfig): Promise<TtftResult> {
       tokens.push(((await res.body.json()) as { token: string }).token)
     }
     for (const clients of c.clients) {
-      const row: TtftRow = { target: 'simulator first frame (floor)', clients, samples: [], errors: 0 }
+      const row = newRow('simulator first frame (floor)', clients)
       c.log(`ttft: floor at ${clients} clients`)
       let chats: Array<{ token: string; chatId: string }> = []
       // Each round completes in chats created just before it (not timed), one per client.
@@ -135,11 +118,12 @@ export async function runTtft (c: TtftConfig): Promise<TtftResult> {
         chats = await Promise.all(Array.from({ length: clients }, async (_, i) => ({ token: tokens[i % tokens.length]!, chatId: await newChat(sim, agent, tokens[i % tokens.length]!) })))
         await pause()
       }
-      const one = (j: number): Promise<number> => simTtft(sim, agent, chats[j]!.token, chats[j]!.chatId)
-      await rounds(row, 1, one, before)
-      row.samples = []
-      row.errors = 0
-      await rounds(row, c.rounds(clients), one, before)
+      const round = (tag: string) => (k0: number): Promise<ClientResult[]> =>
+        cl.run({ op: 'floor', url: sim.url, model: MODEL, items: chats.map((ch, j) => ({ id: `ttft-${tag}-${clients}-${k0 + j}`, ...ch })) })
+      // One warm-up round (connections for this concurrency), then the measured ones.
+      await rounds(sim, row, 1, round('floor-warm'), before)
+      Object.assign(row, newRow(row.target, clients))
+      await rounds(sim, row, c.rounds(clients), round('floor'), before)
       rows.push(row)
     }
 
@@ -150,19 +134,22 @@ export async function runTtft (c: TtftConfig): Promise<TtftResult> {
       const gw = await c.startGateway(sim, ready)
       try {
         // Warm-up: the token, the model list, connections, and (with ready chats) the demand.
-        await gatewayTtft(gw, agent, -1)
+        const warm = await cl.run({ op: 'gateway', url: gw.url, model: MODEL, items: [{ id: `ttft-warm-${ready}`, prompt: 'Hello there' }] })
+        if (warm[0]?.error !== undefined) throw new Error(`gateway warm-up: ${warm[0].error}`)
         for (const clients of c.clients) {
-          const row: TtftRow = { target: ready ? `gateway, ready chats (${perIdentity} per account)` : 'gateway, no ready chats', clients, samples: [], errors: 0 }
+          const row = newRow(ready ? `gateway, ready chats (${perIdentity} per account)` : 'gateway, no ready chats', clients)
           c.log(`ttft: ${row.target} at ${clients} clients`)
           const before = async (): Promise<void> => {
             if (ready && !await waitFor(() => readyUpstream(sim) >= ready * c.accounts, 20_000)) problems.push(`${row.target} at ${clients}: the stock did not refill in 20 s`)
             await pause()
           }
-          // One warm-up round (connections for this concurrency), then the measured ones.
-          await rounds(row, 1, (_, k) => gatewayTtft(gw, agent, k), before)
-          row.samples = []
-          row.errors = 0
-          await rounds(row, c.rounds(clients), (_, k) => gatewayTtft(gw, agent, k), before)
+          const round = (tag: string) => (k0: number): Promise<ClientResult[]> => cl.run({
+            op: 'gateway', url: gw.url, model: MODEL,
+            items: Array.from({ length: clients }, (_, j) => ({ id: `ttft-${tag}${ready}-${clients}-${k0 + j}`, prompt: `Hello there (${k0 + j})` })),
+          })
+          await rounds(sim, row, 1, round('gw-warm'), before)
+          Object.assign(row, newRow(row.target, clients))
+          await rounds(sim, row, c.rounds(clients), round('gw'), before)
           rows.push(row)
         }
       } finally {
@@ -170,6 +157,7 @@ export async function runTtft (c: TtftConfig): Promise<TtftResult> {
       }
     }
   } finally {
+    await clientsProc?.close()
     await agent.close()
     await sim.close()
   }

@@ -22,6 +22,8 @@ export interface CreateChatOptions {
 /** Where ready chats come from (`src/ready/keeper.ts`): one of `identity`'s chats of (model, chat type), handed out once, or undefined. */
 export interface ChatStockHook {
   take: (identity: string, model: string, chatType: ChatType) => Promise<string | undefined>
+  /** A chat handed out by `take` started its completion (first frames), or failed before: its refill may go. */
+  started: (chatId: string) => void
 }
 
 /** How to reach the upstream as one pool identity (the pool decides; undefined when unknown or without a token). */
@@ -78,12 +80,13 @@ export class ChatLifecycle {
    */
   readyRefused (chatId: string, err: unknown): boolean {
     if (!this.fromStock.delete(chatId)) return false
+    this.stock?.started(chatId)
     return err instanceof UpstreamError && !err.requestCaused && err.kind === 'bad_request'
   }
 
-  /** A ready chat was used (its first completion opened): nothing more to remember about it. */
+  /** A ready chat was used (its first completion reached its first frames): the stock hears it (its refill may go). */
   used (chatId: string): void {
-    this.fromStock.delete(chatId)
+    if (this.fromStock.delete(chatId)) this.stock?.started(chatId)
   }
 
   private track<V> (m: Map<string, V> | Set<string>, chatId: string, v: V): void {

@@ -60,6 +60,7 @@ t.test('the second conversation takes a chat created ahead; the stock refills af
   const mine = completions(h).filter((e) => e.seq > seq)
   t.equal(mine.length, 1)
   t.ok(stocked.includes(mine[0]!.query.chat_id!), 'the completion went to a ready chat')
+  t.equal(h.app.qwenReadyChats.unstarted, 0, 'its start was reported: the refill does not wait for the bound')
   await h.app.qwenReadyChats.idle()
   t.equal(created(h).length, before + 1, 'one chat created to refill')
   t.equal(unused(h).length, 2, 'the stock is full again')
@@ -124,6 +125,7 @@ t.test('a ready chat the upstream refuses is dropped and the request creates one
   t.ok(stocked.includes(calls[0]!.query.chat_id!))
   t.equal(calls.at(-1)!.status, 200)
   t.notOk(stocked.includes(calls.at(-1)!.query.chat_id!), 'answered in a chat created inline')
+  t.equal(h.app.qwenReadyChats.unstarted, 0, 'the refused chat no longer holds refills back')
   t.equal(h.app.qwenPool.health(h.app.qwenPool.identities[0]!).state, 'healthy', 'the breaker did not count it')
 })
 
@@ -139,6 +141,7 @@ t.test('an upstream failure in a ready chat is no refusal: it fails over and cou
     await res.text()
   }
   t.ok(stocked.includes(completions(h)[1]!.query.chat_id!), 'the first failure was in a ready chat')
+  t.equal(h.app.qwenReadyChats.unstarted, 0, 'a failed ready chat no longer holds refills back')
   t.equal(h.app.qwenPool.health(h.app.qwenPool.identities[0]!).state, 'degraded', 'the breaker counted every failure')
 })
 

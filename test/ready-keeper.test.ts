@@ -1,6 +1,7 @@
 /** The ready-chat keeper and its demand tracker, alone: a fake creation function over the in-memory stock. */
 import t from 'tap'
 import { Demand } from '../src/ready/demand.js'
+import { RefillGate } from '../src/ready/gate.js'
 import { ReadyChats, WARM_CHAT_TYPES, type ReadyChatsOptions } from '../src/ready/keeper.js'
 import { MemoryReadyChatStock, stockKey, type ReadyChatStock } from '../src/ready/stock.js'
 
@@ -70,6 +71,8 @@ t.test('take: a miss warms every usable identity, a hit refills the taker', asyn
   t.match(got, /^a-m-t2t-/)
   const again = await f.keeper.take('a', 'm', 't2t')
   t.not(again, got, 'never the same chat twice')
+  f.keeper.started(got!)
+  f.keeper.started(again!)
   await f.keeper.idle()
   t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2, 'refilled')
   t.equal(f.created.length, 6)
@@ -186,7 +189,9 @@ t.test('a take by an identity that is not usable (a half-open trial) does not re
   t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2)
   const before = f.created.length
   f.usable.delete('a')
-  t.match(await f.keeper.take('a', 'm', 't2t'), /^a-m-t2t-/, 'a stocked chat is still handed out')
+  const got = await f.keeper.take('a', 'm', 't2t')
+  t.match(got, /^a-m-t2t-/, 'a stocked chat is still handed out')
+  f.keeper.started(got!)
   await f.keeper.idle()
   t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 1, 'not topped up')
   t.equal(f.created.length, before, 'nothing created for it')
@@ -202,4 +207,91 @@ t.test('close of a replica on a shared stock: the shared chats stay for the othe
   t.equal(await f.keeper.close(false), 1)
   t.same(f.discarded, [['local-1', 'b']])
   t.equal(await shared.count(stockKey('a', 'm', 't2t')), 1, 'the shared chat stays')
+})
+
+t.test('refills wait until the chats handed out have started (a burst goes first), then run together', async (t) => {
+  const f = fake({ perIdentity: 3 })
+  await f.keeper.take('a', 'm', 't2t')
+  await f.keeper.idle()
+  t.equal(f.created.length, 6)
+  const x = await f.keeper.take('a', 'm', 't2t')
+  const y = await f.keeper.take('a', 'm', 't2t')
+  await new Promise((r) => setTimeout(r, 30))
+  t.equal(f.created.length, 6, 'nothing created while the chats handed out have not started')
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 1)
+  f.keeper.started(x!)
+  await new Promise((r) => setTimeout(r, 30))
+  t.equal(f.created.length, 6, 'one still pending holds the refill back')
+  f.keeper.started('unknown-chat')
+  f.keeper.started(y!)
+  await f.keeper.idle()
+  t.equal(f.created.length, 8, 'both refilled at once after the last one started')
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 3)
+  t.equal(f.keeper.counts.hits, 2)
+})
+
+t.test('a chat handed out that never starts holds refills back at most refillDeferMaxMs', async (t) => {
+  const f = fake({ refillDeferMaxMs: 60 })
+  await f.keeper.take('a', 'm', 't2t')
+  await f.keeper.idle()
+  const t0 = Date.now()
+  t.ok(await f.keeper.take('a', 'm', 't2t'))
+  await new Promise((r) => setTimeout(r, 20))
+  t.equal(f.created.length, 4, 'held back')
+  await f.keeper.idle()
+  t.ok(Date.now() - t0 >= 55, 'until the bound')
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2, 'refilled after it')
+  // A miss with nothing pending refills on the next turn (the bound is not waited for).
+  await f.stock.drain()
+  const t1 = Date.now()
+  t.equal(await f.keeper.take('a', 'm', 't2t'), undefined)
+  await f.keeper.idle()
+  t.ok(Date.now() - t1 < 55, 'at once')
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2)
+})
+
+t.test('closing drops the refills held back', async (t) => {
+  const f = fake()
+  await f.keeper.take('a', 'm', 't2t')
+  await f.keeper.idle()
+  t.ok(await f.keeper.take('a', 'm', 't2t'))
+  const closed = f.keeper.close(true)
+  await closed
+  t.equal(f.created.length, 4, 'no refill after close')
+  f.keeper.started('whatever')
+  await new Promise((r) => setTimeout(r, 20))
+  t.equal(f.created.length, 4)
+})
+
+t.test('the refill gate: a chat handed out while a refill is about to run holds it back too; nothing after close', async (t) => {
+  const runs: Array<[boolean, string[]]> = []
+  const gate = new RefillGate<string>(5_000, (all, jobs) => { runs.push([all, jobs]) })
+  gate.ask('k1', 'job1', undefined) // a miss: would run on the next turn
+  gate.ask('k2', 'job2', 'c1') // a hit meanwhile: everything waits for it
+  t.equal(gate.pending, 1)
+  await new Promise((r) => setImmediate(r))
+  t.same(runs, [], 'held back')
+  t.equal(gate.waiting, true)
+  gate.ask('k3', undefined, undefined) // a new kind: everything
+  gate.started('c1')
+  await new Promise((r) => setImmediate(r))
+  t.same(runs, [[true, ['job1', 'job2']]], 'one run with all that was asked for')
+  t.equal(gate.waiting, false)
+  gate.close()
+  gate.ask('k1', 'job1', 'c2')
+  t.equal(gate.waiting, false, 'closed: nothing is scheduled')
+  t.equal(gate.pending, 0)
+})
+
+t.test('a refill asked for while its key is being counted counts again after, without creating too many', async (t) => {
+  const f = fake()
+  await f.keeper.take('a', 'm', 't2t')
+  await f.keeper.idle()
+  await f.stock.take(stockKey('a', 'm', 't2t'))
+  f.keeper.refill()
+  f.keeper.refill() // while the first count of each key is under way
+  await f.keeper.idle()
+  t.equal(await f.stock.count(stockKey('a', 'm', 't2t')), 2)
+  t.equal(await f.stock.count(stockKey('b', 'm', 't2t')), 2)
+  t.equal(f.created.length, 5, 'one creation for the one chat missing')
 })

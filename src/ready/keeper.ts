@@ -8,6 +8,8 @@
  */
 import type { ChatType } from '../upstream/protocol.js'
 import { Demand } from './demand.js'
+import { RefillGate } from './gate.js'
+import { CreationQueue } from './queue.js'
 import { stockKey, type ReadyChat, type ReadyChatStock } from './stock.js'
 
 export interface ReadyChatsOptions {
@@ -33,6 +35,11 @@ export interface ReadyChatsOptions {
   maxKinds?: number
   /** A key whose creation failed is not refilled for this long, default 30 s. */
   failureBackoffMs?: number
+  /**
+   * Refills asked for by takes wait until the chats handed out have started their completions, at
+   * most this long after the first ask, default 1 s (see `gate.ts`).
+   */
+  refillDeferMaxMs?: number
 }
 
 interface Job { key: string; identity: string; model: string; chatType: ChatType }
@@ -47,30 +54,30 @@ export class ReadyChats {
   private readonly demand: Demand
   /** Keys this process filled, with what they stand for (pruning walks them). */
   private readonly keys = new Map<string, Job>()
-  /** Creations queued or running per key (counted against the target). */
-  private readonly inflight = new Map<string, number>()
   private readonly failedAt = new Map<string, number>()
   /** Keys whose stock is being counted, and those to count again after (a take came meanwhile). */
   private readonly counting = new Set<string>()
   private readonly recount = new Set<string>()
-  /** Refills asked for by takes, run together on the next turn of the event loop (`soon`). */
-  private readonly soonJobs = new Map<string, Job>()
-  private soonAll = false
-  private immediate: NodeJS.Immediate | undefined
-  private readonly queue: Job[] = []
+  /** Refills asked for by takes wait for the chats handed out to start (see `gate.ts`). */
+  private readonly gate: RefillGate<Job>
+  /** Creations waiting or running (counted per key against the target). */
+  private readonly queue: CreationQueue<Job>
   private readonly idleWaiters = new Set<() => void>()
-  private running = 0
   private closed = false
   private readonly abort = new AbortController()
-  private readonly concurrency: number
   private readonly backoffMs: number
   /** Chats handed out, taken and discarded so far (for logs and tests). */
   readonly counts = { hits: 0, misses: 0, created: 0, discarded: 0, failed: 0 }
 
   constructor (private readonly o: ReadyChatsOptions) {
     this.demand = new Demand(o.demandWindowMs ?? 5 * 60_000, o.maxKinds ?? 8, o.now)
-    this.concurrency = Math.max(1, o.concurrency ?? 4)
+    this.queue = new CreationQueue<Job>(Math.max(1, o.concurrency ?? 4), (job) => this.createOne(job), () => { this.pump() })
     this.backoffMs = o.failureBackoffMs ?? 30_000
+    this.gate = new RefillGate<Job>(o.refillDeferMaxMs ?? 1000, (all, jobs) => {
+      if (all) this.refill()
+      else for (const j of jobs) this.schedule(j)
+      this.pump()
+    })
   }
 
   get enabled (): boolean {
@@ -98,28 +105,20 @@ export class ReadyChats {
     }
     if (chat) this.counts.hits++
     else this.counts.misses++
-    // A kind newly in demand is warmed for every usable identity, otherwise the taker's key is topped up.
-    this.soon(fresh ? undefined : { key, identity, model, chatType })
+    // A kind newly in demand is warmed for every usable identity, otherwise the taker's key is topped
+    // up: once the chats handed out have started (their requests' first frames go first).
+    this.gate.ask(key, fresh ? undefined : { key, identity, model, chatType }, chat?.chatId)
     return chat?.chatId
   }
 
-  /**
-   * Refill on the next turn of the event loop, not now: the request that took a chat sends its
-   * completion first (the refill's own upstream calls would otherwise go out ahead of it).
-   */
-  private soon (job: Job | undefined): void {
-    if (job) this.soonJobs.set(job.key, job)
-    else this.soonAll = true
-    this.immediate ??= setImmediate(() => {
-      this.immediate = undefined
-      const all = this.soonAll
-      const jobs = [...this.soonJobs.values()]
-      this.soonAll = false
-      this.soonJobs.clear()
-      if (all) this.refill()
-      else for (const j of jobs) this.schedule(j)
-      this.pump()
-    })
+  /** Chats handed out by `take` whose completion has not started yet (they hold refills back). */
+  get unstarted (): number {
+    return this.gate.pending
+  }
+
+  /** A chat handed out by `take` started its completion (or failed before): refills held back for it may run. */
+  started (chatId: string): void {
+    this.gate.started(chatId)
   }
 
   /** Top up every usable identity's stock of every kind in demand (the background tick). */
@@ -171,8 +170,7 @@ export class ReadyChats {
    */
   async close (deleteStock: boolean): Promise<number> {
     this.closed = true
-    clearImmediate(this.immediate)
-    this.immediate = undefined
+    this.gate.close()
     this.abort.abort()
     this.pump()
     await this.idle()
@@ -191,7 +189,7 @@ export class ReadyChats {
   }
 
   private quiet (): boolean {
-    return this.running === 0 && this.queue.length === 0 && this.counting.size === 0 && this.immediate === undefined
+    return this.queue.empty && this.counting.size === 0 && !this.gate.waiting
   }
 
   private tooOld (chat: ReadyChat): boolean {
@@ -217,11 +215,8 @@ export class ReadyChats {
     }
     this.counting.add(job.key)
     this.o.stock.count(job.key).then((have) => {
-      const need = this.o.perIdentity - have - (this.inflight.get(job.key) ?? 0)
-      for (let i = 0; i < need && !this.closed; i++) {
-        this.queue.push(job)
-        this.inflight.set(job.key, (this.inflight.get(job.key) ?? 0) + 1)
-      }
+      const need = this.o.perIdentity - have - this.queue.count(job.key)
+      for (let i = 0; i < need && !this.closed; i++) this.queue.push(job)
     }, (err: unknown) => {
       this.o.onError('count', err)
     }).finally(() => {
@@ -231,23 +226,9 @@ export class ReadyChats {
     })
   }
 
-  private done (key: string): void {
-    const left = (this.inflight.get(key) ?? 0) - 1
-    if (left > 0) this.inflight.set(key, left)
-    else this.inflight.delete(key)
-  }
-
   private pump (): void {
-    if (this.closed) for (const job of this.queue.splice(0)) this.done(job.key)
-    while (this.running < this.concurrency && this.queue.length > 0) {
-      const job = this.queue.shift()!
-      this.running++
-      void this.createOne(job).finally(() => {
-        this.running--
-        this.done(job.key)
-        this.pump()
-      })
-    }
+    if (this.closed) this.queue.drop()
+    this.queue.pump()
     if (this.quiet()) {
       for (const w of this.idleWaiters) w()
       this.idleWaiters.clear()
@@ -263,12 +244,7 @@ export class ReadyChats {
       this.counts.failed++
       this.failedAt.set(job.key, this.o.now())
       // The rest of this key's queue waits for the backoff too.
-      for (let i = this.queue.length - 1; i >= 0; i--) {
-        if (this.queue[i]!.key === job.key) {
-          this.queue.splice(i, 1)
-          this.done(job.key)
-        }
-      }
+      this.queue.drop(job.key)
       this.o.onError(`create ${job.model}/${job.chatType}`, err)
       return
     }
