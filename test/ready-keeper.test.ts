@@ -295,3 +295,18 @@ t.test('a refill asked for while its key is being counted counts again after, wi
   t.equal(await f.stock.count(stockKey('b', 'm', 't2t')), 2)
   t.equal(f.created.length, 5, 'one creation for the one chat missing')
 })
+
+t.test('prune deletes the orphans of a shared stock (taken by a timed-out take nobody acknowledged)', async (t) => {
+  const memory = new MemoryReadyChatStock()
+  const orphans = [{ chatId: 'lost-1', identity: 'a', createdAt: 1_000_000 }, { chatId: 'lost-2', identity: 'b', createdAt: 1_000_000 }]
+  let asked = 0
+  const f = fake({ stock: Object.assign(memory, { orphans: async () => { asked++; return orphans.splice(0) } }) })
+  await f.keeper.prune()
+  t.equal(asked, 1)
+  t.same(f.discarded, [['lost-1', 'a'], ['lost-2', 'b']], 'each orphan is deleted upstream with its identity')
+  await f.keeper.prune()
+  t.equal(f.discarded.length, 2, 'an orphan is handed out once')
+  const g = fake({ stock: Object.assign(new MemoryReadyChatStock(), { orphans: async () => { throw new Error('down') } }) })
+  await g.keeper.prune()
+  t.same(g.errors, ['prune'], 'a failing look-up is reported, not thrown')
+})

@@ -133,6 +133,12 @@ export class ReadyChats {
   /** Discard ready chats that are too old, of identities no longer usable, or of kinds no longer in demand. */
   async prune (): Promise<void> {
     if (this.closed) return
+    // Chats taken from a shared stock by a take that timed out and nobody acknowledged: delete them.
+    try {
+      for (const chat of await this.o.stock.orphans?.() ?? []) this.drop(chat)
+    } catch (err) {
+      this.o.onError('prune', err)
+    }
     const usable = new Set(this.o.usable())
     for (const [key, job] of this.keys) {
       try {
