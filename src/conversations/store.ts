@@ -188,6 +188,13 @@ export class MemoryConversationStore implements ConversationStore {
   }
 
   /** Every live entry with its expiry (a shared store writes back what was remembered during an outage). */
+  /** The generation locks held here and not run out: chat, holder and until when. */
+  heldLocks (now: number): Array<{ chatId: string; holder: string; until: number }> {
+    const out: Array<{ chatId: string; holder: string; until: number }> = []
+    for (const [chatId, l] of this.locks) if (l.until > now) out.push({ chatId, holder: l.holder, until: l.until })
+    return out
+  }
+
   live (now: number): Array<{ key: string; ref: ConversationRef; expiresAt: number }> {
     const out: Array<{ key: string; ref: ConversationRef; expiresAt: number }> = []
     for (const [key, s] of this.entries) if (s.expiresAt > now) out.push({ key, ref: { ...s.ref }, expiresAt: s.expiresAt })

@@ -104,7 +104,11 @@ export class RedisConversationStore implements ConversationStore {
       const out = await this.c.run('qgConvCommit', this.keys.convIndex, this.keys.convChats, this.keys.convPrefix, this.limits.maxEntries,
         u ? this.keys.chatLock(u.chatId) : '', u?.holder ?? '', m?.key ?? '', m?.ref.chatId ?? '', m?.ref.responseId ?? '', m?.ref.identity ?? '',
         c.put.length, ...args) as string[]
-      if (u) this.releases.released(u.holder)
+      if (u) {
+        this.releases.released(u.holder)
+        // A lock taken during an outage is held here, not in Redis (or in both, after recovery).
+        await this.local.unlock(u.chatId, u.holder)
+      }
       for (const raw of out) {
         const v = JSON.parse(raw) as Value
         this.announce({ key: v.key, ref: v.ref, reason: 'evicted' })
@@ -197,6 +201,11 @@ export class RedisConversationStore implements ConversationStore {
    */
   async recover (now: number): Promise<void> {
     await this.releases.send()
+    // The chats generating on this replica's local locks stay locked for the other replicas too,
+    // until their holders give them back (through Redis now).
+    for (const l of this.local.heldLocks(now)) {
+      if (await this.c.redis.set(this.keys.chatLock(l.chatId), l.holder, 'PX', l.until - now, 'NX') === 'OK') this.releases.taken(l.chatId, l.holder)
+    }
     for (const e of this.local.live(now)) {
       const value: Value = { key: e.key, ref: e.ref, exp: e.expiresAt }
       const px = e.expiresAt - now + GRACE_MS
