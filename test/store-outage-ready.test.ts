@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { DEFAULT_POLICY } from '../src/health.js'
 import { createRedis } from '../src/store/redis/connection.js'
-import { RedisStore } from '../src/store/redis/index.js'
+import { RedisStore, orphanAge } from '../src/store/redis/index.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
@@ -121,4 +121,9 @@ t.test('ready chats handed out across an outage', { skip }, async (t) => {
     t.same(await b.readyChats.orphans(400), [chat('c6')], 'the conversation\'s chat is not deleted')
     t.equal(await fix.zcard(b.keys.readyTaken), 0, 'its record is dropped all the same')
   })
+})
+
+t.test('the default orphan age is never shorter than a conversation can live', async (t) => {
+  t.equal(orphanAge(3_600_000), 3_600_000, 'a conversation started in the chat may go on for its TTL while its replica is cut off')
+  t.equal(orphanAge(60_000), 300_000, 'at least 5 minutes')
 })

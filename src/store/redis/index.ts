@@ -39,7 +39,7 @@ export interface RedisStoreOptions {
   now?: () => number
   /** A trial not reported back frees its identity after this long. */
   probeTtlMs?: number
-  /** A ready chat taken and never acknowledged is an orphan (to delete upstream) after this long. */
+  /** A ready chat taken and never acknowledged is an orphan (to delete upstream) after this long (default: `orphanAge`). */
   readyOrphanAgeMs?: number
   /** How long a ready chat's acknowledgement waits for the next take to ride on. */
   readyAckDelayMs?: number
@@ -47,6 +47,15 @@ export interface RedisStoreOptions {
 }
 
 export type StoreMode = 'memory' | 'redis' | 'degraded-local'
+
+/**
+ * When a ready chat taken and never acknowledged counts as lost: not before a conversation started
+ * in it could have ended. Its taker may be cut off from Redis (then it cannot acknowledge) while it
+ * goes on in that chat; an orphan missed costs one idle chat, one deleted too early a continuation.
+ */
+export function orphanAge (conversationTtlMs: number): number {
+  return Math.max(5 * 60_000, conversationTtlMs)
+}
 
 export class RedisStore implements QwenStore {
   readonly identities: RedisHealthStore
@@ -86,7 +95,7 @@ export class RedisStore implements QwenStore {
     })
     this.conversations = new RedisConversationStore(c, this.keys, this.breaker, new MemoryConversationStore(o.conversations), o.conversations)
     this.readyChats = new RedisReadyChatStock(c, this.keys, this.breaker, new MemoryReadyChatStock(), {
-      ackDelayMs: o.readyAckDelayMs ?? 100, orphanAgeMs: o.readyOrphanAgeMs ?? 5 * 60_000, now: o.clock === 'caller' ? o.now : undefined,
+      ackDelayMs: o.readyAckDelayMs ?? 100, orphanAgeMs: o.readyOrphanAgeMs ?? orphanAge(o.conversations.ttlMs), now: o.clock === 'caller' ? o.now : undefined,
     })
     this.requests = new RedisRequestLog(c, this.keys, this.breaker, new MemoryRequestLog())
     this.accounts = new RedisAccountStore(c, this.keys, this.breaker, new MemoryAccountStore())
