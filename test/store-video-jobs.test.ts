@@ -49,10 +49,19 @@ function replica (t: Test, server: RedisServer, ns: string, secret = 'video-secr
 
 type Make = (t: Test) => Promise<VideoJobStore>
 
-function contract (t: Test, name: string, make: Make): void {
+/**
+ * A job nobody has: not found, or with the shared store unreachable (`away`) a retryable 503, since
+ * another replica may have it.
+ */
+async function missing (t: Test, s: VideoJobStore, id: string, away: boolean): Promise<void> {
+  if (away) await t.rejects(s.get(id), { statusCode: 503, code: 'store_unavailable' }, `${id}: unknown here, maybe elsewhere`)
+  else t.equal(await s.get(id), undefined, `${id}: not found`)
+}
+
+function contract (t: Test, name: string, make: Make, away = false): void {
   t.test(`${name}: set and get`, async (t) => {
     const s = await make(t)
-    t.equal(await s.get('video_missing'), undefined)
+    await missing(t, s, 'video_missing', away)
     const j = job('video_a')
     t.same(await s.set(j), j)
     t.same(await s.get('video_a'), j)
@@ -76,7 +85,7 @@ function contract (t: Test, name: string, make: Make): void {
     const s = await make(t)
     await s.set(job('video_t'))
     await new Promise((r) => setTimeout(r, TTL + 100))
-    t.equal(await s.get('video_t'), undefined)
+    await missing(t, s, 'video_t', away)
   })
 }
 
@@ -104,7 +113,7 @@ t.test('resilient (Redis killed)', { skip }, async (t) => {
     await until(() => r.store.mode() === 'redis')
     await server.kill()
     return r.jobs
-  })
+  }, true)
 })
 
 t.test('two replicas share jobs, sealed; another STATE_SECRET sees nothing; concurrent writes move forward', { skip }, async (t) => {
@@ -117,7 +126,8 @@ t.test('two replicas share jobs, sealed; another STATE_SECRET sees nothing; conc
   const created = job('video_s', { progress: 5 })
   await a.jobs.set(created)
   t.same(await b.jobs.get('video_s'), created, 'created on A, read on B')
-  t.equal(await a.local.get('video_s'), undefined, 'not in the local fallback while Redis answers')
+  t.same(await a.local.get('video_s'), created, 'a local copy on the replica that created it, for an outage')
+  t.same(await b.local.get('video_s'), created, 'and on the one that served it')
   t.equal(await other.jobs.get('video_s'), undefined, 'sealed with another key: not found')
   t.match(await other.jobs.set(job('video_s', { progress: 1 })), { progress: 1 }, 'a refused write whose winner does not open: the caller keeps its own')
 
@@ -152,7 +162,29 @@ t.test('a job created while Redis is away (killed, restarted empty) is found aft
   await server.restart()
   await until(() => a.store.mode() === 'redis' && b.store.mode() === 'redis')
   t.same(await a.jobs.get('video_o'), during, 'Redis misses it; the local store has it')
-  t.equal(await b.jobs.get('video_o'), undefined, 'not shared yet')
+  t.same(await b.jobs.get('video_o'), during, 'shared once A read it again')
   await a.jobs.set(job('video_o', { progress: 40 }))
-  t.match(await b.jobs.get('video_o'), { progress: 40 }, 'shared at its next change')
+  t.match(await b.jobs.get('video_o'), { progress: 40 }, 'and its changes')
+})
+
+t.test('while Redis is away a replica answers the jobs it saw, and a retryable 503 for the others', { skip }, async (t) => {
+  const server = await startRedis(t)
+  const ns = randomUUID()
+  const a = replica(t, server, ns)
+  const b = replica(t, server, ns)
+  await until(() => a.store.mode() === 'redis' && b.store.mode() === 'redis')
+  const made = job('video_seen', { progress: 7 })
+  await a.jobs.set(made)
+  t.same(await b.jobs.get('video_seen'), made, 'B served it once')
+  await a.jobs.set(job('video_only_a', { progress: 1 }))
+  await server.kill()
+  t.same(await b.jobs.get('video_seen'), made, 'B still answers the job it served')
+  t.equal(b.store.mode(), 'degraded-local')
+  await t.rejects(b.jobs.get('video_only_a'), { statusCode: 503, code: 'store_unavailable' }, 'one B never saw is not reported gone')
+  const done = job('video_seen', { status: 'completed', progress: 100, url: 'https://cdn/done.mp4' })
+  await b.jobs.set(done)
+  await server.restart()
+  await until(() => a.store.mode() === 'redis' && b.store.mode() === 'redis')
+  t.match(await b.jobs.get('video_seen'), { status: 'completed' }, 'the change B made meanwhile is further along than Redis (empty now) and goes back')
+  t.match(await a.jobs.get('video_seen'), { status: 'completed', url: 'https://cdn/done.mp4' }, 'A sees it')
 })
