@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import { buildServer } from '../src/build.js'
 import type { SimLogEntry } from '../src/simulator/index.js'
 import { PNG } from './helpers/media-fixtures.js'
-import { startRedis } from './helpers/redis.js'
+import { startRedis, untilShared } from './helpers/redis.js'
 import { harness, postJson, startSim, type Harness } from './helpers/setup.js'
 import { skipWithout } from './helpers/system.js'
 
@@ -23,12 +23,6 @@ async function chat (h: Harness, messages: unknown[], model = 'qwen3-max'): Prom
   return { status: res.status, content: body.choices?.[0]?.message.content ?? '' }
 }
 
-/** Start-up waits at most 0.75 s for Redis; on a loaded machine it may be shared a moment later. */
-async function shared (app: Harness['app']): Promise<string> {
-  for (let i = 0; i < 100 && app.qwenStoreInfo.mode() !== 'redis'; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  return app.qwenStoreInfo.mode()
-}
-
 t.test('a shared store without STATE_SECRET is refused at registration', async (t) => {
   await t.rejects(buildServer({ redisUrl: 'redis://127.0.0.1:9', cookies: [] }, { logger: false }), /Invalid option stateSecret: .*STATE_SECRET/)
 })
@@ -39,8 +33,8 @@ t.test('two gateways in one process share state through Redis', { skip }, async 
   const gateway = { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 'plugin-secret', redisCommandTimeoutMs: 1000, keyLimits: { anonymous: { rpm: 1000 } } }
   const a = await harness(t, { simulator: sim, gateway: { ...gateway, replicaId: 'in-a' } })
   const b = await harness(t, { simulator: sim, gateway: { ...gateway, replicaId: 'in-b' } })
-  t.equal(await shared(a.app), 'redis')
-  t.equal(await shared(b.app), 'redis')
+  t.equal(await untilShared(a.app), 'redis')
+  t.equal(await untilShared(b.app), 'redis')
   t.match(await (await fetch(`${b.url}/ready`)).json(), { store: 'redis', replica: 'in-b' })
   const auths = sim.log().filter((e) => e.path === '/api/v1/auths/')
   t.equal(auths.length, sim.accounts.length, 'one token fetch per account for both gateways')
@@ -93,7 +87,7 @@ t.test("the embedder's own ioredis client: used, never closed", { skip }, async 
   const sim = await startSim(t)
   const app = await buildServer({ qwenBaseUrl: sim.url, cookies: sim.accounts.map((x) => x.cookie), redis: own, stateSecret: 's', redisNamespace: 'emb' }, { logger: false })
   await app.ready()
-  t.equal(await shared(app), 'redis')
+  t.equal(await untilShared(app), 'redis')
   await app.close()
   t.equal(await own.ping(), 'PONG')
   t.ok(await own.exists('qg:{emb}:alive'), 'state went to the given client')

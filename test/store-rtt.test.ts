@@ -16,7 +16,7 @@ import { RedisStore } from '../src/store/redis/index.js'
 import { RedisRequestLog } from '../src/store/redis/request-log.js'
 import { withScripts } from '../src/store/redis/scripts.js'
 import { harness, postJson, type Harness } from './helpers/setup.js'
-import { startRedis } from './helpers/redis.js'
+import { startRedis, untilShared } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
@@ -55,8 +55,8 @@ const settle = async (): Promise<void> => { await new Promise((r) => setTimeout(
 
 t.test('round trips per chat request', { skip }, async (t) => {
   const redis = await startRedis(t)
-  const h = await harness(t, { gateway: { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 'rtt-secret', replicaId: 'rtt' } })
-  t.equal(h.app.qwenStoreInfo.mode(), 'redis')
+  const h = await harness(t, { gateway: { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 'rtt-secret', replicaId: 'rtt', redisCommandTimeoutMs: 1000 } })
+  t.equal(await untilShared(h.app), 'redis')
   const names = new Redis(redis.url, { lazyConnect: true })
   t.teardown(() => { names.disconnect() })
   const counter = await RoundTripCounter.start(redis.port, scriptNames(withScripts(names).redis))

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis } from './helpers/redis.js'
+import { startRedis, untilShared } from './helpers/redis.js'
 import { harness, startSim } from './helpers/setup.js'
 import { skipWithout } from './helpers/system.js'
 
@@ -49,9 +49,10 @@ t.test('pool mode: created on A, polled and downloaded on B; completed on both; 
   const redis = await startRedis(t)
   const sim = await startSim(t, { demoAccounts: 2, videoMs: 300 })
   const ns = randomUUID()
-  const gateway = { redisUrl: redis.url, redisNamespace: ns, stateSecret: 'video-e2e-secret', apiKey: 'alice:sk-alice-0123456789|||bob:sk-bob-0123456789' }
+  const gateway = { redisUrl: redis.url, redisNamespace: ns, stateSecret: 'video-e2e-secret', redisCommandTimeoutMs: 1000, apiKey: 'alice:sk-alice-0123456789|||bob:sk-bob-0123456789' }
   const a = await harness(t, { simulator: sim, gateway: { ...gateway, replicaId: 'v-a' } })
   const b = await harness(t, { simulator: sim, gateway: { ...gateway, replicaId: 'v-b' } })
+  t.same([await untilShared(a.app), await untilShared(b.app)], ['redis', 'redis'])
   const ALICE = 'sk-alice-0123456789'
   const BOB = 'sk-bob-0123456789'
 
@@ -102,9 +103,10 @@ t.test('pool mode: created on A, polled and downloaded on B; completed on both; 
 t.test('client mode: the caller\'s own credentials poll on the other replica; another caller gets 404 on both', { skip }, async (t) => {
   const redis = await startRedis(t)
   const sim = await startSim(t, { demoAccounts: 2, videoMs: 100 })
-  const gateway = { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 'video-e2e-secret', serverMode: false, cookies: [] }
+  const gateway = { redisUrl: redis.url, redisNamespace: randomUUID(), stateSecret: 'video-e2e-secret', redisCommandTimeoutMs: 1000, serverMode: false, cookies: [] }
   const a = await harness(t, { simulator: sim, gateway: { ...gateway, replicaId: 'c-a' } })
   const b = await harness(t, { simulator: sim, gateway: { ...gateway, replicaId: 'c-b' } })
+  t.same([await untilShared(a.app), await untilShared(b.app)], ['redis', 'redis'])
   const [x, y] = sim.accounts
   const X = `;${x!.cookie}`
   const Y = `;${y!.cookie}`

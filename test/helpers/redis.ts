@@ -73,3 +73,13 @@ export async function startRedis (t: { teardown: (fn: () => unknown) => void }):
     stop: kill,
   }
 }
+
+/**
+ * Wait (bounded) until a gateway's store is shared: start-up waits at most 0.75 s for Redis, which a
+ * loaded machine may need longer for. Returns the mode then.
+ */
+export async function untilShared (app: { qwenStoreInfo: { mode: () => string } }, ms = 5_000): Promise<string> {
+  const end = Date.now() + ms
+  while (app.qwenStoreInfo.mode() !== 'redis' && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 25))
+  return app.qwenStoreInfo.mode()
+}
