@@ -1,6 +1,7 @@
 /**
  * The shared store's key schema (SCALE-OUT §A3.3): every key carries one hash tag, `qg:{<ns>}:`,
- * so multi-key scripts stay valid on a single primary and on a cluster. No prompt text, no secret
+ * so a namespace's keys stay in one slot. The store needs one primary (Redis Cluster is not
+ * supported: some scripts derive key names from the prefix rather than declaring them). No prompt text, no secret
  * in clear: conversation keys are hashes that already include the caller's id.
  */
 export class Keys {
