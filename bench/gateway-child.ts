@@ -6,7 +6,9 @@
  * `BENCH_READY_CHATS`: ready chats per account (default 0, so that the CPU phases measure the
  * request path alone, as before ready chats existed; the TTFT phase sets it).
  * The gateway logs as in production (level info: one access-log line per completion) into /dev/null;
- * `BENCH_LOG=0` turns logging off.
+ * `BENCH_LOG=0` turns logging off. `BENCH_CHAT_DELETION` (`off`, `after_use`, `scheduled`; default the
+ * product's, `after_use`): each completion's chat is deleted upstream once no conversation can go on
+ * in it, one more upstream request per completion.
  * Output: one JSON line on stdout once listening and the identity pool is ready:
  *   {"port": <number>}
  * Then it answers the commands of `child-control.ts` (cpu, gc, close).
@@ -35,7 +37,9 @@ async function main (): Promise<void> {
   const redisUrl = process.env.BENCH_REDIS_URL
   const readyChatsPerIdentity = Number(process.env.BENCH_READY_CHATS ?? '0')
   if (!Number.isInteger(readyChatsPerIdentity) || readyChatsPerIdentity < 0) fail(WHO, 'BENCH_READY_CHATS must be an integer >= 0')
-  const app = await buildServer({ qwenBaseUrl, cookies, readyChatsPerIdentity, ...(redisUrl ? { redisUrl, stateSecret: 'bench-secret', replicaId: 'bench' } : {}) }, { logger })
+  const chatDeletion = process.env.BENCH_CHAT_DELETION
+  if (chatDeletion !== undefined && chatDeletion !== 'off' && chatDeletion !== 'after_use' && chatDeletion !== 'scheduled') fail(WHO, `BENCH_CHAT_DELETION must be off, after_use or scheduled, got ${chatDeletion}`)
+  const app = await buildServer({ qwenBaseUrl, cookies, readyChatsPerIdentity, ...(chatDeletion ? { chatDeletion } : {}), ...(redisUrl ? { redisUrl, stateSecret: 'bench-secret', replicaId: 'bench' } : {}) }, { logger })
   await app.listen({ host: '127.0.0.1', port: 0 })
   await app.qwenTokens.ready()
   const addr = app.server.address()
