@@ -25,7 +25,7 @@ function label (cmd: string, args: string[], names: ReadonlyMap<string, string>)
   return cmd
 }
 
-const BACKGROUND = new Set(['ping', 'subscribe', 'psubscribe', 'unsubscribe', 'info', 'client', 'select', 'command', 'hello', 'quit', 'echo', 'monitor'])
+const BACKGROUND = new Set(['ping', 'time', 'subscribe', 'psubscribe', 'unsubscribe', 'info', 'client', 'select', 'command', 'hello', 'quit', 'echo', 'monitor'])
 
 /** Background work of the gateway (not of one request), by command and key. */
 function background (cmd: string, args: string[]): boolean {

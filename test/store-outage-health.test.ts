@@ -219,3 +219,21 @@ t.test('a reset on A, then a rate limit learned on B after it: B\'s deadline sur
   await until(() => a.identities.health('x').rateLimitedUntil === learned + 30_000)
   t.equal(b.identities.health('x').rateLimitedUntil, learned + 30_000, 'B\'s 30 s, not the 10 min the operator cleared')
 })
+
+t.test('stamps made during an outage are on Redis\'s clock, not a replica clock that runs behind', { skip }, async (t) => {
+  const server = await startRedis(t)
+  const behind = 90_000
+  const s = new RedisStore({
+    redis: createRedis(server.url, 'late', 200), ownsClient: true, namespace: randomUUID(), replicaId: 'late', policy,
+    conversations: { ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 }, resyncMs: 100, now: () => Date.now() - behind,
+  })
+  t.teardown(async () => { await s.close() })
+  await until(() => s.mode() === 'redis')
+  server.freeze()
+  t.teardown(() => { server.thaw() })
+  await s.identities.pickShared!(cands('x'), new Set(), Date.now())
+  t.equal(s.mode(), 'degraded-local')
+  s.identities.setDisabled('x', true)
+  const stamp = s.identities.health('x').stamps?.disabled ?? 0
+  t.ok(Math.abs(stamp - Date.now()) < 5_000, `the operator's stamp follows Redis's clock (${Date.now() - stamp} ms from it, the replica's clock is ${behind} ms behind)`)
+})

@@ -74,6 +74,8 @@ export class RedisStore implements QwenStore {
   private readonly onReady = (): void => { this.breaker.poke() }
   private readonly timer: NodeJS.Timeout
   private readonly modeListeners = new Set<(mode: StoreMode) => void>()
+  /** Redis's clock minus this replica's, as last measured (`TIME`). */
+  private clockOffsetMs = 0
 
   constructor (private readonly o: RedisStoreOptions) {
     const c = withScripts(o.redis)
@@ -88,7 +90,10 @@ export class RedisStore implements QwenStore {
         for (const fn of this.modeListeners) fn(this.mode())
       },
     })
-    const local = new MemoryHealthStore(o.policy, o.now)
+    // Stamps made here while Redis is away must compare with those Redis's clock made: this
+    // replica's clock, moved by how far it was from Redis's when last seen.
+    const now = o.now ?? Date.now
+    const local = new MemoryHealthStore(o.policy, o.clock === 'caller' ? now : () => now() + this.clockOffsetMs)
     this.identities = new RedisHealthStore(c, this.keys, this.breaker, local, o.policy, {
       owner: `${o.replicaId}#${randomUUID()}`, clock: o.clock ?? 'redis', probeTtlMs: o.probeTtlMs ?? 5 * 60_000,
       onError: (err) => { o.log?.warn({ err: err.message }, 'shared store: identity health not written') },
@@ -147,6 +152,7 @@ export class RedisStore implements QwenStore {
 
   /** Write back what was learned locally (everything when Redis lost its data), then re-read. */
   private async recover (checkedAlive: boolean): Promise<void> {
+    await this.measureClock()
     const fresh = checkedAlive || await this.o.redis.set(this.keys.alive, this.o.replicaId, 'NX') === 'OK'
     await this.identities.recover(fresh)
     await this.readyChats.flushAcks(true)
@@ -164,9 +170,19 @@ export class RedisStore implements QwenStore {
       } else {
         await this.identities.resync()
       }
+      await this.measureClock()
     } catch (err) {
       this.breaker.fail(err)
     }
+  }
+
+  /** How far this replica's clock is from Redis's (half the round trip is the error). */
+  private async measureClock (): Promise<void> {
+    const now = this.o.now ?? Date.now
+    const before = now()
+    const [sec, usec] = await this.o.redis.time()
+    const after = now()
+    this.clockOffsetMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - Math.round((before + after) / 2)
   }
 
   /** Wait for the writes in flight. */
