@@ -10,7 +10,7 @@ import { MemoryStore, type Candidate, type QwenStore } from '../src/store.js'
 import { createRedis } from '../src/store/redis/connection.js'
 import { RedisStore } from '../src/store/redis/index.js'
 import type { ConversationEnded } from '../src/conversations/store.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import { startRedis, type RedisServer, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
@@ -19,14 +19,6 @@ const limits = { ttlMs: 1000, maxEntries: 3, maxBytes: 1_000_000 }
 const cred = { canRefresh: true, tokenValid: true }
 const cands = (...ids: string[]): Candidate[] => ids.map((id) => ({ id, cred }))
 const ref = (chatId: string) => ({ identity: 'i1', chatId, responseId: `r-${chatId}` })
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 type Make = (t: Test) => Promise<QwenStore>
 

@@ -13,7 +13,7 @@ import { RedisStore } from '../src/store/redis/index.js'
 import { mergeStamps } from '../src/store/stamps.js'
 import { IdentityPool, makeIdentity, type Identity } from '../src/pool.js'
 import { StateKeys, restorePool, serializePool } from '../src/state.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import { startRedis, type RedisServer, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
@@ -135,14 +135,6 @@ t.test('the state file keeps the stamps, and an operator\'s "enabled" once stamp
   t.same([fb!.disabled, fb!.stamps], [true, { disabled: 60, challenge: 7 }])
   t.same([fc!.disabled, fc!.stamps], [undefined, undefined], 'an unstamped false is no operator action')
 })
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 function replica (t: Test, server: RedisServer, ns: string, name: string): RedisStore {
   const s = new RedisStore({

@@ -9,18 +9,10 @@ import { Redis } from 'ioredis'
 import { DEFAULT_POLICY } from '../src/health.js'
 import { createRedis } from '../src/store/redis/connection.js'
 import { RedisStore, orphanAge } from '../src/store/redis/index.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import { startRedis, type RedisServer, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 function replica (t: Test, server: RedisServer, ns: string, name: string, o: { ackMs?: number; clock?: 'caller'; now?: () => number } = {}): RedisStore {
   const s = new RedisStore({

@@ -12,19 +12,11 @@ import { RedisStore } from '../src/store/redis/index.js'
 import { MAX_PENDING_RELEASES, PendingReleases } from '../src/store/redis/lock-releases.js'
 import { Keys } from '../src/store/redis/keys.js'
 import { withScripts } from '../src/store/redis/scripts.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import { startRedis, type RedisServer, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
 const ref = (chatId: string) => ({ identity: 'i1', chatId, responseId: `r-${chatId}` })
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 function replica (t: Test, server: RedisServer, ns: string, name: string): RedisStore {
   const s = new RedisStore({

@@ -16,7 +16,7 @@ import { RedisStore } from '../src/store/redis/index.js'
 import { RedisRequestLog } from '../src/store/redis/request-log.js'
 import { withScripts } from '../src/store/redis/scripts.js'
 import { harness, postJson, type Harness } from './helpers/setup.js'
-import { startRedis, untilShared } from './helpers/redis.js'
+import { startRedis, untilShared, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
@@ -34,14 +34,6 @@ async function respond (h: Harness, body: object): Promise<string> {
   const json = await res.json() as { id: string }
   if (res.status !== 200) throw new Error(`status ${res.status}: ${JSON.stringify(json)}`)
   return json.id
-}
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 async function createRedisFor (t: { teardown: (fn: () => unknown) => void }, url: string): Promise<Redis> {

@@ -10,21 +10,13 @@ import { DEFAULT_POLICY } from '../src/health.js'
 import type { Candidate } from '../src/store.js'
 import { createRedis, redisUrlFromEnv } from '../src/store/redis/connection.js'
 import { RedisStore } from '../src/store/redis/index.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import { startRedis, type RedisServer, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
 const cred = { canRefresh: true, tokenValid: true }
 const cands = (...ids: string[]): Candidate[] => ids.map((id) => ({ id, cred }))
 const policy = { ...DEFAULT_POLICY }
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 function replica (t: Test, server: RedisServer, ns: string, name: string, o: { clock?: 'redis' | 'caller'; redis?: Redis } = {}): RedisStore {
   const s = new RedisStore({

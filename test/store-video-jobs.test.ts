@@ -14,7 +14,7 @@ import { MemoryVideoJobStore, jobRank, type VideoJob, type VideoJobStore } from 
 import { TokenCipher } from '../src/state.js'
 import { createRedis } from '../src/store/redis/connection.js'
 import { RedisStore } from '../src/store/redis/index.js'
-import { startRedis, type RedisServer } from './helpers/redis.js'
+import { startRedis, type RedisServer, until } from './helpers/redis.js'
 import { skipWithout } from './helpers/system.js'
 
 const skip = skipWithout('redis-server', 'redis-server')
@@ -25,14 +25,6 @@ function job (id: string, change: Partial<VideoJob> = {}): VideoJob {
   return {
     id, model: 'qwen3-max', prompt: PROMPT, size: '1280x720', seconds: '4', createdAt: 1, completedAt: null, status: 'in_progress', progress: 0, error: null,
     ref: { taskId: `task-${id}`, identityId: 'acc1', proxyUrl: 'http://user:proxy-pass@127.0.0.1:9', identity: 'acc1@example.com' }, owner: 'owner-hash-0123', ...change,
-  }
-}
-
-async function until (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
   }
 }
 

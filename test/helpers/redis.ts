@@ -83,3 +83,12 @@ export async function untilShared (app: { qwenStoreInfo: { mode: () => string } 
   while (app.qwenStoreInfo.mode() !== 'redis' && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 25))
   return app.qwenStoreInfo.mode()
 }
+
+/** Wait until `cond` holds, checking every 10 ms; throws after `ms` (generous: CI machines are loaded). */
+export async function until (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
