@@ -4,20 +4,22 @@ import { MemoryConversationStore } from '../src/conversations/store.js'
 import { GatewayError, UpstreamError } from '../src/errors.js'
 import { DEFAULT_TOOL_MARKERS, MarkerSet } from '../src/tools/markers.js'
 import { TurnPlanner } from '../src/turn/plan.js'
-import { previousResponse, previousUnavailable, resolvePrevious, responseKey, responsePointer } from '../src/turn/previous.js'
+import { previousResponse, previousUnavailable, responseKey, responsePointer } from '../src/turn/previous.js'
 
 const store = () => new MemoryConversationStore({ ttlMs: 1000, maxEntries: 100, maxBytes: 1_000_000 })
 const ref = { identity: 'id-1', chatId: 'chat-1', responseId: 'up-1' }
 const input = (o: object = {}) => ({ owner: 'key:a', model: 'm', tools: [], messages: [{ role: 'user', content: 'next' }], markers: new MarkerSet(DEFAULT_TOOL_MARKERS), ...o })
 
-t.test('resolvePrevious follows the pointer to its entry; a pointer whose entry is gone, or another owner, is not found', async (t) => {
+t.test('a response id leads through its pointer to its entry; a pointer whose entry is gone, or another owner\'s, leads nowhere (400)', async (t) => {
   const s = store()
+  const planner = new TurnPlanner({ store: s, mode: 'upstream', now: () => 10, log: () => {} })
   await s.put('entry', ref, 0)
   await s.put(responseKey('key:a', 'resp_1'), responsePointer('entry'), 0)
-  t.same(await resolvePrevious(s, 'key:a', 'resp_1', 10), { id: 'resp_1', key: 'entry', ref })
-  await t.rejects(resolvePrevious(s, 'key:b', 'resp_1', 10), { statusCode: 400, code: 'previous_response_not_found', param: 'previous_response_id', message: "Previous response with id 'resp_1' not found." })
+  t.same(await s.begin(responseKey('key:a', 'resp_1'), 'h', 10, 'pointer'), { key: 'entry', ref, locked: true })
+  await s.unlock(ref.chatId, 'h')
+  await t.rejects(planner.begin(input({ owner: 'key:b', previous: previousResponse('key:b', 'resp_1') }), 'r1'), { statusCode: 400, code: 'previous_response_not_found', param: 'previous_response_id', message: "Previous response with id 'resp_1' not found." })
   await s.delete('entry')
-  await t.rejects(resolvePrevious(s, 'key:a', 'resp_1', 10), { code: 'previous_response_not_found' })
+  await t.rejects(planner.begin(input({ previous: previousResponse('key:a', 'resp_1') }), 'r2'), { code: 'previous_response_not_found' })
 })
 
 t.test('previousUnavailable names the reason', async (t) => {
@@ -39,9 +41,10 @@ t.test('a previous-response turn: only its input, no fold on fallback, a chain: 
   await t.rejects(planner.begin(input({ previous }), 'req-2'), { code: 'previous_response_busy' })
   t.equal(await turn.remember({ content: 'answer', toolCalls: [], identity: 'id-1', chatId: 'chat-1', responseId: 'up-2' }), true)
   t.equal(await s.get('entry', 0), undefined, 'the old entry moved on')
-  const next = await resolvePrevious(s, 'key:a', 'resp_2', 0)
-  t.match(next, { key: /^chain:[0-9a-f]{64}$/, ref: { chatId: 'chat-1', responseId: 'up-2' } })
   await turn.release()
+  const next = (await s.begin(responseKey('key:a', 'resp_2'), 'peek', 0, 'pointer'))!
+  t.match(next, { key: /^chain:[0-9a-f]{64}$/, ref: { chatId: 'chat-1', responseId: 'up-2' } })
+  await s.unlock('chat-1', 'peek')
 
   // Fallbacks throw: the upstream's error as it is, or a 503 naming the reason.
   const refused = new UpstreamError('upstream_error', 'parent gone')

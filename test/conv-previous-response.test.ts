@@ -6,7 +6,7 @@
  */
 import OpenAI, { APIError, BadRequestError } from 'openai'
 import t, { type Test } from 'tap'
-import { resolvePrevious } from '../src/turn/previous.js'
+import { responseKey } from '../src/turn/previous.js'
 import { harness, postJson, type Harness } from './helpers/setup.js'
 
 const COMPLETIONS = '/api/v2/chat/completions'
@@ -136,8 +136,9 @@ t.test('the account that holds the chat cannot serve: 503 previous_response_unav
   t.match(body.error, { type: 'server_error', param: 'previous_response_id', code: 'previous_response_unavailable', message: /cannot be continued right now: the account .* \(identity_unavailable\)/ })
   t.equal(sent(h).length, 1, 'nothing was folded into a new chat')
   // The entry stays: once the account serves again, the conversation goes on.
-  const prev = await resolvePrevious(h.app.qwenStore.conversations, 'key:alice', r1.id, Date.now())
-  t.equal(prev.ref.chatId, sent(h)[0]!.chatId)
+  const prev = await h.app.qwenStore.conversations.begin(responseKey('key:alice', r1.id), 'peek', Date.now(), 'pointer')
+  t.equal(prev?.ref.chatId, sent(h)[0]!.chatId)
+  await h.app.qwenStore.conversations.unlock(prev!.ref.chatId, 'peek')
 })
 
 t.test('two requests on one previous response at once: one continues, the other is a 503 previous_response_busy', async (t) => {

@@ -65,8 +65,6 @@ export interface ConversationStore {
    * a pointer entry's (`responseId` = the entry's key), followed in the same step.
    */
   begin: (key: string, holder: string, now: number, via?: 'pointer') => Promise<Begun | undefined>
-  /** The live entry named by the pointer entry under `key` (whose `responseId` is that entry's key), in one step. */
-  follow: (key: string, now: number) => Promise<KeyedRef | undefined>
   /** The end of a turn in one step: drop the moved-on entry, put the new ones, give the lock back. */
   commit: (c: Commit, now: number) => Promise<void>
   /** Whether a live entry still continues in `chatId` (a deletion sweep spares that chat). */
@@ -136,7 +134,8 @@ export class MemoryConversationStore implements ConversationStore {
     return { key: found.key, ref: found.ref, locked: await this.lock(found.ref.chatId, holder, now) }
   }
 
-  async follow (key: string, now: number): Promise<KeyedRef | undefined> {
+  /** The live entry named by the pointer entry under `key` (whose `responseId` is that entry's key). */
+  private async follow (key: string, now: number): Promise<KeyedRef | undefined> {
     const pointer = await this.get(key, now)
     const ref = pointer && await this.get(pointer.responseId, now)
     return ref && { key: pointer.responseId, ref }

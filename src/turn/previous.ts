@@ -11,7 +11,7 @@
  * is an error (503 while the chat is busy or its account cannot serve), never a silent new chat.
  */
 import { GatewayError, InvalidRequestError, clip } from '../errors.js'
-import type { ConversationRef, ConversationStore } from '../conversations/store.js'
+import type { ConversationRef } from '../conversations/store.js'
 
 /**
  * A `previous_response_id` as a turn continues it: the planner follows the pointer, looks the entry
@@ -22,14 +22,6 @@ export interface PreviousResponse {
   id: string
   /** Its pointer entry's key (`responseKey`). */
   pointer: string
-}
-
-/** The entry a response id continues in, as `resolvePrevious` finds it. */
-export interface ResolvedPrevious {
-  id: string
-  /** The conversation entry's key. */
-  key: string
-  ref: ConversationRef
 }
 
 /** The pointer entry's key of response `id` for `owner` (`ownerOf`). */
@@ -67,14 +59,4 @@ export function previousUnavailable (id: string, reason: string): GatewayError {
  */
 export function previousResponse (owner: string, id: string): PreviousResponse {
   return { id, pointer: responseKey(owner, id) }
-}
-
-/**
- * The entry `id` continues for `owner` (read only), or the 400 `previous_response_not_found`
- * (unknown, expired, another caller's, or superseded).
- */
-export async function resolvePrevious (store: ConversationStore, owner: string, id: string, now: number): Promise<ResolvedPrevious> {
-  const found = await store.follow(responseKey(owner, id), now)
-  if (!found) throw previousNotFound(id)
-  return { id, key: found.key, ref: found.ref }
 }

@@ -8,7 +8,7 @@
  * local map serves (lookups of chats opened elsewhere miss: a new chat, history folded).
  */
 import type { Breaker } from '../breaker.js'
-import type { Begun, Commit, ConversationEnded, ConversationEndReason, ConversationLimits, ConversationRef, ConversationStore, KeyedRef, MemoryConversationStore } from '../../conversations/store.js'
+import type { Begun, Commit, ConversationEnded, ConversationEndReason, ConversationLimits, ConversationRef, ConversationStore, MemoryConversationStore } from '../../conversations/store.js'
 import type { Keys } from './keys.js'
 import { PendingReleases } from './lock-releases.js'
 import type { ScriptClient } from './scripts.js'
@@ -80,16 +80,6 @@ export class RedisConversationStore implements ConversationStore {
       if (state === 'locked') this.releases.taken(v.ref.chatId, holder)
       return { key: v.key, ref: v.ref, locked: state === 'locked' }
     }, async () => await this.local.begin(key, holder, now, via))
-  }
-
-  async follow (key: string, now: number): Promise<KeyedRef | undefined> {
-    return await this.breaker.run(async () => {
-      const [raw, ...gone] = await this.c.run('qgConvFollow', this.keys.conv(key), this.keys.convIndex, key, now, this.keys.convPrefix) as string[]
-      this.expired(gone)
-      if (!raw) return undefined
-      const v = JSON.parse(raw) as Value
-      return { key: v.key, ref: v.ref }
-    }, async () => await this.local.follow(key, now))
   }
 
   async commit (c: Commit, now: number): Promise<void> {

@@ -227,19 +227,6 @@ redis.call('SET', lk, ARGV[4], 'PX', ARGV[5])
 return reply('locked', raw)`
 
 /**
- * CONV_FOLLOW  KEYS: pointer key, index   ARGV: pointer's key, now, conv prefix. The pointer entry,
- * then the entry it names → {entry value or '', expired values removed here (to announce)...} (read only but for expiry).
- */
-const CONV_FOLLOW = LIVE + `
-local p = live(ARGV[1])
-local raw = ''
-if p then
-  local v, r = live(p.ref.responseId)
-  if v then raw = r end
-end
-return reply(raw)`
-
-/**
  * CONV_COMMIT  KEYS: index, chats   ARGV: conv prefix, max entries, lock key|'', holder,
  * moved key|'', its chatId, responseId, identity, n, then n × (key, value JSON, expiresAt, px,
  * chatId). Drops the moved-on entry (if it still names that chat and parent), puts each entry as
@@ -325,7 +312,6 @@ const SCRIPTS = {
   qgLock: { numberOfKeys: 1, lua: LOCK },
   qgRelease: { numberOfKeys: 1, lua: RELEASE },
   qgConvBegin: { numberOfKeys: 2, lua: CONV_BEGIN },
-  qgConvFollow: { numberOfKeys: 2, lua: CONV_FOLLOW },
   qgConvCommit: { numberOfKeys: 2, lua: CONV_COMMIT },
   qgReleaseMany: { numberOfKeys: 0, lua: RELEASE_MANY },
   qgTake: { numberOfKeys: 5, lua: TAKE },
