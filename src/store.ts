@@ -85,6 +85,17 @@ export type { ConversationEnded, ConversationRef, ConversationStore } from './co
 /** The conversation bounds when none are given (the options' defaults). */
 const CONVERSATION_DEFAULTS: ConversationLimits = { ttlMs: 3_600_000, maxEntries: 10_000, maxBytes: 8 * 1024 * 1024 }
 
+/** What a token fetch's note changes on a record, stamped as learned at `at`. */
+export function applyNote (h: HealthRecord, note: HealthNote, at: number): void {
+  const before = { ...h }
+  if (note.authRefused !== undefined) h.authRefused = note.authRefused
+  if (note.error !== undefined) {
+    h.lastError = note.error
+    h.lastErrorAt = at
+  }
+  stampLearned(before, h, at)
+}
+
 /** Whether anything worth saving changed: a success on a healthy identity only moves `lastSuccess`. */
 export function changed (a: HealthRecord, b: HealthRecord): boolean {
   return a.state !== b.state || a.failures !== b.failures || a.cooldownUntil !== b.cooldownUntil ||
@@ -164,12 +175,7 @@ export class MemoryHealthStore implements IdentityHealthStore {
   annotate (id: string, note: HealthNote, now: number): void {
     const h = this.get(id)
     const before = { ...h }
-    if (note.authRefused !== undefined) h.authRefused = note.authRefused
-    if (note.error !== undefined) {
-      h.lastError = note.error
-      h.lastErrorAt = now
-    }
-    stampLearned(before, h, now)
+    applyNote(h, note, now)
     if (changed(before, h)) this.emit(id, {}, h)
   }
 

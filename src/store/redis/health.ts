@@ -10,7 +10,7 @@
 import { applyOutcome, clearCooldowns, eligibility, newHealth, type HealthRecord, type Outcome, type PoolPolicy, type Transition } from '../../health.js'
 import type { Breaker } from '../breaker.js'
 import { mergeDisabled, mergeLearned, mergeStamps, stampLearned, stampOperator } from '../stamps.js'
-import { changed, type Candidate, type HealthChange, type HealthNote, type IdentityHealthStore, type MemoryHealthStore, type Picked } from '../../store.js'
+import { applyNote, changed, type Candidate, type HealthChange, type HealthNote, type IdentityHealthStore, type MemoryHealthStore, type Picked } from '../../store.js'
 import type { Keys } from './keys.js'
 import type { ScriptClient } from './scripts.js'
 
@@ -114,15 +114,7 @@ export class RedisHealthStore implements IdentityHealthStore {
 
   annotate (id: string, note: HealthNote, now: number): void {
     this.local.annotate(id, note, now)
-    this.persist(id, (h, t) => {
-      const b = { ...h }
-      if (note.authRefused !== undefined) h.authRefused = note.authRefused
-      if (note.error !== undefined) {
-        h.lastError = note.error
-        h.lastErrorAt = t
-      }
-      stampLearned(b, h, t)
-    }, now, false)
+    this.persist(id, (h, t) => { applyNote(h, note, t) }, now, false)
   }
 
   setDisabled (id: string, disabled: boolean): void {
